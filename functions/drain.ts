@@ -1,0 +1,24 @@
+import type { Context } from 'aws-lambda';
+import { parseId } from '../lib/coupons/ids.js';
+import { drainAll, drainCoupon, type DrainReport } from '../lib/drain/drain.js';
+import type { DrainRequest } from '../lib/drain/trigger.js';
+import { log } from '../lib/log.js';
+import { getRuntime } from '../lib/runtime.js';
+
+/**
+ * Drains queues into the ledger. Invoked by the EventBridge schedule (every coupon) and asynchronously
+ * by an admission that found no drain running ({"couponId"}: that coupon only).
+ */
+export async function handler(event: unknown, context: Context): Promise<{ reports: DrainReport[] }> {
+  const runtime = await getRuntime();
+  const timeLeftMs = () => context.getRemainingTimeInMillis();
+  const couponId = (event as Partial<DrainRequest> | null)?.couponId;
+  const reports =
+    couponId === undefined
+      ? await drainAll(runtime, timeLeftMs)
+      : [await drainCoupon(runtime, parseId('couponId', couponId), timeLeftMs)];
+  for (const report of reports) {
+    if (report.batches > 0 || report.requeued > 0 || report.deadLettered > 0) log.info('drained', { ...report });
+  }
+  return { reports };
+}

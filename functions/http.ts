@@ -1,0 +1,84 @@
+/**
+ * The HTTP edge shared by every API handler: JSON responses, the error shape, body parsing and the
+ * mapping of faults to status codes. Handlers parse input, call one use case and map its outcome here.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
+import { log } from '../lib/log.js';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+/** Every error answer: {"error": "<CODE>", "message": "<one clear sentence>"}. */
+export function error(statusCode: number, code: string, message: string, headers: Record<string, string> = {}): HttpResult {
+  return json(statusCode, { error: code, message }, headers);
+}
+
+/**
+ * Run a handler body; turn expected faults into their answers. Unknown errors become a generic 500:
+ * the details go to the log, never to the client.
+ */
+export function httpHandler(run: (event: HttpEvent) => Promise<HttpResult>): (event: HttpEvent) => Promise<APIGatewayProxyResultV2> {
+  return async (event) => {
+    try {
+      return await run(event);
+    } catch (fault) {
+      return faultResponse(fault, event);
+    }
+  };
+}
+
+function faultResponse(fault: unknown, event: HttpEvent): HttpResult {
+  if (fault instanceof InvalidInputError) return error(400, fault.code, fault.message);
+  if (fault instanceof UnavailableError) {
+    log.warn('answered 503', { route: event.routeKey, error: fault });
+    return error(503, 'UNAVAILABLE', 'The service is briefly unavailable; retry after the given delay.', {
+      'retry-after': String(fault.retryAfterSeconds),
+    });
+  }
+  log.error(fault instanceof ConfigError ? 'configuration error' : 'unhandled error', { route: event.routeKey, error: fault });
+  return error(500, 'INTERNAL', 'An unexpected error occurred; it has been logged.');
+}
+
+export const MAX_BODY_BYTES = 4 * 1024;
+
+/** Parse a JSON body of at most MAX_BODY_BYTES; InvalidInputError otherwise. */
+export function jsonBody(event: HttpEvent): unknown {
+  if (event.body === undefined || event.body === null || event.body === '') {
+    throw new InvalidInputError('a JSON body is required');
+  }
+  const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  if (raw.length > MAX_BODY_BYTES) throw new InvalidInputError(`the body must be at most ${MAX_BODY_BYTES} bytes`);
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new InvalidInputError('the body is not valid JSON');
+  }
+}
+
+/** Admin routes: `Authorization: Bearer <token>`, compared in constant time. Undefined when allowed. */
+export function adminDenied(event: HttpEvent, adminToken: string): HttpResult | undefined {
+  const header = event.headers?.authorization ?? event.headers?.Authorization;
+  const match = header ? /^Bearer (.+)$/.exec(header) : null;
+  if (!match) return error(401, 'UNAUTHORIZED', 'This route needs an admin token: Authorization: Bearer <token>.');
+  if (!constantTimeEqual(match[1]!, adminToken)) return error(403, 'FORBIDDEN', 'The admin token is not valid.');
+  return undefined;
+}
+
+function constantTimeEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  // Compare equal-length buffers so the time taken says nothing about the expected token.
+  return timingSafeEqual(a.length === b.length ? a : b, b) && a.length === b.length;
+}
+
+export function pathParam(event: HttpEvent, name: string): string | undefined {
+  return event.pathParameters?.[name];
+}

@@ -1,0 +1,32 @@
+import { parseId } from '../lib/coupons/ids.js';
+import { issueCoupon } from '../lib/coupons/issue.js';
+import { getRuntime } from '../lib/runtime.js';
+import { error, httpHandler, json, pathParam } from './http.js';
+
+/** POST /api/v2/users/{userId}/coupons/{couponId}/issue */
+export const handler = httpHandler(async (event) => {
+  const userId = parseId('userId', pathParam(event, 'userId'));
+  const couponId = parseId('couponId', pathParam(event, 'couponId'));
+  const outcome = await issueCoupon(await getRuntime(), couponId, userId);
+  switch (outcome.kind) {
+    case 'ACCEPTED':
+      return json(200, { result: 'ACCEPTED', couponId, userId, ticket: outcome.ticket });
+    case 'ALREADY_ACCEPTED':
+      return json(200, {
+        result: 'ALREADY_ACCEPTED',
+        couponId,
+        userId,
+        ticket: outcome.ticket,
+        status: outcome.status,
+        ...(outcome.issuedAt ? { issuedAt: new Date(outcome.issuedAt).toISOString() } : {}),
+      });
+    case 'SOLD_OUT':
+      return error(409, 'SOLD_OUT', `Coupon ${couponId} is sold out.`);
+    case 'NOT_OPEN':
+      return error(409, 'NOT_OPEN', `Coupon ${couponId} opens at ${new Date(outcome.startsAt).toISOString()}.`);
+    case 'ENDED':
+      return error(409, 'ENDED', `Coupon ${couponId} has ended.`);
+    case 'COUPON_NOT_FOUND':
+      return error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+  }
+});

@@ -1,0 +1,25 @@
+import { parseId } from '../lib/coupons/ids.js';
+import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
+import { getRuntime } from '../lib/runtime.js';
+import { error, httpHandler, json, pathParam } from './http.js';
+
+/** GET /api/v2/users/{userId}/coupons/{couponId}: where the user stands on one coupon. */
+export const handler = httpHandler(async (event) => {
+  const userId = parseId('userId', pathParam(event, 'userId'));
+  const couponId = parseId('couponId', pathParam(event, 'couponId'));
+  const status = await getUserCouponStatus(await getRuntime(), couponId, userId);
+  switch (status.kind) {
+    case 'FOUND':
+      return json(200, {
+        couponId,
+        userId,
+        status: status.status,
+        ticket: status.ticket,
+        ...(status.issuedAt ? { issuedAt: new Date(status.issuedAt).toISOString() } : {}),
+      });
+    case 'NOT_REQUESTED':
+      return error(404, 'NOT_REQUESTED', `User ${userId} has no ticket for coupon ${couponId}.`);
+    case 'COUPON_NOT_FOUND':
+      return error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+  }
+});

@@ -1,0 +1,124 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * Every setting of the system, read from the environment and validated once per cold start.
+ * Secrets may be given directly (local runs) or as the name of an SSM SecureString parameter
+ * (`*_PARAM`, deployed stages); `lib/secrets.ts` resolves the latter.
+ */
+export interface Config {
+  readonly stage: string;
+  readonly region: string;
+  readonly tableName: string;
+  /** Set for DynamoDB Local; unset in AWS. */
+  readonly dynamodbEndpoint: string | undefined;
+  readonly redis: {
+    readonly url: SecretSource;
+    readonly token: SecretSource;
+    /** Prefix of every key this system writes, so one Redis can host several stages or test runs. */
+    readonly keyPrefix: string;
+    /** Network retries of the REST client before a request is answered 503. */
+    readonly retries: number;
+  };
+  readonly adminToken: SecretSource;
+  readonly drain: DrainSettings;
+  readonly drainTrigger: {
+    /** Function that drains a queue, invoked asynchronously when an admission finds no drain running. */
+    readonly functionName: string | undefined;
+    /** Set for serverless-offline's invoke endpoint; unset in AWS. */
+    readonly lambdaEndpoint: string | undefined;
+  };
+  readonly authMode: 'none' | 'jwt';
+}
+
+export interface DrainSettings {
+  /** Items written per DynamoDB transaction: at most 99 Puts plus the coupon counter update. */
+  readonly batchSize: number;
+  /** How long a claimed item stays in flight before another drain may take it back. */
+  readonly claimLeaseMs: number;
+  /** Claims of one item before it is dead-lettered. */
+  readonly maxAttempts: number;
+  /** How long an admission's "a drain is running" mark lives without being refreshed by the drain. */
+  readonly triggerLeaseMs: number;
+  /** A drain stops claiming when less than this is left of its invocation. */
+  readonly stopBeforeTimeoutMs: number;
+}
+
+export type SecretSource = { readonly value: string } | { readonly ssmParameter: string };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const stage = env.STAGE ?? 'local';
+  return {
+    stage,
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    tableName: env.TABLE_NAME ?? (stage === 'local' ? 'fcfs-coupons-local' : required(env, 'TABLE_NAME')),
+    dynamodbEndpoint: optionalUrl(env, 'DYNAMODB_ENDPOINT'),
+    redis: {
+      url: secret(env, 'UPSTASH_REDIS_REST_URL'),
+      token: secret(env, 'UPSTASH_REDIS_REST_TOKEN'),
+      keyPrefix: matching(env, 'REDIS_KEY_PREFIX', /^[A-Za-z0-9_.:-]{1,32}$/, 'fcfs'),
+      retries: integer(env, 'REDIS_RETRIES', 1, 0, 5),
+    },
+    adminToken: secret(env, 'ADMIN_TOKEN', stage === 'local' ? 'local-admin-token' : undefined),
+    drain: {
+      batchSize: integer(env, 'DRAIN_BATCH_SIZE', 99, 1, 99),
+      claimLeaseMs: integer(env, 'DRAIN_CLAIM_LEASE_MS', 30_000, 100, 900_000),
+      maxAttempts: integer(env, 'DRAIN_MAX_ATTEMPTS', 5, 1, 100),
+      triggerLeaseMs: integer(env, 'DRAIN_TRIGGER_LEASE_MS', 10_000, 100, 600_000),
+      stopBeforeTimeoutMs: integer(env, 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 5_000, 0, 600_000),
+    },
+    drainTrigger: {
+      functionName: env.DRAIN_FUNCTION_NAME || undefined,
+      lambdaEndpoint: optionalUrl(env, 'LAMBDA_ENDPOINT'),
+    },
+    authMode: oneOf(env, 'AUTH_MODE', ['none', 'jwt'] as const, stage === 'local' ? 'none' : 'jwt'),
+  };
+}
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigError(`${name} is required`);
+  return value;
+}
+
+/** `NAME` holds the secret itself; `NAME_PARAM` names the SSM parameter that holds it. */
+function secret(env: Env, name: string, fallback?: string): SecretSource {
+  const direct = env[name];
+  if (direct) return { value: direct };
+  const parameter = env[`${name}_PARAM`];
+  if (parameter) return { ssmParameter: parameter };
+  if (fallback !== undefined) return { value: fallback };
+  throw new ConfigError(`${name} (or ${name}_PARAM, the name of an SSM parameter holding it) is required`);
+}
+
+function optionalUrl(env: Env, name: string): string | undefined {
+  const value = env[name];
+  if (!value) return undefined;
+  if (!/^https?:\/\/\S+$/.test(value)) throw new ConfigError(`${name} must be an http(s) URL, got "${value}"`);
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in ${min}..${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function matching(env: Env, name: string, pattern: RegExp, fallback: string): string {
+  const value = env[name] || fallback;
+  if (!pattern.test(value)) throw new ConfigError(`${name} must match ${pattern}, got "${value}"`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const value = env[name] || fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  }
+  return value as T;
+}

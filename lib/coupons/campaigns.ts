@@ -1,0 +1,154 @@
+import { InvalidInputError } from '../errors.js';
+import type { CouponRecord } from '../ledger/model.js';
+import type { LiveCounters } from '../redis/coupon-store.js';
+import { restoreCouponState } from './coupon-state.js';
+import type { Deps } from './deps.js';
+import { parseId } from './ids.js';
+import { forgetUnknownCoupon } from './issue.js';
+
+export const MAX_QUANTITY = 10_000_000;
+const MAX_NAME_LENGTH = 200;
+const NEW_COUPON_FIELDS = new Set(['couponId', 'name', 'totalQuantity', 'startsAt', 'endsAt']);
+
+export interface NewCoupon {
+  readonly couponId: string;
+  readonly name: string;
+  readonly totalQuantity: number;
+  /** Epoch ms; defaults to now. */
+  readonly startsAt: number | undefined;
+  /** Epoch ms; undefined = open until sold out. */
+  readonly endsAt: number | undefined;
+}
+
+/**
+ * SCHEDULED before startsAt; OPEN while units are left; SOLD_OUT when none is left but not all are
+ * persisted yet; FINISHED when the ledger holds every unit; ENDED after endsAt with units unclaimed.
+ */
+export type CouponStatus = 'SCHEDULED' | 'OPEN' | 'SOLD_OUT' | 'FINISHED' | 'ENDED';
+
+export interface CouponView {
+  readonly couponId: string;
+  readonly name: string;
+  readonly totalQuantity: number;
+  readonly remaining: number;
+  readonly status: CouponStatus;
+  readonly startsAt: string;
+  readonly endsAt: string | null;
+}
+
+export interface AdminCouponView extends CouponView {
+  /** Accepted, waiting for a drain. */
+  readonly queued: number;
+  /** Claimed by a drain, not yet acknowledged. */
+  readonly inflight: number;
+  /** Persisted, from the ledger's counter. */
+  readonly issued: number;
+  /** Given up after too many attempts; see the logs for the cause. */
+  readonly deadLettered: number;
+}
+
+export type CreateCouponOutcome =
+  | { readonly kind: 'CREATED'; readonly coupon: AdminCouponView }
+  | { readonly kind: 'COUPON_EXISTS' };
+
+/** Validate an operator's request to create a coupon. Throws InvalidInputError naming the first problem. */
+export function parseNewCoupon(body: unknown): NewCoupon {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidInputError('the body must be a JSON object');
+  }
+  const unknown = Object.keys(body).filter((key) => !NEW_COUPON_FIELDS.has(key));
+  if (unknown.length > 0) throw new InvalidInputError(`unknown field(s): ${unknown.slice(0, 5).join(', ')}`);
+  const input = body as Record<string, unknown>;
+  const couponId = parseId('couponId', input.couponId);
+  const name = input.name;
+  if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new InvalidInputError(`name must be a non-empty string of at most ${MAX_NAME_LENGTH} printable characters`);
+  }
+  const totalQuantity = input.totalQuantity;
+  if (typeof totalQuantity !== 'number' || !Number.isInteger(totalQuantity) || totalQuantity < 1 || totalQuantity > MAX_QUANTITY) {
+    throw new InvalidInputError(`totalQuantity must be an integer from 1 to ${MAX_QUANTITY}`);
+  }
+  const startsAt = optionalTime('startsAt', input.startsAt);
+  const endsAt = optionalTime('endsAt', input.endsAt);
+  if (endsAt !== undefined && endsAt <= (startsAt ?? Date.now())) {
+    throw new InvalidInputError('endsAt must be later than startsAt (or than now, when startsAt is omitted)');
+  }
+  return { couponId, name, totalQuantity, startsAt, endsAt };
+}
+
+/**
+ * Create a coupon: META in the ledger first (conditional, so a repeat is COUPON_EXISTS and changes
+ * nothing), then its Redis state. If loading Redis fails after META was written, the coupon still
+ * exists: the first admission or view restores its state from the ledger.
+ */
+export async function createCoupon(deps: Deps, input: NewCoupon): Promise<CreateCouponOutcome> {
+  const now = Date.now();
+  const record: CouponRecord = {
+    couponId: input.couponId,
+    name: input.name,
+    totalQuantity: input.totalQuantity,
+    issuedCount: 0,
+    startsAt: input.startsAt ?? now,
+    endsAt: input.endsAt,
+    status: 'ACTIVE',
+    createdAt: now,
+  };
+  const created = await deps.ledger.createCoupon(record);
+  if (created.kind === 'COUPON_EXISTS') return created;
+  forgetUnknownCoupon(input.couponId);
+  await restoreCouponState(deps, input.couponId);
+  const coupon = await getAdminCouponView(deps, input.couponId);
+  if (!coupon) throw new Error(`coupon ${input.couponId} vanished right after it was created`);
+  return { kind: 'CREATED', coupon };
+}
+
+export async function getCouponView(deps: Deps, couponId: string): Promise<CouponView | undefined> {
+  const view = await getAdminCouponView(deps, couponId);
+  if (!view) return undefined;
+  const { queued: _q, inflight: _i, issued: _s, deadLettered: _d, ...publicView } = view;
+  return publicView;
+}
+
+export async function getAdminCouponView(deps: Deps, couponId: string): Promise<AdminCouponView | undefined> {
+  const [record, liveOrMissing] = await Promise.all([
+    deps.ledger.getCoupon(couponId),
+    deps.store.readCounters(couponId),
+  ]);
+  if (!record) return undefined;
+  let live = liveOrMissing;
+  if (!live) {
+    await restoreCouponState(deps, couponId);
+    live = await deps.store.readCounters(couponId);
+    if (!live) throw new Error(`coupon ${couponId} has no Redis state after a restore`);
+  }
+  return {
+    couponId,
+    name: record.name,
+    totalQuantity: record.totalQuantity,
+    remaining: live.remaining,
+    status: couponStatus(record, live),
+    startsAt: new Date(record.startsAt).toISOString(),
+    endsAt: record.endsAt === undefined ? null : new Date(record.endsAt).toISOString(),
+    queued: live.queued,
+    inflight: live.inflight,
+    issued: record.issuedCount,
+    deadLettered: live.deadLettered,
+  };
+}
+
+export function couponStatus(record: CouponRecord, live: LiveCounters): CouponStatus {
+  if (record.issuedCount >= record.totalQuantity) return 'FINISHED';
+  if (live.now < record.startsAt) return 'SCHEDULED';
+  if (record.endsAt !== undefined && live.now >= record.endsAt) return 'ENDED';
+  if (live.remaining <= 0) return 'SOLD_OUT';
+  return 'OPEN';
+}
+
+function optionalTime(field: string, raw: unknown): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+  if (typeof raw !== 'string' || !iso.test(raw) || Number.isNaN(Date.parse(raw))) {
+    throw new InvalidInputError(`${field} must be an ISO-8601 time with a time zone, e.g. 2026-11-24T10:00:00Z`);
+  }
+  return Date.parse(raw);
+}

@@ -1,0 +1,60 @@
+import { UnavailableError } from '../errors.js';
+import { log } from '../log.js';
+import type { Deps } from './deps.js';
+
+export type RestoreResult =
+  | { readonly kind: 'RESTORED'; readonly winners: number }
+  | { readonly kind: 'PRESENT' }
+  | { readonly kind: 'NOT_FOUND' };
+
+const REBUILD_LOCK_MS = 30_000;
+const RESTORE_CHUNK = 500;
+
+/**
+ * Load a coupon's Redis state from the ledger: after it is created, and whenever Redis turns out to have
+ * lost it (restart without data, failover, flush). Winners persisted in the ledger are restored as ISSUED
+ * and remaining = totalQuantity - issuedCount, so the ledger's cap still holds.
+ *
+ * Accepted requests that Redis acknowledged but the drain had not yet persisted when Redis lost its data
+ * are not in the ledger and cannot be restored (the README states this window).
+ *
+ * Race: many admissions can find the state missing at once. One takes the rebuild lock; the others get
+ * UnavailableError (503, Retry-After 1) instead of stampeding the ledger. Meta is written last, so no
+ * admission is decided on a half-restored coupon.
+ */
+export async function restoreCouponState(deps: Deps, couponId: string): Promise<RestoreResult> {
+  const { store, ledger } = deps;
+  const coupon = await ledger.getCoupon(couponId, true);
+  if (!coupon) return { kind: 'NOT_FOUND' };
+  if (await store.readCounters(couponId)) return { kind: 'PRESENT' };
+  if (!(await store.tryLockRebuild(couponId, REBUILD_LOCK_MS))) {
+    throw new UnavailableError(`coupon ${couponId} is being restored from the ledger`, 1);
+  }
+  try {
+    let winners = 0;
+    let highestTicket = 0;
+    for await (const page of ledger.issuancesOf(couponId)) {
+      for (let i = 0; i < page.length; i += RESTORE_CHUNK) {
+        const chunk = page.slice(i, i + RESTORE_CHUNK);
+        await store.restoreWinners(couponId, chunk);
+        for (const w of chunk) highestTicket = Math.max(highestTicket, w.ticket);
+      }
+      winners += page.length;
+    }
+    // The counter, not the item count, is what the ledger's guard enforces, so it decides what is left.
+    const loaded = await store.loadCoupon(couponId, {
+      total: coupon.totalQuantity,
+      remaining: Math.max(0, coupon.totalQuantity - coupon.issuedCount),
+      seq: Math.max(highestTicket, coupon.issuedCount),
+      startsAt: coupon.startsAt,
+      endsAt: coupon.endsAt ?? 0,
+    });
+    if (!loaded) return { kind: 'PRESENT' };
+    if (winners > 0 || coupon.issuedCount > 0) {
+      log.warn('coupon state restored from the ledger', { couponId, winners, issuedCount: coupon.issuedCount });
+    }
+    return { kind: 'RESTORED', winners };
+  } finally {
+    await store.unlockRebuild(couponId);
+  }
+}

@@ -1,0 +1,182 @@
+import type { Deps } from '../coupons/deps.js';
+import { log } from '../log.js';
+import type { Claim } from '../redis/coupon-store.js';
+import { MAX_BATCH } from '../ledger/ledger.js';
+
+export interface DrainReport {
+  readonly couponId: string;
+  batches: number;
+  /** Newly written to the ledger by this run. */
+  issued: number;
+  /** Claimed items found already persisted (a redelivery), acknowledged without counting again. */
+  redelivered: number;
+  /** Refused by the ledger's cap. */
+  rejected: number;
+  /** Given back after a failed write, for another attempt. */
+  released: number;
+  deadLettered: number;
+  /** Expired claims of earlier drains put back in the queue. */
+  requeued: number;
+  stoppedBy: 'EMPTY' | 'TIME' | 'FAILURES';
+}
+
+/** Consecutive failed batches after which a run gives up and leaves the rest to the next run. */
+const MAX_CONSECUTIVE_FAILURES = 3;
+
+const totals = new Map<string, number>();
+
+/**
+ * Persist a coupon's queue into the ledger until it is empty or the invocation is about to time out.
+ *
+ * Each round claims a batch (claim.lua: queue -> in-flight with a lease), writes it in one ledger
+ * transaction and only then acknowledges it (ack.lua). The next batch is claimed while the current one
+ * is written. A crash anywhere leaves the batch in flight; its lease expires and a later claim puts it
+ * back in the queue, so nothing accepted is lost, and the ledger's conditional puts make the redelivery
+ * harmless. Several drains may run on one coupon at once: claims never overlap, and the ledger guards
+ * both the per-user item and the coupon's counter.
+ *
+ * @param timeLeftMs how long the invocation still has (Lambda's getRemainingTimeInMillis)
+ */
+export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () => number): Promise<DrainReport> {
+  const report: DrainReport = {
+    couponId,
+    batches: 0,
+    issued: 0,
+    redelivered: 0,
+    rejected: 0,
+    released: 0,
+    deadLettered: 0,
+    requeued: 0,
+    stoppedBy: 'EMPTY',
+  };
+  const total = await totalQuantityOf(deps, couponId);
+  if (total === undefined) {
+    log.error('drain found a coupon without META in the ledger; nothing persisted', { couponId });
+    return report;
+  }
+  const tuning = { ...deps.drain, batchSize: Math.min(deps.drain.batchSize, MAX_BATCH) };
+  const hasTime = () => timeLeftMs() > deps.drain.stopBeforeTimeoutMs;
+
+  let failures = 0;
+  let next: Promise<Claim> | undefined = hasTime() ? deps.store.claim(couponId, tuning) : undefined;
+  if (!next) report.stoppedBy = 'TIME';
+  while (next) {
+    const claim = await next;
+    report.requeued += claim.requeued;
+    report.deadLettered += claim.deadLettered;
+    if (claim.items.length === 0) break;
+    report.batches += 1;
+
+    const writing = persistClaim(deps, couponId, total, claim, report);
+    // Claim the next batch while this one is written; the lease covers the wait.
+    next = claim.queuedAfter > 0 && hasTime() ? deps.store.claim(couponId, tuning) : undefined;
+    const ok = await writing;
+    failures = ok ? 0 : failures + 1;
+
+    if (!next) {
+      if (claim.queuedAfter > 0) report.stoppedBy = 'TIME';
+      else if (ok) await markFinished(deps, couponId);
+      // The queue looked empty: one more claim releases the drain mark atomically if it still is,
+      // or picks up what arrived meanwhile.
+      if (claim.queuedAfter === 0 && hasTime()) next = deps.store.claim(couponId, tuning);
+    }
+    if (failures >= MAX_CONSECUTIVE_FAILURES) {
+      report.stoppedBy = 'FAILURES';
+      if (next) await releaseUnwritten(deps, couponId, await next, 'drain stopped after repeated ledger failures');
+      break;
+    }
+    if (failures > 0) await sleep(Math.random() * 200 * 2 ** failures);
+  }
+  return report;
+}
+
+/** Write one claim to the ledger and acknowledge it; on failure give it back. True when written. */
+async function persistClaim(deps: Deps, couponId: string, total: number, claim: Claim, report: DrainReport): Promise<boolean> {
+  try {
+    const result = await deps.ledger.persistBatch(couponId, total, claim.items);
+    await deps.store.acknowledge(couponId, result.decisions);
+    report.issued += result.newlyIssued;
+    let rejected = 0;
+    for (const decision of result.decisions.values()) if (decision.kind === 'REJECTED') rejected += 1;
+    report.rejected += rejected;
+    report.redelivered += result.decisions.size - rejected - result.newlyIssued;
+    if (result.capExceeded) {
+      log.error('the ledger cap refused items Redis had admitted: Redis lost or drifted from the ledger', {
+        couponId,
+        rejected,
+      });
+    }
+    return true;
+  } catch (error) {
+    await releaseUnwritten(deps, couponId, claim, describe(error));
+    log.warn('ledger write failed; batch released for another attempt', { couponId, items: claim.items.length, error });
+    report.released += claim.items.length;
+    return false;
+  }
+}
+
+async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, reason: string): Promise<void> {
+  if (claim.items.length === 0) return;
+  const userIds = claim.items.map((item) => item.userId);
+  const released = await deps.store.release(couponId, claim, userIds, deps.drain.maxAttempts, reason);
+  if (released.deadLettered > 0) {
+    log.error('items dead-lettered after too many attempts', { couponId, count: released.deadLettered, cause: reason });
+  }
+}
+
+async function markFinished(deps: Deps, couponId: string): Promise<void> {
+  if (await deps.ledger.markFinishedIfComplete(couponId)) log.info('coupon finished: every unit persisted', { couponId });
+}
+
+async function totalQuantityOf(deps: Deps, couponId: string): Promise<number | undefined> {
+  // totalQuantity never changes once a coupon exists, so it is read once per container.
+  let total = totals.get(couponId);
+  if (total === undefined) {
+    total = (await deps.ledger.getCoupon(couponId, true))?.totalQuantity;
+    if (total !== undefined) totals.set(couponId, total);
+  }
+  return total;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The scheduled run: drain every coupon that has state in Redis, a few at a time, sharing the
+ * invocation's time. This is also what recovers items whose drain died: their leases have expired by
+ * the next run and its claims put them back in line.
+ */
+export async function drainAll(deps: Deps, timeLeftMs: () => number, parallelism = 4): Promise<DrainReport[]> {
+  const couponIds = await deps.store.listCoupons();
+  const reports: DrainReport[] = [];
+  let cursor = 0;
+  const worker = async () => {
+    while (cursor < couponIds.length && timeLeftMs() > deps.drain.stopBeforeTimeoutMs) {
+      const couponId = couponIds[cursor++]!;
+      try {
+        reports.push(await drainCoupon(deps, couponId, timeLeftMs));
+        await forgetIfSettled(deps, couponId);
+      } catch (error) {
+        log.error('drain of a coupon failed; the next run retries it', { couponId, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallelism, couponIds.length) }, worker));
+  return reports;
+}
+
+/** A coupon that is finished or ended, with nothing queued, in flight or dead, needs no more runs. */
+async function forgetIfSettled(deps: Deps, couponId: string): Promise<void> {
+  const live = await deps.store.readCounters(couponId);
+  if (!live) {
+    await deps.store.forgetCoupon(couponId);
+    return;
+  }
+  if (live.queued + live.inflight + live.deadLettered > 0) return;
+  const soldOutAndPersisted = live.remaining <= 0 && (await deps.ledger.getCoupon(couponId))?.status === 'FINISHED';
+  const ended = live.endsAt > 0 && live.now >= live.endsAt;
+  if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId);
+}

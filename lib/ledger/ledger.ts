@@ -1,0 +1,297 @@
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  type CancellationReason,
+  type TransactWriteItem,
+} from '@aws-sdk/client-dynamodb';
+import { InvalidInputError } from '../errors.js';
+import {
+  couponFromItem,
+  couponGsiSk,
+  couponPk,
+  couponToItem,
+  GSI1,
+  ISSUE_SK_PREFIX,
+  issuanceFromItem,
+  issuanceToItem,
+  META_SK,
+  userGsiPk,
+  type CouponRecord,
+  type IssuanceRecord,
+  type Item,
+} from './model.js';
+
+/** An item the drain asks the ledger to persist. */
+export interface IssuanceRequest {
+  readonly userId: string;
+  readonly ticket: number;
+  readonly requestedAt: number;
+}
+
+/** What the ledger decided, per user: persisted (now or earlier) or refused by the coupon's cap. */
+export type LedgerDecision = { readonly kind: 'ISSUED'; readonly issuedAt: number } | { readonly kind: 'REJECTED' };
+
+export interface BatchResult {
+  readonly decisions: Map<string, LedgerDecision>;
+  /** Items this call added to the ledger (excludes redeliveries that were already there). */
+  readonly newlyIssued: number;
+  /** Set when the cap refused items: Redis admitted more than the ledger allows. */
+  readonly capExceeded: boolean;
+}
+
+export type CreateCouponResult = { readonly kind: 'CREATED' } | { readonly kind: 'COUPON_EXISTS' };
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly cursor: string | undefined;
+}
+
+/** Puts per transaction: DynamoDB's 100-action limit less the coupon counter update. */
+export const MAX_BATCH = 99;
+
+/** Transaction conflicts (another writer on the same META) are retried this many times. */
+const CONFLICT_RETRIES = 8;
+
+/**
+ * The durable record of every issuance: DynamoDB, single table. The ledger, not Redis, has the last word
+ * on how many units exist: every batch moves the coupon's issuedCount in the same transaction as its
+ * issuance items, guarded so it can never pass totalQuantity.
+ */
+export class Ledger {
+  constructor(
+    private readonly dynamo: DynamoDBClient,
+    readonly tableName: string,
+  ) {}
+
+  /** Write a coupon's META; a repeat of an existing couponId changes nothing. */
+  async createCoupon(coupon: CouponRecord): Promise<CreateCouponResult> {
+    try {
+      await this.dynamo.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: couponToItem(coupon),
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return { kind: 'CREATED' };
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return { kind: 'COUPON_EXISTS' };
+      throw error;
+    }
+  }
+
+  async getCoupon(couponId: string, consistent = false): Promise<CouponRecord | undefined> {
+    const reply = await this.dynamo.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
+        ConsistentRead: consistent,
+      }),
+    );
+    return reply.Item ? couponFromItem(reply.Item) : undefined;
+  }
+
+  async getIssuance(couponId: string, userId: string): Promise<IssuanceRecord | undefined> {
+    const reply = await this.dynamo.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { PK: { S: couponPk(couponId) }, SK: { S: `${ISSUE_SK_PREFIX}${userId}` } },
+        ConsistentRead: true,
+      }),
+    );
+    return reply.Item ? issuanceFromItem(reply.Item) : undefined;
+  }
+
+  /**
+   * Persist a batch of winners (at most MAX_BATCH, in ticket order) in one TransactWriteItems:
+   * one Put per item guarded by attribute_not_exists(PK), plus one Update adding the batch size to the
+   * coupon's issuedCount, guarded by issuedCount <= totalQuantity - batchSize.
+   *
+   * When the transaction is cancelled:
+   * - a Put whose condition failed is a redelivery of an item already persisted: it is decided ISSUED
+   *   (with its original issuedAt) and dropped, and the rest is retried, so it is counted once;
+   * - a failed counter guard means Redis admitted more than the ledger allows (it lost state): only what
+   *   the cap still allows is persisted, in ticket order, and the rest is REJECTED;
+   * - a conflict with another transaction on the same counter is retried with jittered backoff.
+   * Anything else is a fault and is thrown: the caller releases the batch for another attempt.
+   */
+  async persistBatch(couponId: string, totalQuantity: number, batch: readonly IssuanceRequest[]): Promise<BatchResult> {
+    if (batch.length > MAX_BATCH) throw new RangeError(`a batch holds at most ${MAX_BATCH} items, got ${batch.length}`);
+    const decisions = new Map<string, LedgerDecision>();
+    let pending = [...batch].sort((a, b) => a.ticket - b.ticket);
+    let newlyIssued = 0;
+    let capExceeded = false;
+    let conflicts = 0;
+
+    while (pending.length > 0) {
+      const issuedAt = Date.now();
+      try {
+        await this.dynamo.send(
+          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt) }),
+        );
+        for (const item of pending) decisions.set(item.userId, { kind: 'ISSUED', issuedAt });
+        newlyIssued += pending.length;
+        break;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons: CancellationReason[] = error.CancellationReasons ?? [];
+        const counterReason = reasons[pending.length];
+
+        const alreadyPersisted = pending.filter((_, i) => reasons[i]?.Code === 'ConditionalCheckFailed');
+        if (alreadyPersisted.length > 0) {
+          for (const [i, item] of pending.entries()) {
+            if (reasons[i]?.Code !== 'ConditionalCheckFailed') continue;
+            decisions.set(item.userId, { kind: 'ISSUED', issuedAt: await this.persistedAt(couponId, item, reasons[i]) });
+          }
+          const done = new Set(alreadyPersisted.map((item) => item.userId));
+          pending = pending.filter((item) => !done.has(item.userId));
+          continue;
+        }
+
+        if (counterReason?.Code === 'ConditionalCheckFailed') {
+          const coupon = await this.getCoupon(couponId, true);
+          if (!coupon) throw new Error(`coupon ${couponId} has no META in the ledger`, { cause: error });
+          const capacity = Math.max(0, coupon.totalQuantity - coupon.issuedCount);
+          capExceeded = true;
+          for (const item of pending.slice(capacity)) decisions.set(item.userId, { kind: 'REJECTED' });
+          pending = pending.slice(0, capacity);
+          continue;
+        }
+
+        const conflicting = reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError');
+        if (conflicting && conflicts < CONFLICT_RETRIES) {
+          conflicts += 1;
+          await sleep(jitteredBackoff(conflicts));
+          continue;
+        }
+        throw error;
+      }
+    }
+    return { decisions, newlyIssued, capExceeded };
+  }
+
+  /** Mark the coupon FINISHED once every unit is persisted. True when this call marked it. */
+  async markFinishedIfComplete(couponId: string): Promise<boolean> {
+    try {
+      await this.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
+          UpdateExpression: 'SET #status = :finished',
+          ConditionExpression: 'issuedCount = totalQuantity AND #status <> :finished',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':finished': { S: 'FINISHED' } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Every issuance of a coupon, in pages (used to rebuild Redis state and to reconcile). */
+  async *issuancesOf(couponId: string): AsyncGenerator<IssuanceRecord[]> {
+    let startKey: Item | undefined;
+    do {
+      const reply = await this.dynamo.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
+          ExpressionAttributeValues: { ':pk': { S: couponPk(couponId) }, ':issue': { S: ISSUE_SK_PREFIX } },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      yield (reply.Items ?? []).map(issuanceFromItem);
+      startKey = reply.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  /** A user's issued coupons, newest index order, from GSI1. */
+  async issuancesOfUser(userId: string, limit: number, cursor?: string): Promise<Page<IssuanceRecord>> {
+    const reply = await this.dynamo.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: GSI1,
+        KeyConditionExpression: 'GSI1PK = :user AND begins_with(GSI1SK, :coupon)',
+        ExpressionAttributeValues: { ':user': { S: userGsiPk(userId) }, ':coupon': { S: couponGsiSk('') } },
+        Limit: limit,
+        ExclusiveStartKey: cursor ? decodeCursor(cursor, userGsiPk(userId)) : undefined,
+      }),
+    );
+    return {
+      items: (reply.Items ?? []).map(issuanceFromItem),
+      cursor: reply.LastEvaluatedKey ? encodeCursor(reply.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  private batchActions(
+    couponId: string,
+    totalQuantity: number,
+    pending: readonly IssuanceRequest[],
+    issuedAt: number,
+  ): TransactWriteItem[] {
+    const puts: TransactWriteItem[] = pending.map((item) => ({
+      Put: {
+        TableName: this.tableName,
+        Item: issuanceToItem({ couponId, userId: item.userId, ticket: item.ticket, requestedAt: item.requestedAt, issuedAt }),
+        ConditionExpression: 'attribute_not_exists(PK)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    }));
+    const counter: TransactWriteItem = {
+      Update: {
+        TableName: this.tableName,
+        Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
+        UpdateExpression: 'SET issuedCount = issuedCount + :n',
+        // issuedCount + n <= totalQuantity, written without arithmetic, which conditions cannot do.
+        ConditionExpression: 'attribute_exists(PK) AND issuedCount <= :limit',
+        ExpressionAttributeValues: {
+          ':n': { N: String(pending.length) },
+          ':limit': { N: String(totalQuantity - pending.length) },
+        },
+      },
+    };
+    return [...puts, counter];
+  }
+
+  /** issuedAt of an item whose Put found it already there (from the cancellation, else a read). */
+  private async persistedAt(couponId: string, item: IssuanceRequest, reason: CancellationReason | undefined): Promise<number> {
+    const old = reason?.Item?.issuedAt?.S;
+    if (old) return Date.parse(old);
+    const existing = await this.getIssuance(couponId, item.userId);
+    return existing?.issuedAt ?? Date.now();
+  }
+}
+
+function jitteredBackoff(attempt: number): number {
+  return Math.random() * Math.min(1_000, 10 * 2 ** attempt);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function encodeCursor(key: Item): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** A cursor is only accepted for the partition it was issued for. */
+function decodeCursor(cursor: string, gsiPk: string): Item {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString());
+  } catch {
+    key = undefined;
+  }
+  const item = key as Item | undefined;
+  if (typeof item !== 'object' || item === null || item.GSI1PK?.S !== gsiPk || !item.PK?.S || !item.SK?.S || !item.GSI1SK?.S) {
+    throw new InvalidInputError('cursor is not one this API returned for this user');
+  }
+  return { PK: item.PK, SK: item.SK, GSI1PK: item.GSI1PK, GSI1SK: item.GSI1SK };
+}

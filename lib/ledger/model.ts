@@ -1,0 +1,115 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The ledger's single-table model. Tools outside this code read it, so it is documented in the README
+ * and built only here:
+ *
+ *   Coupon     PK=COUPON#<couponId>  SK=META
+ *              name, totalQuantity, issuedCount, startsAt, endsAt?, status, createdAt
+ *   Issuance   PK=COUPON#<couponId>  SK=ISSUE#<userId>  GSI1PK=USER#<userId>  GSI1SK=COUPON#<couponId>
+ *              couponId, userId, ticket, requestedAt, issuedAt
+ *
+ * Times are ISO-8601 strings in UTC.
+ */
+export type Item = Record<string, AttributeValue>;
+
+export const GSI1 = 'GSI1';
+
+export const couponPk = (couponId: string) => `COUPON#${couponId}`;
+export const META_SK = 'META';
+export const issueSk = (userId: string) => `ISSUE#${userId}`;
+export const ISSUE_SK_PREFIX = 'ISSUE#';
+export const userGsiPk = (userId: string) => `USER#${userId}`;
+export const couponGsiSk = (couponId: string) => `COUPON#${couponId}`;
+
+/** ACTIVE until issuedCount reaches totalQuantity, then FINISHED. */
+export type LedgerCouponStatus = 'ACTIVE' | 'FINISHED';
+
+export interface CouponRecord {
+  readonly couponId: string;
+  readonly name: string;
+  readonly totalQuantity: number;
+  readonly issuedCount: number;
+  readonly startsAt: number;
+  /** Undefined: open until sold out. */
+  readonly endsAt: number | undefined;
+  readonly status: LedgerCouponStatus;
+  readonly createdAt: number;
+}
+
+export interface IssuanceRecord {
+  readonly couponId: string;
+  readonly userId: string;
+  readonly ticket: number;
+  readonly requestedAt: number;
+  readonly issuedAt: number;
+}
+
+export function couponToItem(coupon: CouponRecord): Item {
+  const item: Item = {
+    PK: { S: couponPk(coupon.couponId) },
+    SK: { S: META_SK },
+    entity: { S: 'Coupon' },
+    couponId: { S: coupon.couponId },
+    name: { S: coupon.name },
+    totalQuantity: { N: String(coupon.totalQuantity) },
+    issuedCount: { N: String(coupon.issuedCount) },
+    startsAt: { S: iso(coupon.startsAt) },
+    status: { S: coupon.status },
+    createdAt: { S: iso(coupon.createdAt) },
+  };
+  if (coupon.endsAt !== undefined) item.endsAt = { S: iso(coupon.endsAt) };
+  return item;
+}
+
+export function couponFromItem(item: Item): CouponRecord {
+  return {
+    couponId: str(item, 'couponId'),
+    name: str(item, 'name'),
+    totalQuantity: num(item, 'totalQuantity'),
+    issuedCount: num(item, 'issuedCount'),
+    startsAt: Date.parse(str(item, 'startsAt')),
+    endsAt: item.endsAt?.S ? Date.parse(item.endsAt.S) : undefined,
+    status: str(item, 'status') === 'FINISHED' ? 'FINISHED' : 'ACTIVE',
+    createdAt: Date.parse(str(item, 'createdAt')),
+  };
+}
+
+export function issuanceToItem(issuance: IssuanceRecord): Item {
+  return {
+    PK: { S: couponPk(issuance.couponId) },
+    SK: { S: issueSk(issuance.userId) },
+    GSI1PK: { S: userGsiPk(issuance.userId) },
+    GSI1SK: { S: couponGsiSk(issuance.couponId) },
+    entity: { S: 'Issuance' },
+    couponId: { S: issuance.couponId },
+    userId: { S: issuance.userId },
+    ticket: { N: String(issuance.ticket) },
+    requestedAt: { S: iso(issuance.requestedAt) },
+    issuedAt: { S: iso(issuance.issuedAt) },
+  };
+}
+
+export function issuanceFromItem(item: Item): IssuanceRecord {
+  return {
+    couponId: str(item, 'couponId'),
+    userId: str(item, 'userId'),
+    ticket: num(item, 'ticket'),
+    requestedAt: Date.parse(str(item, 'requestedAt')),
+    issuedAt: Date.parse(str(item, 'issuedAt')),
+  };
+}
+
+export const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+function str(item: Item, name: string): string {
+  const value = item[name]?.S;
+  if (value === undefined) throw new Error(`ledger item ${item.PK?.S}/${item.SK?.S} has no string ${name}`);
+  return value;
+}
+
+function num(item: Item, name: string): number {
+  const value = item[name]?.N;
+  if (value === undefined) throw new Error(`ledger item ${item.PK?.S}/${item.SK?.S} has no number ${name}`);
+  return Number(value);
+}

@@ -1,0 +1,48 @@
+import { Redis } from '@upstash/redis';
+import { UnavailableError } from '../errors.js';
+
+export interface RedisConnection {
+  readonly url: string;
+  readonly token: string;
+  /** Network retries before giving up (each after a short backoff). */
+  readonly retries: number;
+  /** Abort a request that has not been answered after this long. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The Upstash REST client, set deliberately:
+ * - no auto-pipelining: every call is its own request, so an admission is exactly one EVALSHA and its
+ *   latency is not tied to unrelated commands batched with it;
+ * - few retries with a short backoff: a caller waiting on an HTTP answer gets 503 in well under a second
+ *   instead of the default five retries (about 4 s);
+ * - a timeout, which the default lacks, so a hung connection cannot hold a Lambda until its own timeout;
+ * - no automatic JSON deserialization: script replies are parsed by their own typed readers.
+ */
+export function createRedis(connection: RedisConnection): Redis {
+  const timeoutMs = connection.timeoutMs ?? 2_000;
+  return new Redis({
+    url: connection.url,
+    token: connection.token,
+    enableAutoPipelining: false,
+    automaticDeserialization: false,
+    enableTelemetry: false,
+    readYourWrites: false,
+    retry: { retries: connection.retries, backoff: (attempt) => 25 * 2 ** attempt + Math.random() * 25 },
+    signal: () => AbortSignal.timeout(timeoutMs),
+  });
+}
+
+/**
+ * Redis replies that mean the command ran and failed for a reason of its own (a bug, a wrong type) are
+ * faults. Anything else (connection refused, timeout, a proxy's 5xx, LOADING, BUSY, READONLY,
+ * CLUSTERDOWN...) means Redis could not be asked: the caller may retry, and nothing was half-applied
+ * because every state change is one script.
+ */
+export function asRedisFault(error: unknown, operation: string): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^(ERR|WRONGTYPE|NOSCRIPT|NOPERM|WRONGPASS)\b/.test(message)) {
+    return error instanceof Error ? error : new Error(message);
+  }
+  return new UnavailableError(`Redis is unavailable (${operation})`, 1, { cause: error });
+}

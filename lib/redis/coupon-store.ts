@@ -1,0 +1,298 @@
+import { asRedisFault } from './client.js';
+import { couponIndexKey, couponKeys, type CouponKeys } from './keys.js';
+import { LuaScript, type ScriptClient } from './script.js';
+import ackSource from './scripts/ack.lua';
+import admitSource from './scripts/admit.lua';
+import claimSource from './scripts/claim.lua';
+import loadCouponSource from './scripts/load-coupon.lua';
+import readCouponSource from './scripts/read-coupon.lua';
+import readUserSource from './scripts/read-user.lua';
+import releaseSource from './scripts/release.lua';
+import restoreWinnersSource from './scripts/restore-winners.lua';
+
+export const scripts = {
+  admit: new LuaScript('admit', admitSource),
+  claim: new LuaScript('claim', claimSource),
+  ack: new LuaScript('ack', ackSource),
+  release: new LuaScript('release', releaseSource),
+  loadCoupon: new LuaScript('load-coupon', loadCouponSource),
+  restoreWinners: new LuaScript('restore-winners', restoreWinnersSource),
+  readUser: new LuaScript('read-user', readUserSource, true),
+  readCoupon: new LuaScript('read-coupon', readCouponSource, true),
+} as const;
+
+/** The slice of @upstash/redis the coupon store uses: scripts plus a few plain commands. */
+export interface RedisClient extends ScriptClient {
+  set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
+  del(...keys: string[]): Promise<number>;
+  sadd(key: string, member: string, ...members: string[]): Promise<number>;
+  srem(key: string, ...members: string[]): Promise<number>;
+  smembers(key: string): Promise<string[]>;
+}
+
+export type AdmitReply =
+  | { readonly kind: 'ACCEPTED'; readonly ticket: number; readonly startDrain: boolean }
+  | {
+      readonly kind: 'ALREADY_ACCEPTED';
+      readonly ticket: number;
+      readonly status: 'PENDING' | 'ISSUED';
+      readonly issuedAt: number | undefined;
+    }
+  | { readonly kind: 'COUPON_NOT_FOUND' }
+  | { readonly kind: 'NOT_OPEN'; readonly startsAt: number }
+  | { readonly kind: 'ENDED' }
+  | { readonly kind: 'SOLD_OUT' };
+
+export interface ClaimedItem {
+  readonly userId: string;
+  readonly ticket: number;
+  readonly requestedAt: number;
+  /** 1 on the first claim. */
+  readonly attempt: number;
+}
+
+export interface Claim {
+  /** Lease deadline of every item of this claim; proves ownership when releasing them. */
+  readonly leaseDeadline: number;
+  readonly items: readonly ClaimedItem[];
+  /** Expired claims put back in the queue by this call. */
+  readonly requeued: number;
+  /** Expired claims moved to dead letters by this call. */
+  readonly deadLettered: number;
+  /** Items still queued after this claim. */
+  readonly queuedAfter: number;
+}
+
+/** What the ledger decided for one claimed item. */
+export type ItemOutcome = { readonly kind: 'ISSUED'; readonly issuedAt: number } | { readonly kind: 'REJECTED' };
+
+export type UserStanding =
+  | { readonly kind: 'NO_STATE' }
+  | { readonly kind: 'NOT_REQUESTED' }
+  | { readonly kind: 'WON'; readonly ticket: number; readonly outcome: ItemOutcome | undefined };
+
+export interface LiveCounters {
+  readonly total: number;
+  readonly remaining: number;
+  /** Highest ticket given so far. */
+  readonly seq: number;
+  readonly startsAt: number;
+  /** 0 when the coupon has no end. */
+  readonly endsAt: number;
+  readonly queued: number;
+  readonly inflight: number;
+  readonly deadLettered: number;
+  /** Redis server time of the reading. */
+  readonly now: number;
+}
+
+export interface CouponStateToLoad {
+  readonly total: number;
+  readonly remaining: number;
+  readonly seq: number;
+  readonly startsAt: number;
+  readonly endsAt: number;
+}
+
+export interface RestoredWinner {
+  readonly userId: string;
+  readonly ticket: number;
+  readonly requestedAt: number;
+  readonly issuedAt: number;
+}
+
+export interface DrainTuning {
+  readonly batchSize: number;
+  readonly claimLeaseMs: number;
+  readonly maxAttempts: number;
+  readonly triggerLeaseMs: number;
+}
+
+/**
+ * Every Redis operation on coupons. Each state change is one Lua script, so a failure between two
+ * commands can never leave a coupon half-updated; expected outcomes come back as typed values and
+ * only faults throw (UnavailableError when Redis could not be asked).
+ */
+export class CouponStore {
+  constructor(
+    private readonly redis: RedisClient,
+    readonly keyPrefix: string,
+  ) {}
+
+  keys(couponId: string): CouponKeys {
+    return couponKeys(this.keyPrefix, couponId);
+  }
+
+  async admit(couponId: string, userId: string, triggerLeaseMs: number): Promise<AdmitReply> {
+    const k = this.keys(couponId);
+    const reply = (await this.run(
+      scripts.admit,
+      [k.meta, k.tickets, k.outcomes, k.queue, k.drainMark],
+      [userId, triggerLeaseMs],
+    )) as [number, number?, (number | string)?, number?];
+    const [code, ticket, third, fourth] = reply;
+    switch (code) {
+      case 1:
+        return { kind: 'ACCEPTED', ticket: Number(ticket), startDrain: Number(third) === 1 };
+      case 2:
+        return {
+          kind: 'ALREADY_ACCEPTED',
+          ticket: Number(ticket),
+          status: third === 'ISSUED' ? 'ISSUED' : 'PENDING',
+          issuedAt: third === 'ISSUED' ? Number(fourth) : undefined,
+        };
+      case -1:
+        return { kind: 'COUPON_NOT_FOUND' };
+      case -2:
+        return { kind: 'NOT_OPEN', startsAt: Number(ticket) };
+      case -3:
+        return { kind: 'ENDED' };
+      case -4:
+        return { kind: 'SOLD_OUT' };
+      default:
+        throw new Error(`admit.lua returned an unknown code ${String(code)}`);
+    }
+  }
+
+  async claim(couponId: string, tuning: DrainTuning): Promise<Claim> {
+    const k = this.keys(couponId);
+    const reply = (await this.run(
+      scripts.claim,
+      [k.queue, k.inflight, k.tickets, k.outcomes, k.attempts, k.dead, k.errors, k.drainMark],
+      [tuning.batchSize, tuning.claimLeaseMs, tuning.maxAttempts, tuning.triggerLeaseMs],
+    )) as (string | number)[];
+    const items: ClaimedItem[] = [];
+    for (let i = 4; i < reply.length; i += 4) {
+      items.push({
+        userId: String(reply[i]),
+        ticket: Number(reply[i + 1]),
+        requestedAt: Number(reply[i + 2]),
+        attempt: Number(reply[i + 3]),
+      });
+    }
+    return {
+      leaseDeadline: Number(reply[0]),
+      requeued: Number(reply[1]),
+      deadLettered: Number(reply[2]),
+      queuedAfter: Number(reply[3]),
+      items,
+    };
+  }
+
+  /** Record the ledger's decisions and take the items out of flight. Idempotent. */
+  async acknowledge(couponId: string, decided: ReadonlyMap<string, ItemOutcome>): Promise<number> {
+    if (decided.size === 0) return 0;
+    const k = this.keys(couponId);
+    const args: string[] = [];
+    for (const [userId, outcome] of decided) {
+      args.push(userId, outcome.kind === 'ISSUED' ? `I:${outcome.issuedAt}` : 'R');
+    }
+    return Number(
+      await this.run(scripts.ack, [k.inflight, k.outcomes, k.attempts, k.errors, k.dead, k.queue], args),
+    );
+  }
+
+  /** Give items back after a failed write; they are retried or, past maxAttempts, dead-lettered. */
+  async release(
+    couponId: string,
+    claim: Pick<Claim, 'leaseDeadline'>,
+    userIds: readonly string[],
+    maxAttempts: number,
+    error: string,
+  ): Promise<{ requeued: number; deadLettered: number }> {
+    if (userIds.length === 0) return { requeued: 0, deadLettered: 0 };
+    const k = this.keys(couponId);
+    const [requeued, deadLettered] = (await this.run(
+      scripts.release,
+      [k.inflight, k.queue, k.dead, k.tickets, k.attempts, k.errors, k.outcomes],
+      [claim.leaseDeadline, maxAttempts, error.slice(0, 500), ...userIds],
+    )) as [number, number];
+    return { requeued: Number(requeued), deadLettered: Number(deadLettered) };
+  }
+
+  async readUser(couponId: string, userId: string): Promise<UserStanding> {
+    const k = this.keys(couponId);
+    const [code, ticket, outcome] = (await this.run(scripts.readUser, [k.meta, k.tickets, k.outcomes], [
+      userId,
+    ])) as [number, number?, (string | null)?];
+    if (code === -1) return { kind: 'NO_STATE' };
+    if (code === 0) return { kind: 'NOT_REQUESTED' };
+    return { kind: 'WON', ticket: Number(ticket), outcome: parseOutcome(outcome ?? null) };
+  }
+
+  async readCounters(couponId: string): Promise<LiveCounters | undefined> {
+    const k = this.keys(couponId);
+    const reply = (await this.run(scripts.readCoupon, [k.meta, k.queue, k.inflight, k.dead], [])) as number[];
+    if (reply[0] === -1) return undefined;
+    const [, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, now] = reply.map(Number);
+    return {
+      total: total!,
+      remaining: remaining!,
+      seq: seq!,
+      startsAt: startsAt!,
+      endsAt: endsAt!,
+      queued: queued!,
+      inflight: inflight!,
+      deadLettered: deadLettered!,
+      now: now!,
+    };
+  }
+
+  /** Load a coupon's meta (last step of creating or rebuilding it). False when it already had state. */
+  async loadCoupon(couponId: string, state: CouponStateToLoad): Promise<boolean> {
+    const k = this.keys(couponId);
+    const loaded = await this.run(
+      scripts.loadCoupon,
+      [k.meta],
+      [state.total, state.remaining, state.seq, state.startsAt, state.endsAt],
+    );
+    await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
+    return Number(loaded) === 1;
+  }
+
+  async restoreWinners(couponId: string, winners: readonly RestoredWinner[]): Promise<number> {
+    if (winners.length === 0) return 0;
+    const k = this.keys(couponId);
+    const args = winners.flatMap((w) => [w.userId, `${w.ticket}:${w.requestedAt}`, `I:${w.issuedAt}`]);
+    return Number(await this.run(scripts.restoreWinners, [k.tickets, k.outcomes], args));
+  }
+
+  /** Held by the one caller that rebuilds a coupon from the ledger; others wait and retry. */
+  async tryLockRebuild(couponId: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.guard('lock rebuild', () =>
+      this.redis.set(this.keys(couponId).rebuildLock, '1', { nx: true, px: ttlMs }),
+    );
+    return reply === 'OK';
+  }
+
+  async unlockRebuild(couponId: string): Promise<void> {
+    await this.guard('unlock rebuild', () => this.redis.del(this.keys(couponId).rebuildLock));
+  }
+
+  /** Coupons whose state lives in Redis: what the scheduled drain walks. */
+  async listCoupons(): Promise<string[]> {
+    return this.guard('list coupons', () => this.redis.smembers(couponIndexKey(this.keyPrefix)));
+  }
+
+  async forgetCoupon(couponId: string): Promise<void> {
+    await this.guard('unindex coupon', () => this.redis.srem(couponIndexKey(this.keyPrefix), couponId));
+  }
+
+  private run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    return this.guard(script.name, () => script.run(this.redis, keys, args));
+  }
+
+  private async guard<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw asRedisFault(error, operation);
+    }
+  }
+}
+
+function parseOutcome(raw: string | null): ItemOutcome | undefined {
+  if (!raw) return undefined;
+  if (raw === 'R') return { kind: 'REJECTED' };
+  return { kind: 'ISSUED', issuedAt: Number(raw.slice(2)) };
+}

@@ -1,0 +1,49 @@
+/**
+ * Every Redis key of the system is built here.
+ *
+ * All keys of one coupon share the hash tag `{<couponId>}`, so every script that touches one coupon
+ * touches one cluster slot and is safe on Redis Cluster. Scripts receive all their keys in KEYS.
+ */
+export interface CouponKeys {
+  /** HASH total, remaining, seq (last ticket given), startsAt, endsAt (epoch ms; endsAt 0 = none). */
+  readonly meta: string;
+  /** HASH userId -> "<ticket>:<requestedAtMs>", one entry per winner. */
+  readonly tickets: string;
+  /** HASH userId -> "I:<issuedAtMs>" (persisted) or "R" (rejected by the ledger's cap). */
+  readonly outcomes: string;
+  /** ZSET userId scored by ticket: accepted, waiting for the ledger. */
+  readonly queue: string;
+  /** ZSET userId scored by claim lease deadline (epoch ms): claimed by a drain, not yet acknowledged. */
+  readonly inflight: string;
+  /** HASH userId -> times claimed. */
+  readonly attempts: string;
+  /** ZSET userId scored by ticket: gave up after too many attempts; an operator requeues them. */
+  readonly dead: string;
+  /** HASH userId -> last error seen while persisting it. */
+  readonly errors: string;
+  /** STRING, with a TTL: present while a drain works on this coupon, so admissions start no other. */
+  readonly drainMark: string;
+  /** STRING, with a TTL: held while the coupon's state is rebuilt from the ledger. */
+  readonly rebuildLock: string;
+}
+
+export function couponKeys(prefix: string, couponId: string): CouponKeys {
+  const base = `${prefix}:coupon:{${couponId}}`;
+  return {
+    meta: `${base}:meta`,
+    tickets: `${base}:tickets`,
+    outcomes: `${base}:outcomes`,
+    queue: `${base}:queue`,
+    inflight: `${base}:inflight`,
+    attempts: `${base}:attempts`,
+    dead: `${base}:dead`,
+    errors: `${base}:errors`,
+    drainMark: `${base}:drain`,
+    rebuildLock: `${base}:rebuild`,
+  };
+}
+
+/** SET of coupon ids whose state lives in Redis: what the scheduled drain walks. Not hash-tagged. */
+export function couponIndexKey(prefix: string): string {
+  return `${prefix}:coupons`;
+}

@@ -1,0 +1,23 @@
+/** `npm run reset`: wipe the local stack's state (.data/, or DATA_DIR). Refuses while it is running. */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PROJECT_ROOT } from './processes.js';
+
+const dataDir = resolve(process.env.DATA_DIR ?? join(PROJECT_ROOT, '.data'));
+const pidFile = join(dataDir, 'stack.pids');
+const running = existsSync(pidFile)
+  ? readFileSync(pidFile, 'utf8').split(/\s+/).filter(Boolean).some((pid) => {
+      try {
+        process.kill(Number(pid), 0);
+        return true;
+      } catch {
+        return false;
+      }
+    })
+  : false;
+if (running) {
+  console.error('fcfs-coupons: the local stack is running; stop it (Ctrl-C) before `npm run reset`.');
+  process.exit(1);
+}
+rmSync(dataDir, { recursive: true, force: true });
+console.log(`Removed ${dataDir}: the next \`npm start\` begins with empty Redis and DynamoDB.`);

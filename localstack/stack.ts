@@ -1,0 +1,133 @@
+/**
+ * The whole local system, Docker-free: redis-server (append-only, fsync always), the Upstash REST
+ * gateway in front of it, DynamoDB Local with the ledger table, and `serverless offline` serving the API,
+ * the scheduled drain and the Lambda invoke endpoint. `npm start` and the tests both build it here.
+ */
+import { join } from 'node:path';
+import { createDynamo } from '../lib/ledger/dynamo.js';
+import {
+  assertPortFree,
+  PROJECT_ROOT,
+  spawnLogged,
+  startDynamo,
+  startRedis,
+  stopChild,
+  waitForPort,
+  type Spawned,
+} from './processes.js';
+import { ensureTable } from './table.js';
+
+export interface StackOptions {
+  readonly dataDir: string;
+  readonly ports: { api: number; lambda: number; dynamodb: number; gateway: number; redis: number };
+  readonly tableName: string;
+  readonly adminToken: string;
+  readonly upstashToken: string;
+  readonly redisKeyPrefix?: string;
+  /** Start `serverless offline` too (the API, the schedule and the invoke endpoint). */
+  readonly offline: boolean;
+  /** Use this Upstash (URL and token) instead of a local redis-server and gateway. */
+  readonly externalRedis?: { url: string; token: string };
+  /** Use AWS DynamoDB (credentials from the default chain) instead of DynamoDB Local. */
+  readonly awsDynamo?: boolean;
+  /** Environment variables for the handlers (drain tuning, log level...). */
+  readonly extraEnv?: Record<string, string>;
+  /** Where serverless offline writes its output; undefined = this process's stdout/stderr. */
+  readonly offlineLog?: string;
+  readonly onChildExit?: (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+export interface Stack {
+  readonly apiUrl: string;
+  readonly redisUrl: string;
+  readonly dynamodbEndpoint: string | undefined;
+  /** The environment the handlers see; also what lets a script use lib/ against this stack. */
+  readonly env: Record<string, string>;
+  readonly children: readonly Spawned[];
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const { ports } = options;
+  const children: Spawned[] = [];
+  const logs = join(options.dataDir, 'logs');
+  const stop = async () => {
+    for (const child of [...children].reverse()) await stopChild(child);
+  };
+  const watch = (spawned: Spawned) => {
+    children.push(spawned);
+    spawned.child.once('exit', (code, signal) => options.onChildExit?.(spawned.name, code, signal));
+    return spawned;
+  };
+
+  try {
+    const checks: Promise<void>[] = [];
+    if (!options.externalRedis) {
+      checks.push(assertPortFree(ports.redis, 'redis-server', 'REDIS_PORT'));
+      checks.push(assertPortFree(ports.gateway, 'Upstash REST gateway', 'GATEWAY_PORT'));
+    }
+    if (!options.awsDynamo) checks.push(assertPortFree(ports.dynamodb, 'DynamoDB Local', 'DYNAMODB_PORT'));
+    if (options.offline) {
+      checks.push(assertPortFree(ports.api, 'the API (serverless offline)', 'API_PORT'));
+      checks.push(assertPortFree(ports.lambda, 'the Lambda invoke endpoint (serverless offline)', 'LAMBDA_PORT'));
+    }
+    await Promise.all(checks);
+
+    const redisUrl = options.externalRedis?.url ?? `http://127.0.0.1:${ports.gateway}`;
+    const redisToken = options.externalRedis?.token ?? options.upstashToken;
+    const starting: Promise<unknown>[] = [];
+    if (!options.externalRedis) {
+      starting.push(
+        startRedis({ port: ports.redis, dataDir: join(options.dataDir, 'redis'), logFile: join(logs, 'redis.log') }).then(async (redis) => {
+          watch(redis);
+          const gateway = watch(
+            spawnLogged('upstash-gateway', process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'upstash-gateway.ts')], {
+              logFile: join(logs, 'gateway.log'),
+              env: { ...process.env, GATEWAY_PORT: String(ports.gateway), REDIS_PORT: String(ports.redis), UPSTASH_REDIS_REST_TOKEN: redisToken },
+            }),
+          );
+          await waitForPort(ports.gateway, 'the Upstash REST gateway', gateway.child, 30_000);
+        }),
+      );
+    }
+    const dynamodbEndpoint = options.awsDynamo ? undefined : `http://127.0.0.1:${ports.dynamodb}`;
+    if (dynamodbEndpoint) {
+      starting.push(
+        startDynamo({ port: ports.dynamodb, dataDir: join(options.dataDir, 'dynamodb'), logFile: join(logs, 'dynamodb.log') }).then(watch),
+      );
+    }
+    await Promise.all(starting);
+    const region = process.env.AWS_REGION ?? 'us-east-1';
+    await ensureTable(createDynamo({ region, endpoint: dynamodbEndpoint }), options.tableName);
+
+    const env: Record<string, string> = {
+      STAGE: 'local',
+      AWS_REGION: region,
+      TABLE_NAME: options.tableName,
+      UPSTASH_REDIS_REST_URL: redisUrl,
+      UPSTASH_REDIS_REST_TOKEN: redisToken,
+      ADMIN_TOKEN: options.adminToken,
+      REDIS_KEY_PREFIX: options.redisKeyPrefix ?? 'fcfs',
+      API_PORT: String(ports.api),
+      LAMBDA_PORT: String(ports.lambda),
+      ...(dynamodbEndpoint ? { DYNAMODB_ENDPOINT: dynamodbEndpoint } : {}),
+      ...options.extraEnv,
+    };
+
+    if (options.offline) {
+      const offline = watch(
+        spawnLogged('serverless-offline', process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'local'], {
+          logFile: options.offlineLog,
+          env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+          inherit: options.offlineLog === undefined,
+        }),
+      );
+      await waitForPort(ports.api, 'serverless offline', offline.child, 120_000);
+      await waitForPort(ports.lambda, 'serverless offline (Lambda endpoint)', offline.child, 30_000);
+    }
+    return { apiUrl: `http://127.0.0.1:${ports.api}`, redisUrl, dynamodbEndpoint, env, children, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
