@@ -110,6 +110,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       REDIS_KEY_PREFIX: options.redisKeyPrefix ?? 'fcfs',
       API_PORT: String(ports.api),
       LAMBDA_PORT: String(ports.lambda),
+      // Lambda runs nodejs22.x; the SDK's notice about local Node 20 is noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...(dynamodbEndpoint ? { DYNAMODB_ENDPOINT: dynamodbEndpoint } : {}),
       ...options.extraEnv,
     };

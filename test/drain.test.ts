@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { createCoupon, getAdminCouponView } from '../lib/coupons/campaigns.js';
+import { issueCoupon } from '../lib/coupons/issue.js';
+import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
+import { drainAll, drainCoupon } from '../lib/drain/drain.js';
+import { forever, sleep, testDeps, uniqueCouponId } from './support/deps.js';
+
+type TestDeps = ReturnType<typeof testDeps>;
+
+async function newCoupon(deps: TestDeps, totalQuantity: number, label = 'drain') {
+  const couponId = uniqueCouponId(label);
+  await createCoupon(deps, { couponId, name: label, totalQuantity, startsAt: undefined, endsAt: undefined });
+  return couponId;
+}
+
+async function ledgerUsers(deps: TestDeps, couponId: string): Promise<string[]> {
+  const users: string[] = [];
+  for await (const page of deps.ledger.issuancesOf(couponId)) users.push(...page.map((i) => i.userId));
+  return users.sort();
+}
+
+describe('the drain: claim, write, acknowledge', () => {
+  it('persists every winner once, in ticket order, and marks the coupon FINISHED when all units are persisted', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 250);
+    for (let i = 0; i < 250; i++) await issueCoupon(deps, couponId, `u${i}`);
+    const report = await drainCoupon(deps, couponId, forever);
+    expect(report).toMatchObject({ issued: 250, redelivered: 0, rejected: 0, batches: 3, stoppedBy: 'EMPTY' });
+    const issuances = [];
+    for await (const page of deps.ledger.issuancesOf(couponId)) issuances.push(...page);
+    expect(issuances.map((i) => i.ticket).sort((a, b) => a - b)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    const coupon = await deps.ledger.getCoupon(couponId, true);
+    expect(coupon).toMatchObject({ issuedCount: 250, status: 'FINISHED' });
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ status: 'FINISHED', queued: 0, inflight: 0, issued: 250 });
+  });
+
+  it('a claim that is never acknowledged is redelivered after its lease and persisted exactly once', async () => {
+    const deps = testDeps({ drain: { claimLeaseMs: 300 } });
+    const couponId = await newCoupon(deps, 10);
+    for (let i = 0; i < 5; i++) await issueCoupon(deps, couponId, `u${i}`);
+
+    // A drain claims the batch and dies before writing it.
+    const lost = await deps.store.claim(couponId, { ...deps.drain, batchSize: 99 });
+    expect(lost.items).toHaveLength(5);
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 5 });
+
+    // Before the lease expires nothing is claimable; after it, the next drain gets the items back.
+    expect((await drainCoupon(deps, couponId, forever)).issued).toBe(0);
+    await sleep(400);
+    const report = await drainCoupon(deps, couponId, forever);
+    expect(report).toMatchObject({ requeued: 5, issued: 5 });
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+    expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(5);
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, issued: 5 });
+  });
+
+  it('a redelivery of an already persisted item is acknowledged without being counted twice', async () => {
+    const deps = testDeps({ drain: { claimLeaseMs: 300 } });
+    const couponId = await newCoupon(deps, 10);
+    for (let i = 0; i < 4; i++) await issueCoupon(deps, couponId, `u${i}`);
+
+    // A drain writes the batch to the ledger and dies before acknowledging it in Redis.
+    const claim = await deps.store.claim(couponId, { ...deps.drain, batchSize: 99 });
+    await deps.ledger.persistBatch(couponId, 10, claim.items);
+    await sleep(400);
+
+    const report = await drainCoupon(deps, couponId, forever);
+    expect(report).toMatchObject({ requeued: 4, issued: 0, redelivered: 4 });
+    expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(4);
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3']);
+    expect(await getUserCouponStatus(deps, couponId, 'u0')).toMatchObject({ status: 'ISSUED' });
+  });
+
+  it('a batch mixing redeliveries and new items counts each item once', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    const first = await deps.ledger.persistBatch(couponId, 10, [{ userId: 'a', ticket: 1, requestedAt: 1 }]);
+    expect(first.newlyIssued).toBe(1);
+    const mixed = await deps.ledger.persistBatch(couponId, 10, [
+      { userId: 'a', ticket: 1, requestedAt: 1 },
+      { userId: 'b', ticket: 2, requestedAt: 2 },
+    ]);
+    expect(mixed.newlyIssued).toBe(1);
+    expect(mixed.decisions.get('a')).toEqual(first.decisions.get('a'));
+    expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(2);
+  });
+
+  it('the ledger cap holds when Redis over-admits: only totalQuantity are persisted, the rest are REJECTED', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 5);
+    // Redis drifts: it believes 20 units are left (as after losing state and being rebuilt wrongly).
+    await deps.redis.hset(deps.store.keys(couponId).meta, { remaining: 20 });
+    for (let i = 0; i < 12; i++) expect((await issueCoupon(deps, couponId, `u${String(i).padStart(2, '0')}`)).kind).toBe('ACCEPTED');
+
+    const report = await drainCoupon(deps, couponId, forever);
+    expect(report).toMatchObject({ issued: 5, rejected: 7 });
+    const coupon = await deps.ledger.getCoupon(couponId, true);
+    expect(coupon).toMatchObject({ issuedCount: 5, status: 'FINISHED' });
+    // The lowest tickets win; the ledger, not Redis, has the last word.
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u00', 'u01', 'u02', 'u03', 'u04']);
+    expect(await getUserCouponStatus(deps, couponId, 'u07')).toMatchObject({ kind: 'FOUND', status: 'REJECTED' });
+    expect(await issueCoupon(deps, couponId, 'u07')).toEqual({ kind: 'SOLD_OUT' });
+  });
+
+  it('an item whose writes keep failing is dead-lettered after maxAttempts, with its error kept', async () => {
+    const deps = testDeps({ drain: { maxAttempts: 2 } });
+    const couponId = await newCoupon(deps, 10);
+    await issueCoupon(deps, couponId, 'poison');
+    const failing = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch: async () => Promise.reject(new Error('boom')) }) };
+    await drainCoupon(failing, couponId, forever);
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, deadLettered: 1 });
+    expect(await deps.redis.hget(deps.store.keys(couponId).errors, 'poison')).toBe('Error: boom');
+  });
+
+  it('stops claiming when the invocation is about to time out, leaving the rest queued', async () => {
+    const deps = testDeps({ drain: { batchSize: 10, stopBeforeTimeoutMs: 1_000 } });
+    const couponId = await newCoupon(deps, 100);
+    for (let i = 0; i < 50; i++) await issueCoupon(deps, couponId, `u${i}`);
+    let calls = 0;
+    // Plenty of time for two claims, then the invocation is "almost over".
+    const report = await drainCoupon(deps, couponId, () => (++calls <= 2 ? 60_000 : 500));
+    expect(report.stoppedBy).toBe('TIME');
+    const view = await getAdminCouponView(deps, couponId);
+    expect(view?.issued).toBe(report.issued);
+    expect(view!.queued + view!.issued).toBe(50);
+    expect(view?.inflight).toBe(0);
+  });
+
+  it('three drains at once on one coupon never double-process nor oversell', async () => {
+    const deps = testDeps({ drain: { batchSize: 25 } });
+    const couponId = await newCoupon(deps, 300);
+    await Promise.all(Array.from({ length: 400 }, (_, i) => issueCoupon(deps, couponId, `u${i}`)));
+    const reports = await Promise.all([0, 1, 2].map(() => drainCoupon(deps, couponId, forever)));
+    expect(reports.reduce((sum, r) => sum + r.issued, 0)).toBe(300);
+    expect(reports.reduce((sum, r) => sum + r.redelivered, 0)).toBe(0);
+    const users = await ledgerUsers(deps, couponId);
+    expect(users).toHaveLength(300);
+    expect(new Set(users).size).toBe(300);
+    expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(300);
+  });
+
+  it('the scheduled run drains every indexed coupon and forgets the settled ones', async () => {
+    const deps = testDeps();
+    const a = await newCoupon(deps, 3, 'sched-a');
+    const b = await newCoupon(deps, 3, 'sched-b');
+    for (const couponId of [a, b]) for (let i = 0; i < 3; i++) await issueCoupon(deps, couponId, `u${i}`);
+    const reports = await drainAll(deps, forever);
+    expect(reports.map((r) => r.issued)).toEqual([3, 3]);
+    expect(await deps.store.listCoupons()).toEqual([]);
+  });
+});
