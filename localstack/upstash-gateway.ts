@@ -124,6 +124,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
+  // Give Redis a moment to accept the connection, so the first request is not answered 503 needlessly;
+  // a Redis that is down still lets the gateway start (it answers 503 until Redis is back).
+  await Promise.race([
+    new Promise((resolve) => redis.once('ready', resolve)),
+    new Promise((resolve) => setTimeout(resolve, 5_000)),
+  ]);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => resolve());

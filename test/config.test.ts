@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../lib/config.js';
+import { ConfigError } from '../lib/errors.js';
+
+const local = { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:8079', UPSTASH_REDIS_REST_TOKEN: 't' };
+
+describe('configuration', () => {
+  it('has local defaults for everything but the Redis credentials', () => {
+    const config = loadConfig(local);
+    expect(config).toMatchObject({
+      stage: 'local',
+      tableName: 'fcfs-coupons-local',
+      adminToken: { value: 'local-admin-token' },
+      authMode: 'none',
+      drain: { batchSize: 99, maxAttempts: 5 },
+    });
+  });
+
+  it('fails fast, naming the variable, when something required is missing or malformed', () => {
+    expect(() => loadConfig({})).toThrow(/UPSTASH_REDIS_REST_URL .*is required/);
+    expect(() => loadConfig({ ...local, DRAIN_BATCH_SIZE: '100' })).toThrow(/DRAIN_BATCH_SIZE must be an integer in 1..99/);
+    expect(() => loadConfig({ ...local, DYNAMODB_ENDPOINT: 'localhost:8000' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...local, AUTH_MODE: 'open' })).toThrow(/AUTH_MODE must be one of none, jwt/);
+  });
+
+  it('deployed stages need a table and an admin token, and default to JWT auth', () => {
+    expect(() => loadConfig({ ...local, STAGE: 'prod' })).toThrow(/TABLE_NAME is required/);
+    expect(() => loadConfig({ ...local, STAGE: 'prod', TABLE_NAME: 't' })).toThrow(/ADMIN_TOKEN/);
+    const config = loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_REDIS_REST_URL_PARAM: '/p/url', UPSTASH_REDIS_REST_TOKEN_PARAM: '/p/token', ADMIN_TOKEN_PARAM: '/p/admin' });
+    expect(config).toMatchObject({ authMode: 'jwt', redis: { url: { ssmParameter: '/p/url' } }, adminToken: { ssmParameter: '/p/admin' } });
+  });
+});

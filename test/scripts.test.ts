@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { scripts } from '../lib/redis/coupon-store.js';
+import { testDeps, uniqueCouponId } from './support/deps.js';
+
+const scriptsDir = join(import.meta.dirname, '..', 'lib', 'redis', 'scripts');
+
+describe('Lua scripts', () => {
+  it('every script file is registered, and its SHA1 is the one Redis computes', async () => {
+    const { redis } = testDeps();
+    const files = readdirSync(scriptsDir).filter((f) => f.endsWith('.lua')).sort();
+    expect(Object.values(scripts).map((s) => `${s.name}.lua`).sort()).toEqual(files);
+    for (const script of Object.values(scripts)) {
+      const source = readFileSync(join(scriptsDir, `${script.name}.lua`), 'utf8');
+      expect(script.sha1).toBe(createHash('sha1').update(source).digest('hex'));
+      expect(await redis.scriptLoad(source)).toBe(script.sha1);
+    }
+  });
+
+  it('every script documents its KEYS, ARGV and output', () => {
+    for (const script of Object.values(scripts)) {
+      expect(script.source, script.name).toMatch(/^--\[\[/);
+      expect(script.source, script.name).toMatch(/KEYS\[1\]/);
+      expect(script.source, script.name).toMatch(/Output:/);
+    }
+  });
+
+  it('a flushed script cache (NOSCRIPT) is reloaded transparently, never surfaced', async () => {
+    const deps = testDeps();
+    const couponId = uniqueCouponId();
+    await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0 });
+    await deps.redis.scriptFlush();
+    expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([0]);
+    expect((await deps.store.admit(couponId, 'u1', 1_000)).kind).toBe('ACCEPTED');
+    expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([1]);
+    await deps.redis.scriptFlush();
+    expect(await deps.store.readUser(couponId, 'u1')).toMatchObject({ kind: 'WON', ticket: 1 });
+  });
+
+  it('every key a script touches is passed in KEYS and shares the coupon hash tag (Redis Cluster safe)', () => {
+    const keys = Object.values(testDeps().store.keys('abc'));
+    for (const key of keys) expect(key).toContain('{abc}');
+    for (const script of Object.values(scripts)) {
+      // No key names are built inside scripts: every redis.call names its key through KEYS.
+      const calls = script.source.match(/redis\.call\("[A-Z]+", ([^,)]+)/g) ?? [];
+      for (const call of calls) {
+        const target = call.replace(/redis\.call\("[A-Z]+", /, '');
+        expect(target, `${script.name}: ${call}`).toMatch(/Key$|^KEYS\[\d\]$/);
+      }
+    }
+  });
+});
