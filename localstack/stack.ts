@@ -28,8 +28,8 @@ export interface StackOptions {
   readonly offline: boolean;
   /** Use this Upstash (URL and token) instead of a local redis-server and gateway. */
   readonly externalRedis?: { url: string; token: string };
-  /** Use AWS DynamoDB (credentials from the default chain) instead of DynamoDB Local. */
-  readonly awsDynamo?: boolean;
+  /** Use AWS DynamoDB ('aws', credentials from the default chain) or a running DynamoDB (its URL). */
+  readonly externalDynamo?: 'aws' | { endpoint: string };
   /** Environment variables for the handlers (drain tuning, log level...). */
   readonly extraEnv?: Record<string, string>;
   /** Where serverless offline writes its output; undefined = this process's stdout/stderr. */
@@ -66,7 +66,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       checks.push(assertPortFree(ports.redis, 'redis-server', 'REDIS_PORT'));
       checks.push(assertPortFree(ports.gateway, 'Upstash REST gateway', 'GATEWAY_PORT'));
     }
-    if (!options.awsDynamo) checks.push(assertPortFree(ports.dynamodb, 'DynamoDB Local', 'DYNAMODB_PORT'));
+    if (!options.externalDynamo) checks.push(assertPortFree(ports.dynamodb, 'DynamoDB Local', 'DYNAMODB_PORT'));
     if (options.offline) {
       checks.push(assertPortFree(ports.api, 'the API (serverless offline)', 'API_PORT'));
       checks.push(assertPortFree(ports.lambda, 'the Lambda invoke endpoint (serverless offline)', 'LAMBDA_PORT'));
@@ -90,8 +90,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         }),
       );
     }
-    const dynamodbEndpoint = options.awsDynamo ? undefined : `http://127.0.0.1:${ports.dynamodb}`;
-    if (dynamodbEndpoint) {
+    const external = options.externalDynamo;
+    const dynamodbEndpoint = external === 'aws' ? undefined : external ? external.endpoint : `http://127.0.0.1:${ports.dynamodb}`;
+    if (!external) {
       starting.push(
         startDynamo({ port: ports.dynamodb, dataDir: join(options.dataDir, 'dynamodb'), logFile: join(logs, 'dynamodb.log') }).then(watch),
       );

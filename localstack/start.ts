@@ -30,7 +30,7 @@ const externalRedis =
   env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN
     ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
     : undefined;
-const awsDynamo = env.LOCAL_DYNAMODB === 'false';
+const externalDynamo = env.LOCAL_DYNAMODB === 'false' ? ('aws' as const) : undefined;
 const pidFile = join(dataDir, 'stack.pids');
 
 function fail(message: string): never {
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     upstashToken: env.GATEWAY_TOKEN ?? 'local-upstash-token',
     offline: true,
     externalRedis,
-    awsDynamo,
+    externalDynamo,
     onChildExit: (name, code, signal) => {
       if (stopping) return;
       console.error(`fcfs-coupons: ${name} exited unexpectedly (code ${code}, signal ${signal}); stopping the stack.`);

@@ -58,7 +58,7 @@ describe('the Upstash REST gateway', () => {
   it('answers 400 with the Redis error, and refuses blocking commands and malformed bodies', async () => {
     const wrong = await post('/', ['NOSUCHCOMMAND']);
     expect(wrong.status).toBe(400);
-    expect((await wrong.json()).error).toMatch(/^ERR unknown command/);
+    expect(((await wrong.json()) as { error: string }).error).toMatch(/^ERR unknown command/);
     expect((await post('/', ['BLPOP', 'k', '0'])).status).toBe(400);
     const bad = await fetch(`${s.gatewayUrl}/`, { method: 'POST', headers: { authorization: `Bearer ${s.gatewayToken}` }, body: '{not json' });
     expect(bad.status).toBe(400);
@@ -94,7 +94,7 @@ describe('the gateway when Redis is down', () => {
     await stopChild(redis);
     const down = await post();
     expect(down.status).toBe(503);
-    expect((await down.json()).error).toMatch(/unavailable/i);
+    expect(((await down.json()) as { error: string }).error).toMatch(/unavailable/i);
     redis = await startRedis({ port: redisPort, dataDir: dir, durable: false });
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {

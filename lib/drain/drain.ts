@@ -23,6 +23,17 @@ export interface DrainReport {
 /** Consecutive failed batches after which a run gives up and leaves the rest to the next run. */
 const MAX_CONSECUTIVE_FAILURES = 3;
 
+/** A drain waits for an expiring lease of another (likely dead) drain at most this long. */
+const MAX_LEASE_WAIT_MS = 5_000;
+
+/** How long until the earliest in-flight lease expires, when that is soon enough to wait for. */
+function leaseWait(claim: Claim, claimLeaseMs: number): number | undefined {
+  if (claim.queuedAfter > 0 || claim.nextLeaseExpiry === undefined) return undefined;
+  const redisNow = claim.leaseDeadline - claimLeaseMs;
+  const wait = Math.max(0, claim.nextLeaseExpiry - redisNow) + 20;
+  return wait <= MAX_LEASE_WAIT_MS ? wait : undefined;
+}
+
 const totals = new Map<string, number>();
 
 /**
@@ -62,30 +73,43 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
   if (!next) report.stoppedBy = 'TIME';
   while (next) {
     const claim = await next;
+    next = undefined;
     report.requeued += claim.requeued;
     report.deadLettered += claim.deadLettered;
-    if (claim.items.length === 0) break;
+
+    if (claim.items.length === 0) {
+      // Nothing queued. Items in flight whose lease is about to expire belong to a drain that probably
+      // died: wait for the lease and take them back now rather than at the next scheduled run.
+      const wait = leaseWait(claim, tuning.claimLeaseMs);
+      if (wait !== undefined && timeLeftMs() - wait > deps.drain.stopBeforeTimeoutMs) {
+        await sleep(wait);
+        next = deps.store.claim(couponId, tuning);
+      }
+      continue;
+    }
     report.batches += 1;
 
     const writing = persistClaim(deps, couponId, total, claim, report);
     // Claim the next batch while this one is written; the lease covers the wait.
-    next = claim.queuedAfter > 0 && hasTime() ? deps.store.claim(couponId, tuning) : undefined;
+    if (claim.queuedAfter > 0 && hasTime()) next = deps.store.claim(couponId, tuning);
     const ok = await writing;
     failures = ok ? 0 : failures + 1;
 
-    if (!next) {
-      if (claim.queuedAfter > 0) report.stoppedBy = 'TIME';
-      else if (ok) await markFinished(deps, couponId);
-      // The queue looked empty: one more claim releases the drain mark atomically if it still is,
-      // or picks up what arrived meanwhile.
-      if (claim.queuedAfter === 0 && hasTime()) next = deps.store.claim(couponId, tuning);
-    }
     if (failures >= MAX_CONSECUTIVE_FAILURES) {
       report.stoppedBy = 'FAILURES';
       if (next) await releaseUnwritten(deps, couponId, await next, 'drain stopped after repeated ledger failures');
       break;
     }
     if (failures > 0) await sleep(Math.random() * 200 * 2 ** failures);
+    if (next) continue;
+    if (claim.queuedAfter > 0) {
+      report.stoppedBy = 'TIME';
+      break;
+    }
+    if (ok) await markFinished(deps, couponId);
+    // The queue looked empty: one more claim deletes the drain mark atomically if it still is, or
+    // picks up what arrived meanwhile.
+    if (hasTime()) next = deps.store.claim(couponId, tuning);
   }
   return report;
 }

@@ -61,6 +61,8 @@ export interface Claim {
   readonly deadLettered: number;
   /** Items still queued after this claim. */
   readonly queuedAfter: number;
+  /** Earliest lease deadline still in flight (epoch ms by Redis' clock), if any item is in flight. */
+  readonly nextLeaseExpiry: number | undefined;
 }
 
 /** What the ledger decided for one claimed item. */
@@ -162,7 +164,7 @@ export class CouponStore {
       [tuning.batchSize, tuning.claimLeaseMs, tuning.maxAttempts, tuning.triggerLeaseMs],
     )) as (string | number)[];
     const items: ClaimedItem[] = [];
-    for (let i = 4; i < reply.length; i += 4) {
+    for (let i = 5; i < reply.length; i += 4) {
       items.push({
         userId: String(reply[i]),
         ticket: Number(reply[i + 1]),
@@ -175,6 +177,7 @@ export class CouponStore {
       requeued: Number(reply[1]),
       deadLettered: Number(reply[2]),
       queuedAfter: Number(reply[3]),
+      nextLeaseExpiry: Number(reply[4]) || undefined,
       items,
     };
   }

@@ -22,7 +22,10 @@
     ARGV[4] drain mark lifetime in ms
 
   Output:
-    { leaseDeadlineMs, requeued, deadLettered, queuedAfter, userId1, ticket1, requestedAtMs1, attempt1, ... }
+    { leaseDeadlineMs, requeued, deadLettered, queuedAfter, nextLeaseExpiryMs,
+      userId1, ticket1, requestedAtMs1, attempt1, ... }
+    nextLeaseExpiryMs is the earliest deadline still in flight (0 when none): when it is near, a drain
+    that found nothing to claim may wait for it instead of leaving the item to the next scheduled run.
     When nothing was claimed and the queue is empty, the drain mark is deleted in the same step: an
     admission that lands after this script sees no mark and starts a new drain, so no accepted item
     can wait for the schedule while its admission believed a drain was running.
@@ -71,7 +74,7 @@ end
 
 -- 2. Claim the lowest tickets.
 local deadline = nowMs + leaseMs
-local result = { deadline, requeued, deadLettered, 0 }
+local result = { deadline, requeued, deadLettered, 0, 0 }
 local popped = redis.call("ZPOPMIN", queueKey, batchSize)
 for i = 1, #popped, 2 do
   local userId = popped[i]
@@ -92,7 +95,11 @@ end
 
 local queuedAfter = redis.call("ZCARD", queueKey)
 result[4] = queuedAfter
-if #result == 4 and queuedAfter == 0 then
+local earliest = redis.call("ZRANGE", inflightKey, 0, 0, "WITHSCORES")
+if earliest[2] then
+  result[5] = tonumber(earliest[2])
+end
+if #result == 5 and queuedAfter == 0 then
   redis.call("DEL", drainMarkKey)
 else
   redis.call("SET", drainMarkKey, "1", "PX", drainMarkMs)

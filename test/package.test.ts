@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../localstack/processes.js';
+
+type Resource = { Type: string; Properties: Record<string, any> };
+
+/** `serverless package` works offline and yields what the deployment needs. */
+describe('serverless package', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fcfs-package-'));
+  let resources: Record<string, Resource>;
+  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+  beforeAll(() => {
+    execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'package', '--stage', 'prod', '--package', dir], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '' },
+      stdio: 'pipe',
+      timeout: 120_000,
+    });
+    const template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
+    resources = template.Resources;
+  }, 150_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('declares every HTTP API route, plus a default route for everything else', () => {
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
+    expect(routes).toEqual([
+      '$default',
+      'GET /api/v2/admin/coupons/{couponId}',
+      'GET /api/v2/coupons/{couponId}',
+      'GET /api/v2/users/{userId}/coupons',
+      'GET /api/v2/users/{userId}/coupons/{couponId}',
+      'POST /api/v2/admin/coupons',
+      'POST /api/v2/users/{userId}/coupons/{couponId}/issue',
+    ]);
+  });
+
+  it('schedules the drain every minute', () => {
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.ScheduleExpression).toBe('rate(1 minute)');
+    expect(JSON.stringify(rules[0]?.Targets)).toContain('DrainLambdaFunction');
+  });
+
+  it('creates the ledger table with string keys PK/SK and the GSI1 index', () => {
+    const table = resources.LedgerTable!;
+    expect(table.Type).toBe('AWS::DynamoDB::Table');
+    expect(table.Properties.TableName).toBe('fcfs-coupons-prod');
+    expect(table.Properties.KeySchema).toEqual([
+      { AttributeName: 'PK', KeyType: 'HASH' },
+      { AttributeName: 'SK', KeyType: 'RANGE' },
+    ]);
+    expect(table.Properties.GlobalSecondaryIndexes[0]).toMatchObject({
+      IndexName: 'GSI1',
+      KeySchema: [
+        { AttributeName: 'GSI1PK', KeyType: 'HASH' },
+        { AttributeName: 'GSI1SK', KeyType: 'RANGE' },
+      ],
+    });
+  });
+
+  it('runs every function on nodejs22.x with its secrets named as SSM parameters, never inlined', () => {
+    const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties);
+    expect(functions).toHaveLength(8);
+    for (const fn of functions) {
+      expect(fn.Runtime).toBe('nodejs22.x');
+      const env = fn.Environment.Variables;
+      expect(env.UPSTASH_REDIS_REST_TOKEN).toBe('');
+      expect(env.ADMIN_TOKEN).toBe('');
+      expect(env.UPSTASH_REDIS_REST_TOKEN_PARAM).toBe('/fcfs-coupons/prod/upstash-redis-rest-token');
+      expect(env.ADMIN_TOKEN_PARAM).toBe('/fcfs-coupons/prod/admin-token');
+      expect(env.DYNAMODB_ENDPOINT).toBe('');
+    }
+  });
+
+  it('grants exact actions only, on the table ARN, the drain function and the parameters', () => {
+    const [, role] = ofType('AWS::IAM::Role')[0]!;
+    const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+    const appStatements = statements.filter((s: any) => [s.Action].flat().some((a: string) => /^(dynamodb|lambda|ssm):/.test(a)));
+    for (const statement of statements) {
+      for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
+    }
+    const dynamo = appStatements.find((s: any) => s.Action.includes('dynamodb:PutItem'));
+    expect(dynamo.Action.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(JSON.stringify(dynamo.Resource)).toContain('LedgerTable');
+    expect(JSON.stringify(dynamo.Resource)).not.toMatch(/"\*"/);
+    const invoke = appStatements.find((s: any) => s.Action.includes('lambda:InvokeFunction'));
+    expect(JSON.stringify(invoke.Resource)).toContain('fcfs-coupons-prod-drain');
+  });
+
+  it('packages each function separately as an ESM bundle with its Lua scripts inlined', () => {
+    const zips = readdirSync(dir).filter((f) => f.endsWith('.zip')).sort();
+    expect(zips).toEqual(
+      ['adminCreateCoupon', 'adminGetCoupon', 'coupon', 'drain', 'issue', 'notFound', 'userCoupon', 'userCoupons'].map((f) => `${f}.zip`),
+    );
+    const listing = execFileSync('unzip', ['-l', join(dir, 'issue.zip')], { encoding: 'utf8' });
+    expect(listing).toContain('functions/issue.mjs');
+    const bundle = execFileSync('unzip', ['-p', join(dir, 'issue.zip'), 'functions/issue.mjs'], { encoding: 'utf8', maxBuffer: 50e6 });
+    expect(bundle).toContain('Admit one issue request');
+  });
+});
