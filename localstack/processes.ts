@@ -37,16 +37,21 @@ export async function assertPortFree(port: number, what: string, variable: strin
   if (!free) throw new StackError(`Port ${port} (${what}) is already in use: stop what holds it or set ${variable} to a free port.`);
 }
 
+/**
+ * A port that is free now, picked at random below Linux's ephemeral range (32768+), so that outgoing
+ * connections (which take ephemeral ports) cannot grab it between now and the moment a server binds it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((done) => {
+      const server = createServer();
+      server.once('error', () => done(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new StackError('found no free port between 20000 and 32000');
 }
 
 export async function waitForPort(port: number, what: string, child: ChildProcess | undefined, timeoutMs = 60_000): Promise<void> {
