@@ -79,6 +79,21 @@ function constantTimeEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a.length === b.length ? a : b, b) && a.length === b.length;
 }
 
+/**
+ * User routes under AUTH_MODE=jwt: API Gateway's JWT authorizer has verified the token; the path's
+ * userId must be the token's subject, so no one acts for someone else. Undefined when allowed.
+ */
+export function userDenied(event: HttpEvent, userId: string, authMode: 'none' | 'jwt'): HttpResult | undefined {
+  if (authMode === 'none') return undefined;
+  const claims = (event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } }).authorizer?.jwt?.claims;
+  const subject = claims?.sub;
+  if (typeof subject !== 'string' || subject === '') {
+    return error(401, 'UNAUTHORIZED', 'This route needs a valid bearer token (JWT) for the user.');
+  }
+  if (subject !== userId) return error(403, 'FORBIDDEN', 'The token does not belong to this user.');
+  return undefined;
+}
+
 export function pathParam(event: HttpEvent, name: string): string | undefined {
   return event.pathParameters?.[name];
 }

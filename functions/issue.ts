@@ -1,13 +1,16 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { getRuntime } from '../lib/runtime.js';
-import { error, httpHandler, json, pathParam } from './http.js';
+import { error, httpHandler, json, pathParam, userDenied } from './http.js';
 
 /** POST /api/v2/users/{userId}/coupons/{couponId}/issue */
 export const handler = httpHandler(async (event) => {
   const userId = parseId('userId', pathParam(event, 'userId'));
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
-  const outcome = await issueCoupon(await getRuntime(), couponId, userId);
+  const runtime = await getRuntime();
+  const denied = userDenied(event, userId, runtime.config.authMode);
+  if (denied) return denied;
+  const outcome = await issueCoupon(runtime, couponId, userId, event.requestContext?.http?.sourceIp);
   switch (outcome.kind) {
     case 'ACCEPTED':
       return json(200, { result: 'ACCEPTED', couponId, userId, ticket: outcome.ticket });
@@ -28,5 +31,9 @@ export const handler = httpHandler(async (event) => {
       return error(409, 'ENDED', `Coupon ${couponId} has ended.`);
     case 'COUPON_NOT_FOUND':
       return error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+    case 'RATE_LIMITED':
+      return error(429, 'RATE_LIMITED', 'Too many requests for this coupon from this user or address; retry shortly.', {
+        'retry-after': '1',
+      });
   }
 });

@@ -1,13 +1,16 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { getRuntime } from '../lib/runtime.js';
-import { error, httpHandler, json, pathParam } from './http.js';
+import { error, httpHandler, json, pathParam, userDenied } from './http.js';
 
 /** GET /api/v2/users/{userId}/coupons/{couponId}: where the user stands on one coupon. */
 export const handler = httpHandler(async (event) => {
   const userId = parseId('userId', pathParam(event, 'userId'));
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
-  const status = await getUserCouponStatus(await getRuntime(), couponId, userId);
+  const runtime = await getRuntime();
+  const denied = userDenied(event, userId, runtime.config.authMode);
+  if (denied) return denied;
+  const status = await getUserCouponStatus(runtime, couponId, userId);
   switch (status.kind) {
     case 'FOUND':
       return json(200, {

@@ -28,6 +28,13 @@ export interface Config {
     readonly lambdaEndpoint: string | undefined;
   };
   readonly authMode: 'none' | 'jwt';
+  readonly rateLimit: RateLimitSettings;
+}
+
+/** Counted inside the admission script, per coupon, in one-second windows; 0 turns a limit off. */
+export interface RateLimitSettings {
+  readonly userPerSecond: number;
+  readonly ipPerSecond: number;
 }
 
 export interface DrainSettings {
@@ -73,6 +80,11 @@ export function loadConfig(env: Env = process.env): Config {
       lambdaEndpoint: optionalUrl(env, 'LAMBDA_ENDPOINT'),
     },
     authMode: oneOf(env, 'AUTH_MODE', ['none', 'jwt'] as const, stage === 'local' ? 'none' : 'jwt'),
+    rateLimit: {
+      userPerSecond: integer(env, 'RATE_LIMIT_USER_PER_SECOND', 10, 0, 100_000),
+      // One IP can be a whole office or a mobile carrier's NAT: generous in AWS, off for local load tests.
+      ipPerSecond: integer(env, 'RATE_LIMIT_IP_PER_SECOND', stage === 'local' ? 0 : 300, 0, 1_000_000),
+    },
   };
 }
 

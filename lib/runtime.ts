@@ -48,5 +48,6 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
     ledger: new Ledger(dynamo, config.tableName),
     trigger,
     drain: config.drain,
+    rateLimit: config.rateLimit,
   };
 }

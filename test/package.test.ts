@@ -16,7 +16,15 @@ describe('serverless package', () => {
   beforeAll(() => {
     execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'package', '--stage', 'prod', '--package', dir], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '' },
+      env: {
+        ...withoutAuthMode(process.env),
+        SLS_TELEMETRY_DISABLED: '1',
+        AWS_ACCESS_KEY_ID: '',
+        AWS_SECRET_ACCESS_KEY: '',
+        AWS_PROFILE: '',
+        JWT_ISSUER_URL: 'https://issuer.example.com',
+        JWT_AUDIENCE: 'fcfs-coupons-prod',
+      },
       stdio: 'pipe',
       timeout: 120_000,
     });
@@ -36,6 +44,28 @@ describe('serverless package', () => {
       'POST /api/v2/admin/coupons',
       'POST /api/v2/users/{userId}/coupons/{couponId}/issue',
     ]);
+  });
+
+  it('puts the JWT authorizer on the user routes only (AUTH_MODE defaults to jwt when deployed)', () => {
+    const authorizers = ofType('AWS::ApiGatewayV2::Authorizer').map(([, r]) => r.Properties);
+    expect(authorizers).toHaveLength(1);
+    expect(authorizers[0]).toMatchObject({
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: 'https://issuer.example.com', Audience: ['fcfs-coupons-prod'] },
+    });
+    const routes = Object.fromEntries(ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey, r.Properties.AuthorizationType]));
+    expect(routes['POST /api/v2/users/{userId}/coupons/{couponId}/issue']).toBe('JWT');
+    expect(routes['GET /api/v2/users/{userId}/coupons/{couponId}']).toBe('JWT');
+    expect(routes['GET /api/v2/users/{userId}/coupons']).toBe('JWT');
+    expect(routes['GET /api/v2/coupons/{couponId}']).toBeUndefined();
+    expect(routes['POST /api/v2/admin/coupons']).toBeUndefined();
+    const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables);
+    expect(new Set(functions.map((env) => env.AUTH_MODE))).toEqual(new Set(['jwt']));
+  });
+
+  it('throttles the API at the stage', () => {
+    expect(resources.HttpApiStage?.Properties.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 10000, ThrottlingBurstLimit: 5000 });
   });
 
   it('schedules the drain every minute', () => {
@@ -83,6 +113,8 @@ describe('serverless package', () => {
     for (const statement of statements) {
       for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
     }
+    // No wildcard resource where an exact ARN fits.
+    for (const statement of appStatements) expect(JSON.stringify(statement.Resource)).not.toMatch(/"\*"|:\*"|\/\*"/);
     const dynamo = appStatements.find((s: any) => s.Action.includes('dynamodb:PutItem'));
     expect(dynamo.Action.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
     expect(JSON.stringify(dynamo.Resource)).toContain('LedgerTable');
@@ -102,3 +134,9 @@ describe('serverless package', () => {
     expect(bundle).toContain('Admit one issue request');
   });
 });
+
+/** Package as a deployed stage would be by default: AUTH_MODE unset. */
+function withoutAuthMode(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { AUTH_MODE: _unset, ...rest } = env;
+  return rest;
+}

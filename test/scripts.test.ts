@@ -33,7 +33,7 @@ describe('Lua scripts', () => {
     await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0 });
     await deps.redis.scriptFlush();
     expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([0]);
-    expect((await deps.store.admit(couponId, 'u1', 1_000)).kind).toBe('ACCEPTED');
+    expect((await deps.store.admit(couponId, 'u1', { triggerLeaseMs: 1_000 })).kind).toBe('ACCEPTED');
     expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([1]);
     await deps.redis.scriptFlush();
     expect(await deps.store.readUser(couponId, 'u1')).toMatchObject({ kind: 'WON', ticket: 1 });

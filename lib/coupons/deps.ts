@@ -1,4 +1,4 @@
-import type { DrainSettings } from '../config.js';
+import type { DrainSettings, RateLimitSettings } from '../config.js';
 import type { DrainTrigger } from '../drain/trigger.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { CouponStore } from '../redis/coupon-store.js';
@@ -9,4 +9,5 @@ export interface Deps {
   readonly ledger: Ledger;
   readonly trigger: DrainTrigger;
   readonly drain: DrainSettings;
+  readonly rateLimit: RateLimitSettings;
 }

@@ -14,7 +14,8 @@ export type IssueOutcome =
   | { readonly kind: 'COUPON_NOT_FOUND' }
   | { readonly kind: 'NOT_OPEN'; readonly startsAt: number }
   | { readonly kind: 'ENDED' }
-  | { readonly kind: 'SOLD_OUT' };
+  | { readonly kind: 'SOLD_OUT' }
+  | { readonly kind: 'RATE_LIMITED' };
 
 /**
  * Coupons the ledger does not know, remembered briefly per container so that a flood of requests for a
@@ -26,7 +27,8 @@ const UNKNOWN_COUPON_TTL_MS = 5_000;
 /**
  * Issue a coupon to a user: the first-come-first-served decision.
  *
- * Input: a valid couponId and userId. Output: the final answer, as a typed outcome.
+ * Input: a valid couponId and userId, and the client's IP for the per-IP rate limit.
+ * Output: the final answer, as a typed outcome.
  * Steps:
  * 1. One EVALSHA (admit.lua) decides everything atomically and, for a winner, queues the persistence.
  * 2. If Redis has no state for the coupon but the ledger has the coupon, the state is restored from the
@@ -34,10 +36,16 @@ const UNKNOWN_COUPON_TTL_MS = 5_000;
  * 3. A winner whose admission found no drain running starts one; a failure there is logged, not
  *    surfaced: the item is safely queued and the scheduled drain persists it.
  */
-export async function issueCoupon(deps: Deps, couponId: string, userId: string): Promise<IssueOutcome> {
-  let reply = await deps.store.admit(couponId, userId, deps.drain.triggerLeaseMs);
+export async function issueCoupon(deps: Deps, couponId: string, userId: string, clientIp?: string): Promise<IssueOutcome> {
+  const options = {
+    triggerLeaseMs: deps.drain.triggerLeaseMs,
+    clientIp,
+    userPerSecond: deps.rateLimit.userPerSecond,
+    ipPerSecond: deps.rateLimit.ipPerSecond,
+  };
+  let reply = await deps.store.admit(couponId, userId, options);
   if (reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId))) {
-    reply = await deps.store.admit(couponId, userId, deps.drain.triggerLeaseMs);
+    reply = await deps.store.admit(couponId, userId, options);
   }
   if (reply.kind === 'ACCEPTED' && reply.startDrain) {
     await deps.trigger.start(couponId).catch((error: unknown) => {

@@ -41,7 +41,18 @@ export type AdmitReply =
   | { readonly kind: 'COUPON_NOT_FOUND' }
   | { readonly kind: 'NOT_OPEN'; readonly startsAt: number }
   | { readonly kind: 'ENDED' }
-  | { readonly kind: 'SOLD_OUT' };
+  | { readonly kind: 'SOLD_OUT' }
+  | { readonly kind: 'RATE_LIMITED' };
+
+export interface AdmitOptions {
+  /** Lifetime of the drain mark an accepting admission sets when none exists. */
+  readonly triggerLeaseMs: number;
+  readonly clientIp?: string;
+  /** Requests per second per user on one coupon; 0 = unlimited. */
+  readonly userPerSecond?: number;
+  /** Requests per second per client IP on one coupon; 0 = unlimited. */
+  readonly ipPerSecond?: number;
+}
 
 export interface ClaimedItem {
   readonly userId: string;
@@ -125,12 +136,12 @@ export class CouponStore {
     return couponKeys(this.keyPrefix, couponId);
   }
 
-  async admit(couponId: string, userId: string, triggerLeaseMs: number): Promise<AdmitReply> {
+  async admit(couponId: string, userId: string, options: AdmitOptions): Promise<AdmitReply> {
     const k = this.keys(couponId);
     const reply = (await this.run(
       scripts.admit,
-      [k.meta, k.tickets, k.outcomes, k.queue, k.drainMark],
-      [userId, triggerLeaseMs],
+      [k.meta, k.tickets, k.outcomes, k.queue, k.drainMark, k.rateWindow(Math.floor(Date.now() / 1000))],
+      [userId, options.triggerLeaseMs, options.clientIp ?? '', options.userPerSecond ?? 0, options.ipPerSecond ?? 0],
     )) as [number, number?, (number | string)?, number?];
     const [code, ticket, third, fourth] = reply;
     switch (code) {
@@ -151,6 +162,8 @@ export class CouponStore {
         return { kind: 'ENDED' };
       case -4:
         return { kind: 'SOLD_OUT' };
+      case -5:
+        return { kind: 'RATE_LIMITED' };
       default:
         throw new Error(`admit.lua returned an unknown code ${String(code)}`);
     }

@@ -25,6 +25,8 @@ export interface CouponKeys {
   readonly drainMark: string;
   /** STRING, with a TTL: held while the coupon's state is rebuilt from the ledger. */
   readonly rebuildLock: string;
+  /** HASH, with a TTL: request counts per user and per client IP in one one-second window. */
+  rateWindow(epochSecond: number): string;
 }
 
 export function couponKeys(prefix: string, couponId: string): CouponKeys {
@@ -40,6 +42,7 @@ export function couponKeys(prefix: string, couponId: string): CouponKeys {
     errors: `${base}:errors`,
     drainMark: `${base}:drain`,
     rebuildLock: `${base}:rebuild`,
+    rateWindow: (epochSecond) => `${base}:rate:${epochSecond}`,
   };
 }
 

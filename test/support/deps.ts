@@ -1,7 +1,7 @@
 /** Builds the system's dependencies against the services the global setup started. */
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import type { DrainSettings } from '../../lib/config.js';
+import type { DrainSettings, RateLimitSettings } from '../../lib/config.js';
 import type { Deps } from '../../lib/coupons/deps.js';
 import { scheduleOnly, type DrainTrigger } from '../../lib/drain/trigger.js';
 import { createDynamo } from '../../lib/ledger/dynamo.js';
@@ -25,7 +25,9 @@ export function testRedis() {
 }
 
 /** Deps with a fresh Redis key prefix, so each test file (or test) has its own Redis state. */
-export function testDeps(options: { drain?: Partial<DrainSettings>; trigger?: DrainTrigger; prefix?: string } = {}): Deps & {
+export function testDeps(
+  options: { drain?: Partial<DrainSettings>; trigger?: DrainTrigger; prefix?: string; rateLimit?: Partial<RateLimitSettings> } = {},
+): Deps & {
   redis: ReturnType<typeof createRedis>;
 } {
   const s = services();
@@ -37,6 +39,7 @@ export function testDeps(options: { drain?: Partial<DrainSettings>; trigger?: Dr
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: s.dynamodbEndpoint }), s.tableName),
     trigger: options.trigger ?? scheduleOnly,
     drain: { ...defaultDrain, ...options.drain },
+    rateLimit: { userPerSecond: 0, ipPerSecond: 0, ...options.rateLimit },
   };
 }
 

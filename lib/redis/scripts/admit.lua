@@ -7,9 +7,13 @@
     KEYS[3] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
     KEYS[4] queue      ZSET userId scored by ticket
     KEYS[5] drainMark  STRING with TTL, present while a drain works on the coupon
+    KEYS[6] rateWindow HASH "u:<userId>" | "ip:<clientIp>" -> requests in the current one-second window
 
     ARGV[1] userId
     ARGV[2] drain mark lifetime in ms (the admission that sets it starts a drain)
+    ARGV[3] client IP ("" when unknown)
+    ARGV[4] requests per second allowed per user on this coupon (0 = no limit)
+    ARGV[5] requests per second allowed per client IP on this coupon (0 = no limit)
 
   Output:
      { 1, ticket, startDrain }   ACCEPTED: a unit is taken and the user queued; startDrain is 1 when no
@@ -19,6 +23,10 @@
     { -2, startsAtMs }            NOT_OPEN
     { -3 }                        ENDED
     { -4 }                        SOLD_OUT (also for a winner the ledger rejected: there was no unit left)
+    { -5 }                        RATE_LIMITED: too many requests this second from this user or IP
+
+  The rate limit is counted here, in the same round trip, rather than by a separate limiter call: that
+  would double the Redis requests of every admission. Its window key shares the coupon's hash tag.
 
   The repeat check comes before the window and stock checks, so a double click is never mistaken for a
   new request, and it comes before the decrement, so a repeat can never leak a unit.
@@ -28,14 +36,34 @@ local ticketsKey = KEYS[2]
 local outcomesKey = KEYS[3]
 local queueKey = KEYS[4]
 local drainMarkKey = KEYS[5]
+local rateWindowKey = KEYS[6]
 
 local userId = ARGV[1]
 local drainMarkMs = ARGV[2]
+local clientIp = ARGV[3]
+local userLimit = tonumber(ARGV[4])
+local ipLimit = tonumber(ARGV[5])
 
 local meta = redis.call("HMGET", metaKey, "remaining", "startsAt", "endsAt")
 local remaining = tonumber(meta[1])
 if remaining == nil then
   return { -1 }
+end
+
+if userLimit > 0 or (ipLimit > 0 and clientIp ~= "") then
+  local limited = false
+  if userLimit > 0 and redis.call("HINCRBY", rateWindowKey, "u:" .. userId, 1) > userLimit then
+    limited = true
+  end
+  if ipLimit > 0 and clientIp ~= "" and redis.call("HINCRBY", rateWindowKey, "ip:" .. clientIp, 1) > ipLimit then
+    limited = true
+  end
+  if redis.call("PTTL", rateWindowKey) < 0 then
+    redis.call("PEXPIRE", rateWindowKey, 2000)
+  end
+  if limited then
+    return { -5 }
+  end
 end
 
 local existing = redis.call("HGET", ticketsKey, userId)
