@@ -8,6 +8,9 @@ const ROUTES: ReadonlyArray<{ method: string; pattern: RegExp }> = [
   { method: 'GET', pattern: /^\/api\/v2\/coupons\/[^/]+$/ },
   { method: 'POST', pattern: /^\/api\/v2\/admin\/coupons$/ },
   { method: 'GET', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+$/ },
+  { method: 'POST', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+\/reconcile$/ },
+  { method: 'GET', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+\/dead-letters$/ },
+  { method: 'POST', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+\/dead-letters\/requeue$/ },
 ];
 
 /** The default route: anything no other route matched gets the API's JSON error shape. */

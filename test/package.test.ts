@@ -38,10 +38,13 @@ describe('serverless package', () => {
     expect(routes).toEqual([
       '$default',
       'GET /api/v2/admin/coupons/{couponId}',
+      'GET /api/v2/admin/coupons/{couponId}/dead-letters',
       'GET /api/v2/coupons/{couponId}',
       'GET /api/v2/users/{userId}/coupons',
       'GET /api/v2/users/{userId}/coupons/{couponId}',
       'POST /api/v2/admin/coupons',
+      'POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue',
+      'POST /api/v2/admin/coupons/{couponId}/reconcile',
       'POST /api/v2/users/{userId}/coupons/{couponId}/issue',
     ]);
   });
@@ -94,7 +97,7 @@ describe('serverless package', () => {
 
   it('runs every function on nodejs22.x with its secrets named as SSM parameters, never inlined', () => {
     const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties);
-    expect(functions).toHaveLength(8);
+    expect(functions).toHaveLength(11);
     for (const fn of functions) {
       expect(fn.Runtime).toBe('nodejs22.x');
       const env = fn.Environment.Variables;
@@ -126,7 +129,19 @@ describe('serverless package', () => {
   it('packages each function separately as an ESM bundle with its Lua scripts inlined', () => {
     const zips = readdirSync(dir).filter((f) => f.endsWith('.zip')).sort();
     expect(zips).toEqual(
-      ['adminCreateCoupon', 'adminGetCoupon', 'coupon', 'drain', 'issue', 'notFound', 'userCoupon', 'userCoupons'].map((f) => `${f}.zip`),
+      [
+        'adminCreateCoupon',
+        'adminDeadLetters',
+        'adminGetCoupon',
+        'adminReconcile',
+        'adminRequeueDeadLetters',
+        'coupon',
+        'drain',
+        'issue',
+        'notFound',
+        'userCoupon',
+        'userCoupons',
+      ].map((f) => `${f}.zip`),
     );
     const listing = execFileSync('unzip', ['-l', join(dir, 'issue.zip')], { encoding: 'utf8' });
     expect(listing).toContain('functions/issue.mjs');

@@ -8,6 +8,7 @@ export type RestoreResult =
   | { readonly kind: 'NOT_FOUND' };
 
 const REBUILD_LOCK_MS = 30_000;
+const REBUILD_WAIT_MS = 3_000;
 const RESTORE_CHUNK = 500;
 
 /**
@@ -18,18 +19,16 @@ const RESTORE_CHUNK = 500;
  * Accepted requests that Redis acknowledged but the drain had not yet persisted when Redis lost its data
  * are not in the ledger and cannot be restored (the README states this window).
  *
- * Race: many admissions can find the state missing at once. One takes the rebuild lock; the others get
- * UnavailableError (503, Retry-After 1) instead of stampeding the ledger. Meta is written last, so no
- * admission is decided on a half-restored coupon.
+ * Race: many admissions can find the state missing at once. One takes the rebuild lock and restores;
+ * the others wait for it (briefly, then UnavailableError: 503 with Retry-After) instead of stampeding
+ * the ledger. Meta is written last, so no admission is decided on a half-restored coupon.
  */
 export async function restoreCouponState(deps: Deps, couponId: string): Promise<RestoreResult> {
   const { store, ledger } = deps;
   const coupon = await ledger.getCoupon(couponId, true);
   if (!coupon) return { kind: 'NOT_FOUND' };
   if (await store.readCounters(couponId)) return { kind: 'PRESENT' };
-  if (!(await store.tryLockRebuild(couponId, REBUILD_LOCK_MS))) {
-    throw new UnavailableError(`coupon ${couponId} is being restored from the ledger`, 1);
-  }
+  if (!(await store.tryLockRebuild(couponId, REBUILD_LOCK_MS))) return waitForRestore(deps, couponId);
   try {
     let winners = 0;
     let highestTicket = 0;
@@ -57,4 +56,14 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
   } finally {
     await store.unlockRebuild(couponId);
   }
+}
+
+/** Another caller holds the rebuild lock: wait for its result rather than answering an error at once. */
+async function waitForRestore(deps: Deps, couponId: string): Promise<RestoreResult> {
+  const deadline = Date.now() + REBUILD_WAIT_MS;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 25));
+    if (await deps.store.readCounters(couponId)) return { kind: 'PRESENT' };
+  }
+  throw new UnavailableError(`coupon ${couponId} is being restored from the ledger`, 1);
 }

@@ -196,6 +196,28 @@ export class Ledger {
     }
   }
 
+  /**
+   * Correct the coupon's counter to the number of issuance items (reconcile), only if it still holds
+   * the value read. True when corrected.
+   */
+  async correctIssuedCount(couponId: string, expected: number, actual: number): Promise<boolean> {
+    try {
+      await this.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
+          UpdateExpression: 'SET issuedCount = :actual',
+          ConditionExpression: 'issuedCount = :expected',
+          ExpressionAttributeValues: { ':actual': { N: String(actual) }, ':expected': { N: String(expected) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   /** Every issuance of a coupon, in pages (used to rebuild Redis state and to reconcile). */
   async *issuancesOf(couponId: string): AsyncGenerator<IssuanceRecord[]> {
     let startKey: Item | undefined;

@@ -8,7 +8,10 @@ import loadCouponSource from './scripts/load-coupon.lua';
 import readCouponSource from './scripts/read-coupon.lua';
 import readUserSource from './scripts/read-user.lua';
 import releaseSource from './scripts/release.lua';
+import requeueSource from './scripts/requeue.lua';
 import restoreWinnersSource from './scripts/restore-winners.lua';
+import setRemainingSource from './scripts/set-remaining.lua';
+import unmarkUnpersistedSource from './scripts/unmark-unpersisted.lua';
 
 export const scripts = {
   admit: new LuaScript('admit', admitSource),
@@ -19,6 +22,9 @@ export const scripts = {
   restoreWinners: new LuaScript('restore-winners', restoreWinnersSource),
   readUser: new LuaScript('read-user', readUserSource, true),
   readCoupon: new LuaScript('read-coupon', readCouponSource, true),
+  requeue: new LuaScript('requeue', requeueSource),
+  unmarkUnpersisted: new LuaScript('unmark-unpersisted', unmarkUnpersistedSource),
+  setRemaining: new LuaScript('set-remaining', setRemainingSource),
 } as const;
 
 /** The slice of @upstash/redis the coupon store uses: scripts plus a few plain commands. */
@@ -28,6 +34,31 @@ export interface RedisClient extends ScriptClient {
   sadd(key: string, member: string, ...members: string[]): Promise<number>;
   srem(key: string, ...members: string[]): Promise<number>;
   smembers(key: string): Promise<string[]>;
+  hscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
+  zscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
+  zrange(key: string, min: number, max: number, options: { withScores: true }): Promise<(string | number)[]>;
+  hmget(key: string, ...fields: string[]): Promise<Record<string, unknown> | null>;
+  hget(key: string, field: string): Promise<unknown>;
+}
+
+/** Everything Redis holds about one coupon's winners, read for reconcile (not atomically). */
+export interface CouponSnapshot {
+  readonly remaining: number;
+  readonly total: number;
+  /** userId -> ticket */
+  readonly tickets: Map<string, number>;
+  /** userId -> raw outcome ("I:<issuedAtMs>" | "R") */
+  readonly outcomes: Map<string, string>;
+  readonly queued: Set<string>;
+  readonly inflight: Set<string>;
+  readonly dead: Set<string>;
+}
+
+export interface DeadLetter {
+  readonly userId: string;
+  readonly ticket: number;
+  readonly attempts: number;
+  readonly lastError: string | undefined;
 }
 
 export type AdmitReply =
@@ -271,6 +302,89 @@ export class CouponStore {
     const k = this.keys(couponId);
     const args = winners.flatMap((w) => [w.userId, `${w.ticket}:${w.requestedAt}`, `I:${w.issuedAt}`]);
     return Number(await this.run(scripts.restoreWinners, [k.tickets, k.outcomes], args));
+  }
+
+  /** Requeue winners: the given ones if dead-lettered or untracked, or (none given) every dead letter. */
+  async requeue(couponId: string, userIds: readonly string[] = []): Promise<number> {
+    const k = this.keys(couponId);
+    const requeued = Number(
+      await this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], [...userIds]),
+    );
+    if (requeued > 0) await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
+    return requeued;
+  }
+
+  /** Undo ISSUED marks the ledger does not back; the winners go back in the queue. */
+  async unmarkUnpersisted(couponId: string, userIds: readonly string[]): Promise<number> {
+    if (userIds.length === 0) return 0;
+    const k = this.keys(couponId);
+    const requeued = Number(await this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...userIds]));
+    if (requeued > 0) await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
+    return requeued;
+  }
+
+  /** Compare-and-set of remaining units; false when it changed since `expected` was read. */
+  async setRemaining(couponId: string, expected: number, remaining: number): Promise<boolean> {
+    return Number(await this.run(scripts.setRemaining, [this.keys(couponId).meta], [expected, remaining])) === 1;
+  }
+
+  /** Dead-lettered winners in ticket order, with their attempt counts and last errors. */
+  async deadLetters(couponId: string, offset: number, limit: number): Promise<DeadLetter[]> {
+    const k = this.keys(couponId);
+    const entries = await this.guard('read dead letters', () =>
+      this.redis.zrange(k.dead, offset, offset + limit - 1, { withScores: true }),
+    );
+    const letters: DeadLetter[] = [];
+    for (let i = 0; i < entries.length; i += 2) {
+      const userId = String(entries[i]);
+      const [attempts, lastError] = await Promise.all([
+        this.guard('read attempts', () => this.redis.hget(k.attempts, userId)),
+        this.guard('read errors', () => this.redis.hget(k.errors, userId)),
+      ]);
+      letters.push({
+        userId,
+        ticket: Number(entries[i + 1]),
+        attempts: Number(attempts ?? 0),
+        lastError: lastError === null || lastError === undefined ? undefined : String(lastError),
+      });
+    }
+    return letters;
+  }
+
+  /** Read everything about a coupon's winners, in pages (HSCAN/ZSCAN), for reconcile. */
+  async snapshot(couponId: string): Promise<CouponSnapshot | undefined> {
+    const counters = await this.readCounters(couponId);
+    if (!counters) return undefined;
+    const k = this.keys(couponId);
+    const tickets = new Map<string, number>();
+    const outcomes = new Map<string, string>();
+    await this.scanPairs('hscan', k.tickets, (field, value) => tickets.set(field, Number(String(value).split(':')[0])));
+    await this.scanPairs('hscan', k.outcomes, (field, value) => outcomes.set(field, String(value)));
+    const members = async (key: string) => {
+      const set = new Set<string>();
+      await this.scanPairs('zscan', key, (member) => set.add(member));
+      return set;
+    };
+    return {
+      remaining: counters.remaining,
+      total: counters.total,
+      tickets,
+      outcomes,
+      queued: await members(k.queue),
+      inflight: await members(k.inflight),
+      dead: await members(k.dead),
+    };
+  }
+
+  private async scanPairs(kind: 'hscan' | 'zscan', key: string, visit: (first: string, second: string | number) => void): Promise<void> {
+    let cursor: string | number = 0;
+    do {
+      const [next, flat]: [string | number, (string | number)[]] = await this.guard(kind, () =>
+        this.redis[kind](key, cursor, { count: 1_000 }),
+      );
+      for (let i = 0; i < flat.length; i += 2) visit(String(flat[i]), flat[i + 1]!);
+      cursor = next;
+    } while (String(cursor) !== '0');
   }
 
   /** Held by the one caller that rebuilds a coupon from the ledger; others wait and retry. */

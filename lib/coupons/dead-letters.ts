@@ -1,0 +1,39 @@
+import { InvalidInputError } from '../errors.js';
+import type { DeadLetter } from '../redis/coupon-store.js';
+import type { Deps } from './deps.js';
+import { parseId } from './ids.js';
+
+export const DEAD_LETTER_PAGE = 100;
+
+/** Dead-lettered winners of a coupon, in ticket order, with attempts and last error. */
+export async function listDeadLetters(deps: Deps, couponId: string, offset = 0, limit = DEAD_LETTER_PAGE): Promise<DeadLetter[]> {
+  if (!Number.isInteger(offset) || offset < 0) throw new InvalidInputError('offset must be a non-negative integer');
+  if (!Number.isInteger(limit) || limit < 1 || limit > DEAD_LETTER_PAGE) {
+    throw new InvalidInputError(`limit must be an integer from 1 to ${DEAD_LETTER_PAGE}`);
+  }
+  return deps.store.deadLetters(couponId, offset, limit);
+}
+
+/** Parse an operator's requeue request: `{}` (every dead letter) or `{"userIds": [...]}` (at most 1,000). */
+export function parseRequeueRequest(body: unknown): string[] {
+  if (body === undefined) return [];
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInputError('the body must be a JSON object');
+  const unknown = Object.keys(body).filter((key) => key !== 'userIds');
+  if (unknown.length > 0) throw new InvalidInputError(`unknown field(s): ${unknown.slice(0, 5).join(', ')}`);
+  const userIds = (body as { userIds?: unknown }).userIds;
+  if (userIds === undefined) return [];
+  if (!Array.isArray(userIds) || userIds.length === 0 || userIds.length > 1_000) {
+    throw new InvalidInputError('userIds must be a non-empty array of at most 1,000 user ids');
+  }
+  return userIds.map((id) => parseId('userId', id));
+}
+
+/**
+ * Put dead-lettered winners back in the queue (all, or the given ones) with a fresh attempt count, and
+ * start a drain for them. Returns how many were requeued.
+ */
+export async function requeueDeadLetters(deps: Deps, couponId: string, userIds: readonly string[]): Promise<number> {
+  const requeued = await deps.store.requeue(couponId, userIds);
+  if (requeued > 0) await deps.trigger.start(couponId).catch(() => undefined);
+  return requeued;
+}

@@ -1,0 +1,165 @@
+import type { IssuanceRecord } from '../ledger/model.js';
+import { log } from '../log.js';
+import type { ItemOutcome } from '../redis/coupon-store.js';
+import { restoreCouponState } from './coupon-state.js';
+import type { Deps } from './deps.js';
+
+/**
+ * The kinds of drift between Redis and the ledger, and what repairing each does:
+ * - REDIS_STATE_MISSING: Redis has nothing for the coupon -> rebuilt from the ledger.
+ * - WINNER_NOT_TRACKED: a winner neither queued, in flight, dead-lettered nor decided, and not in the
+ *   ledger (its claim was lost) -> queued again.
+ * - PERSISTED_NOT_MARKED: a winner in the ledger that Redis still shows as pending (or rejected) ->
+ *   marked ISSUED with the ledger's issuedAt.
+ * - PERSISTED_MISSING_FROM_REDIS: a ledger issuance whose user has no ticket in Redis -> restored.
+ * - MARKED_NOT_PERSISTED: Redis says ISSUED, the ledger has no item -> queued again to be persisted.
+ * - REMAINING_DRIFT: remaining + winners not rejected != totalQuantity -> remaining corrected.
+ * - COUNTER_DRIFT: the ledger's issuedCount differs from its number of issuance items -> corrected.
+ */
+export type DifferenceKind =
+  | 'REDIS_STATE_MISSING'
+  | 'WINNER_NOT_TRACKED'
+  | 'PERSISTED_NOT_MARKED'
+  | 'PERSISTED_MISSING_FROM_REDIS'
+  | 'MARKED_NOT_PERSISTED'
+  | 'REMAINING_DRIFT'
+  | 'COUNTER_DRIFT';
+
+export interface Difference {
+  readonly kind: DifferenceKind;
+  readonly userId?: string;
+  readonly detail: string;
+}
+
+export interface ReconcileReport {
+  readonly couponId: string;
+  readonly dryRun: boolean;
+  readonly ledger: { readonly totalQuantity: number; readonly issuedCount: number; readonly issuances: number };
+  readonly redis: {
+    readonly remaining: number;
+    readonly winners: number;
+    readonly queued: number;
+    readonly inflight: number;
+    readonly deadLettered: number;
+    readonly issued: number;
+    readonly rejected: number;
+  };
+  /** Count of differences per kind. */
+  readonly summary: Partial<Record<DifferenceKind, number>>;
+  /** The differences found (the first MAX_LISTED of them). */
+  readonly differences: Difference[];
+  readonly repaired: boolean;
+  /** Set when a repair found the state changed under it: run reconcile again. */
+  readonly retry: boolean;
+}
+
+const MAX_LISTED = 1_000;
+
+/**
+ * Compare a coupon's Redis state (winners, remaining, queue, in-flight, dead letters) with the ledger,
+ * report every difference and, unless dryRun, repair it. Each repair is an atomic script that re-checks
+ * its condition, so reconcile is safe while admissions and drains run; a counter that moved meanwhile
+ * is reported as `retry`. Undefined when the ledger has no such coupon.
+ */
+export async function reconcileCoupon(deps: Deps, couponId: string, options: { dryRun: boolean }): Promise<ReconcileReport | undefined> {
+  const { store, ledger } = deps;
+  const coupon = await ledger.getCoupon(couponId, true);
+  if (!coupon) return undefined;
+  const differences: Difference[] = [];
+  const found = (difference: Difference) => differences.push(difference);
+  let retry = false;
+
+  let snapshot = await store.snapshot(couponId);
+  if (!snapshot) {
+    found({ kind: 'REDIS_STATE_MISSING', detail: 'Redis has no state for this coupon' });
+    if (!options.dryRun) {
+      await restoreCouponState(deps, couponId);
+      snapshot = await store.snapshot(couponId);
+    }
+  }
+
+  const persisted = new Map<string, IssuanceRecord>();
+  for await (const page of ledger.issuancesOf(couponId)) for (const item of page) persisted.set(item.userId, item);
+
+  const toMark = new Map<string, ItemOutcome>();
+  const toRequeue: string[] = [];
+  const toUnmark: string[] = [];
+  const toRestore: IssuanceRecord[] = [];
+  let issuedInRedis = 0;
+  let rejected = 0;
+  if (snapshot) {
+    for (const [userId, ticket] of snapshot.tickets) {
+      const outcome = snapshot.outcomes.get(userId);
+      const record = persisted.get(userId);
+      if (outcome === 'R') rejected += 1;
+      else if (outcome) issuedInRedis += 1;
+      if (record) {
+        if (!outcome?.startsWith('I:')) {
+          found({ kind: 'PERSISTED_NOT_MARKED', userId, detail: `ticket ${ticket} is in the ledger but ${outcome === 'R' ? 'REJECTED' : 'pending'} in Redis` });
+          toMark.set(userId, { kind: 'ISSUED', issuedAt: record.issuedAt });
+        }
+      } else if (outcome?.startsWith('I:')) {
+        found({ kind: 'MARKED_NOT_PERSISTED', userId, detail: `ticket ${ticket} is ISSUED in Redis but not in the ledger` });
+        toUnmark.push(userId);
+      } else if (!outcome && !snapshot.queued.has(userId) && !snapshot.inflight.has(userId) && !snapshot.dead.has(userId)) {
+        found({ kind: 'WINNER_NOT_TRACKED', userId, detail: `ticket ${ticket} is neither queued, in flight, dead-lettered nor persisted` });
+        toRequeue.push(userId);
+      }
+    }
+    for (const record of persisted.values()) {
+      if (!snapshot.tickets.has(record.userId)) {
+        found({ kind: 'PERSISTED_MISSING_FROM_REDIS', userId: record.userId, detail: `ticket ${record.ticket} is in the ledger but Redis has no ticket` });
+        toRestore.push(record);
+      }
+    }
+  }
+
+  if (persisted.size !== coupon.issuedCount) {
+    found({ kind: 'COUNTER_DRIFT', detail: `issuedCount is ${coupon.issuedCount} but the ledger holds ${persisted.size} issuances` });
+  }
+
+  // Winners that hold a unit after the repairs below: every ticket, plus restored ones, less rejected ones.
+  let expectedRemaining: number | undefined;
+  if (snapshot) {
+    const holding = snapshot.tickets.size + toRestore.length - rejected + [...toMark.keys()].filter((u) => snapshot!.outcomes.get(u) === 'R').length;
+    expectedRemaining = Math.max(0, coupon.totalQuantity - holding);
+    if (snapshot.remaining !== expectedRemaining) {
+      found({ kind: 'REMAINING_DRIFT', detail: `remaining is ${snapshot.remaining}, expected ${expectedRemaining} (${coupon.totalQuantity} less ${holding} winners)` });
+    }
+  }
+
+  if (!options.dryRun) {
+    await store.restoreWinners(couponId, toRestore);
+    await store.acknowledge(couponId, toMark);
+    const requeued = (await store.requeue(couponId, toRequeue)) + (await store.unmarkUnpersisted(couponId, toUnmark));
+    if (persisted.size !== coupon.issuedCount) {
+      retry ||= !(await ledger.correctIssuedCount(couponId, coupon.issuedCount, persisted.size));
+    }
+    if (snapshot && expectedRemaining !== undefined && snapshot.remaining !== expectedRemaining) {
+      retry ||= !(await store.setRemaining(couponId, snapshot.remaining, expectedRemaining));
+    }
+    if (requeued > 0) await deps.trigger.start(couponId).catch(() => undefined);
+    if (differences.length > 0) log.warn('reconcile repaired drift', { couponId, differences: differences.length });
+  }
+
+  const summary: Partial<Record<DifferenceKind, number>> = {};
+  for (const d of differences) summary[d.kind] = (summary[d.kind] ?? 0) + 1;
+  return {
+    couponId,
+    dryRun: options.dryRun,
+    ledger: { totalQuantity: coupon.totalQuantity, issuedCount: coupon.issuedCount, issuances: persisted.size },
+    redis: {
+      remaining: snapshot?.remaining ?? 0,
+      winners: snapshot?.tickets.size ?? 0,
+      queued: snapshot?.queued.size ?? 0,
+      inflight: snapshot?.inflight.size ?? 0,
+      deadLettered: snapshot?.dead.size ?? 0,
+      issued: issuedInRedis,
+      rejected,
+    },
+    summary,
+    differences: differences.slice(0, MAX_LISTED),
+    repaired: !options.dryRun && differences.length > 0 && !retry,
+    retry,
+  };
+}

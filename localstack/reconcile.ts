@@ -1,0 +1,55 @@
+/**
+ * `npm run reconcile -- --coupon <id> [--dry-run] [--json] [--api <base url>]`
+ *
+ * Compares a coupon's Redis state with the ledger, reports every difference and repairs it (not with
+ * --dry-run), through the admin API: the local stack by default, or any stage with --api and
+ * ADMIN_TOKEN. Exit code: 0 in sync or repaired, 2 differences left (dry run, or changed meanwhile),
+ * 1 on error.
+ */
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    coupon: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    api: { type: 'string', default: process.env.BASE_URL ?? `http://127.0.0.1:${process.env.API_PORT ?? 8080}` },
+  },
+});
+
+function fail(message: string): never {
+  console.error(`reconcile: ${message}`);
+  process.exit(1);
+}
+
+if (!values.coupon) fail('--coupon <couponId> is required, e.g. npm run reconcile -- --coupon 1');
+const url = `${values.api!.replace(/\/$/, '')}/api/v2/admin/coupons/${encodeURIComponent(values.coupon)}/reconcile${values['dry-run'] ? '?dryRun=true' : ''}`;
+const response = await fetch(url, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${process.env.ADMIN_TOKEN || 'local-admin-token'}` },
+}).catch((error: unknown) => fail(`cannot reach ${values.api} (${String(error)}); is the stack running (npm start)?`));
+const body = (await response.json().catch(() => ({}))) as Record<string, any>;
+if (!response.ok) fail(`${response.status} ${body.error ?? ''}: ${body.message ?? JSON.stringify(body)}`);
+
+if (values.json) {
+  console.log(JSON.stringify(body, null, 2));
+} else {
+  const r = body;
+  console.log(`Coupon ${r.couponId}${r.dryRun ? ' (dry run: nothing changed)' : ''}`);
+  console.log(`  ledger  total ${r.ledger.totalQuantity}, issuedCount ${r.ledger.issuedCount}, issuances ${r.ledger.issuances}`);
+  console.log(
+    `  redis   remaining ${r.redis.remaining}, winners ${r.redis.winners} (issued ${r.redis.issued}, rejected ${r.redis.rejected}), ` +
+      `queued ${r.redis.queued}, in flight ${r.redis.inflight}, dead-lettered ${r.redis.deadLettered}`,
+  );
+  const kinds = Object.entries(r.summary as Record<string, number>);
+  if (kinds.length === 0) console.log('  in sync: no differences');
+  for (const [kind, count] of kinds) console.log(`  ${kind.padEnd(30)} ${count}`);
+  for (const d of (r.differences as { kind: string; userId?: string; detail: string }[]).slice(0, 20)) {
+    console.log(`    - ${d.kind}${d.userId ? ` ${d.userId}` : ''}: ${d.detail}`);
+  }
+  if (r.differences.length > 20) console.log(`    ... and ${r.differences.length - 20} more (--json lists them)`);
+  if (r.repaired) console.log('  repaired');
+  if (r.retry) console.log('  some state changed while repairing: run reconcile again');
+}
+const differences = Object.keys(body.summary ?? {}).length > 0;
+process.exit(differences && (body.dryRun || body.retry) ? 2 : 0);

@@ -1,0 +1,185 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCoupon } from '../lib/coupons/campaigns.js';
+import { listDeadLetters, requeueDeadLetters } from '../lib/coupons/dead-letters.js';
+import { issueCoupon } from '../lib/coupons/issue.js';
+import { reconcileCoupon } from '../lib/coupons/reconcile.js';
+import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
+import { drainCoupon } from '../lib/drain/drain.js';
+import { createDynamo } from '../lib/ledger/dynamo.js';
+import { Ledger } from '../lib/ledger/ledger.js';
+import { createRedis } from '../lib/redis/client.js';
+import { CouponStore, type RedisClient } from '../lib/redis/coupon-store.js';
+import { freePort, startRedis, stopChild, type Spawned } from '../localstack/processes.js';
+import { startGateway, type Gateway } from '../localstack/upstash-gateway.js';
+import { defaultDrain, forever, services, testDeps, uniqueCouponId } from './support/deps.js';
+
+type TestDeps = ReturnType<typeof testDeps>;
+
+async function ledgerUsers(deps: TestDeps, couponId: string): Promise<string[]> {
+  const users: string[] = [];
+  for await (const page of deps.ledger.issuancesOf(couponId)) users.push(...page.map((i) => i.userId));
+  return users.sort();
+}
+
+async function newCoupon(deps: TestDeps, totalQuantity: number) {
+  const couponId = uniqueCouponId('rec');
+  await createCoupon(deps, { couponId, name: 'recovery', totalQuantity, startsAt: undefined, endsAt: undefined });
+  return couponId;
+}
+
+describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
+  let redisServer: Spawned;
+  let gateway: Gateway;
+  let deps: TestDeps;
+  const dir = mkdtempSync(join(tmpdir(), 'fcfs-flush-'));
+
+  beforeAll(async () => {
+    const port = await freePort();
+    redisServer = await startRedis({ port, dataDir: dir, durable: false });
+    gateway = await startGateway({ port: await freePort(), redisPort: port, token: 'flush' });
+    const redis = createRedis({ url: gateway.url, token: 'flush', retries: 0 });
+    const s = services();
+    deps = {
+      redis,
+      store: new CouponStore(redis as unknown as RedisClient, 'flush'),
+      ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: s.dynamodbEndpoint }), s.tableName),
+      trigger: { start: async () => {} },
+      drain: defaultDrain,
+      rateLimit: { userPerSecond: 0, ipPerSecond: 0 },
+    };
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await stopChild(redisServer);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never oversells, keeps answering, and reconcile reports and repairs what the flush left', async () => {
+    const couponId = await newCoupon(deps, 100);
+    for (let i = 0; i < 60; i++) await issueCoupon(deps, couponId, `early${i}`);
+    await drainCoupon(deps, couponId, forever);
+    // 20 more winners; a drain has claimed them and is writing them when Redis is flushed.
+    for (let i = 0; i < 20; i++) await issueCoupon(deps, couponId, `mid${i}`);
+    const claim = await deps.store.claim(couponId, { ...deps.drain, batchSize: 99 });
+    expect(claim.items).toHaveLength(20);
+
+    await deps.redis.flushall();
+
+    // The burst goes on: the first request finds the state missing and it is rebuilt from the ledger
+    // (60 persisted, so 40 left), every request gets a final answer.
+    const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => issueCoupon(deps, couponId, `late${i}`)));
+    expect(outcomes.filter((o) => o.kind === 'ACCEPTED')).toHaveLength(40);
+    expect(outcomes.filter((o) => o.kind === 'SOLD_OUT')).toHaveLength(60);
+
+    // The interrupted drain finishes its write; then everything is drained.
+    const written = await deps.ledger.persistBatch(couponId, 100, claim.items);
+    await deps.store.acknowledge(couponId, written.decisions);
+    const report = await drainCoupon(deps, couponId, forever);
+    expect(report).toMatchObject({ issued: 20, rejected: 20 });
+
+    const coupon = await deps.ledger.getCoupon(couponId, true);
+    expect(coupon).toMatchObject({ issuedCount: 100, status: 'FINISHED' });
+    const users = await ledgerUsers(deps, couponId);
+    expect(users).toHaveLength(100);
+    expect(new Set(users).size).toBe(100);
+
+    // Redis does not know the 20 winners written across the flush: reconcile reports it, then repairs it.
+    const dry = await reconcileCoupon(deps, couponId, { dryRun: true });
+    expect(dry?.summary).toEqual({ PERSISTED_MISSING_FROM_REDIS: 20 });
+    expect(await getUserCouponStatus(deps, couponId, 'mid0')).toEqual({ kind: 'NOT_REQUESTED' });
+    const repaired = await reconcileCoupon(deps, couponId, { dryRun: false });
+    expect(repaired).toMatchObject({ repaired: true, retry: false });
+    expect((await reconcileCoupon(deps, couponId, { dryRun: true }))?.summary).toEqual({});
+    expect(await getUserCouponStatus(deps, couponId, 'mid0')).toMatchObject({ status: 'ISSUED' });
+    expect(await issueCoupon(deps, couponId, 'mid0')).toMatchObject({ kind: 'ALREADY_ACCEPTED', status: 'ISSUED' });
+  });
+
+  it('reconcile restores a coupon whose Redis state is gone', async () => {
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'u1');
+    await drainCoupon(deps, couponId, forever);
+    await deps.redis.flushall();
+    const report = await reconcileCoupon(deps, couponId, { dryRun: false });
+    expect(report?.summary).toEqual({ REDIS_STATE_MISSING: 1 });
+    expect(report?.redis).toMatchObject({ winners: 1, remaining: 4, issued: 1 });
+  });
+});
+
+describe('reconcile finds and repairs each kind of drift', () => {
+  it('requeues a winner no structure tracks, and the drain persists it', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'lost');
+    await deps.redis.zrem(deps.store.keys(couponId).queue, 'lost');
+    expect((await reconcileCoupon(deps, couponId, { dryRun: true }))?.summary).toEqual({ WINNER_NOT_TRACKED: 1 });
+    await reconcileCoupon(deps, couponId, { dryRun: false });
+    await drainCoupon(deps, couponId, forever);
+    expect(await ledgerUsers(deps, couponId)).toEqual(['lost']);
+  });
+
+  it('marks ISSUED a winner the ledger holds but Redis shows pending', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'u1');
+    const claim = await deps.store.claim(couponId, { ...deps.drain, batchSize: 99 });
+    await deps.ledger.persistBatch(couponId, 5, claim.items);
+    expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ PERSISTED_NOT_MARKED: 1 });
+    expect(await getUserCouponStatus(deps, couponId, 'u1')).toMatchObject({ status: 'ISSUED' });
+    expect((await reconcileCoupon(deps, couponId, { dryRun: true }))?.redis).toMatchObject({ inflight: 0, issued: 1 });
+  });
+
+  it('requeues a winner Redis marks ISSUED without a ledger item', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'u1');
+    const k = deps.store.keys(couponId);
+    await deps.redis.zrem(k.queue, 'u1');
+    await deps.redis.hset(k.outcomes, { u1: `I:${Date.now()}` });
+    expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ MARKED_NOT_PERSISTED: 1 });
+    await drainCoupon(deps, couponId, forever);
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u1']);
+  });
+
+  it("corrects remaining units and the ledger's counter when they drift", async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    await issueCoupon(deps, couponId, 'u1');
+    await drainCoupon(deps, couponId, forever);
+    await deps.redis.hset(deps.store.keys(couponId).meta, { remaining: 7 });
+    await createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint }).send(
+      new UpdateItemCommand({
+        TableName: services().tableName,
+        Key: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' } },
+        UpdateExpression: 'SET issuedCount = :n',
+        ExpressionAttributeValues: { ':n': { N: '4' } },
+      }),
+    );
+    const report = await reconcileCoupon(deps, couponId, { dryRun: false });
+    expect(report?.summary).toEqual({ REMAINING_DRIFT: 1, COUNTER_DRIFT: 1 });
+    expect((await deps.store.readCounters(couponId))?.remaining).toBe(9);
+    expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(1);
+  });
+
+  it('lists dead letters with their last error, and requeues them with a fresh attempt count', async () => {
+    const deps = testDeps({ drain: { maxAttempts: 1 } });
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'd1');
+    await issueCoupon(deps, couponId, 'd2');
+    const failing = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch: async () => Promise.reject(new Error('ValidationException: boom')) }) };
+    await drainCoupon(failing, couponId, forever);
+    const letters = await listDeadLetters(deps, couponId);
+    expect(letters).toEqual([
+      { userId: 'd1', ticket: 1, attempts: 1, lastError: 'Error: ValidationException: boom' },
+      { userId: 'd2', ticket: 2, attempts: 1, lastError: 'Error: ValidationException: boom' },
+    ]);
+    expect(await requeueDeadLetters(deps, couponId, ['d2'])).toBe(1);
+    expect(await requeueDeadLetters(deps, couponId, [])).toBe(1);
+    expect(await listDeadLetters(deps, couponId)).toEqual([]);
+    await drainCoupon(deps, couponId, forever);
+    expect(await ledgerUsers(deps, couponId)).toEqual(['d1', 'd2']);
+  });
+});
