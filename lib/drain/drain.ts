@@ -1,7 +1,7 @@
 import type { Deps } from '../coupons/deps.js';
 import { log } from '../log.js';
-import type { Claim } from '../redis/coupon-store.js';
-import { MAX_BATCH } from '../ledger/ledger.js';
+import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
+import type { Claim, ClaimedItem } from '../redis/coupon-store.js';
 
 export interface DrainReport {
   readonly couponId: string;
@@ -97,7 +97,10 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
 
     if (failures >= MAX_CONSECUTIVE_FAILURES) {
       report.stoppedBy = 'FAILURES';
-      if (next) await releaseUnwritten(deps, couponId, await next, 'drain stopped after repeated ledger failures');
+      if (next) {
+        const unwritten = await next;
+        await releaseUnwritten(deps, couponId, unwritten, unwritten.items, 'drain stopped after repeated ledger failures');
+      }
       break;
     }
     if (failures > 0) await sleep(Math.random() * 200 * 2 ** failures);
@@ -114,34 +117,87 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
   return report;
 }
 
-/** Write one claim to the ledger and acknowledge it; on failure give it back. True when written. */
+/**
+ * Write one claim to the ledger and acknowledge it; give back whatever could not be written.
+ * True when every item was decided.
+ */
 async function persistClaim(deps: Deps, couponId: string, total: number, claim: Claim, report: DrainReport): Promise<boolean> {
+  let written: Isolated;
   try {
-    const result = await deps.ledger.persistBatch(couponId, total, claim.items);
-    await deps.store.acknowledge(couponId, result.decisions);
-    report.issued += result.newlyIssued;
-    let rejected = 0;
-    for (const decision of result.decisions.values()) if (decision.kind === 'REJECTED') rejected += 1;
-    report.rejected += rejected;
-    report.redelivered += result.decisions.size - rejected - result.newlyIssued;
-    if (result.capExceeded) {
-      log.error('the ledger cap refused items Redis had admitted: Redis lost or drifted from the ledger', {
-        couponId,
-        rejected,
-      });
-    }
-    return true;
+    written = await persistIsolating(deps, couponId, total, claim.items);
   } catch (error) {
-    await releaseUnwritten(deps, couponId, claim, describe(error));
+    // A transient fault that outlived the SDK's retries: the whole batch goes back for another attempt.
+    await releaseUnwritten(deps, couponId, claim, claim.items, describe(error));
     log.warn('ledger write failed; batch released for another attempt', { couponId, items: claim.items.length, error });
     report.released += claim.items.length;
     return false;
   }
+  await deps.store.acknowledge(couponId, written.decisions);
+  report.issued += written.newlyIssued;
+  let rejected = 0;
+  for (const decision of written.decisions.values()) if (decision.kind === 'REJECTED') rejected += 1;
+  report.rejected += rejected;
+  report.redelivered += written.decisions.size - rejected - written.newlyIssued;
+  if (written.capExceeded) {
+    log.error('the ledger cap refused items Redis had admitted: Redis lost or drifted from the ledger', { couponId, rejected });
+  }
+  for (const failure of written.failed) {
+    const item = claim.items.filter((i) => i.userId === failure.userId);
+    await releaseUnwritten(deps, couponId, claim, item, failure.error);
+    log.warn('the ledger refused an item; released for another attempt', { couponId, userId: failure.userId, cause: failure.error });
+    report.released += 1;
+  }
+  return written.failed.length === 0;
 }
 
-async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, reason: string): Promise<void> {
-  if (claim.items.length === 0) return;
-  const userIds = claim.items.map((item) => item.userId);
+interface Isolated {
+  decisions: Map<string, LedgerDecision>;
+  newlyIssued: number;
+  capExceeded: boolean;
+  failed: { userId: string; error: string }[];
+}
+
+/**
+ * Persist a batch; when the ledger refuses it for a reason that retrying will not fix (a poison item,
+ * e.g. a ValidationException), split it in halves until the refused items are alone, so one bad item
+ * cannot hold back, or drag into dead letters, the good ones claimed with it. Transient faults throw.
+ */
+async function persistIsolating(deps: Deps, couponId: string, total: number, items: readonly ClaimedItem[]): Promise<Isolated> {
+  try {
+    const result = await deps.ledger.persistBatch(couponId, total, items);
+    return { ...result, failed: [] };
+  } catch (error) {
+    if (isTransient(error)) throw error;
+    if (items.length === 1) {
+      return { decisions: new Map(), newlyIssued: 0, capExceeded: false, failed: [{ userId: items[0]!.userId, error: describe(error) }] };
+    }
+    const middle = Math.ceil(items.length / 2);
+    const first = await persistIsolating(deps, couponId, total, items.slice(0, middle));
+    const second = await persistIsolating(deps, couponId, total, items.slice(middle));
+    return {
+      decisions: new Map([...first.decisions, ...second.decisions]),
+      newlyIssued: first.newlyIssued + second.newlyIssued,
+      capExceeded: first.capExceeded || second.capExceeded,
+      failed: [...first.failed, ...second.failed],
+    };
+  }
+}
+
+/**
+ * Faults that may pass: no answer at all (network, timeout), a 5xx, throttling, or a transaction that
+ * kept conflicting. Anything else (a 4xx such as ValidationException) will fail again the same way.
+ */
+function isTransient(error: unknown): boolean {
+  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === undefined || status >= 500) return true;
+  return /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TransactionConflict|TransactionInProgress|TransactionCanceled/.test(e.name ?? '');
+}
+
+async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], reason: string): Promise<void> {
+  if (items.length === 0) return;
+  const userIds = items.map((item) => item.userId);
   const released = await deps.store.release(couponId, claim, userIds, deps.drain.maxAttempts, reason);
   if (released.deadLettered > 0) {
     log.error('items dead-lettered after too many attempts', { couponId, count: released.deadLettered, cause: reason });

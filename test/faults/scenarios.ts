@@ -1,0 +1,342 @@
+/**
+ * Fault scenarios, shared by the test suite (small scale) and `npm run chaos` (large scale). Each one
+ * runs a coupon drop against real processes while a fault hits, lets the system settle, and counts what
+ * matters: accepted, issued, dead-lettered, lost, duplicates, oversold.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCoupon } from '../../lib/coupons/campaigns.js';
+import type { Deps } from '../../lib/coupons/deps.js';
+import { issueCoupon } from '../../lib/coupons/issue.js';
+import { drainCoupon } from '../../lib/drain/drain.js';
+import { scheduleOnly } from '../../lib/drain/trigger.js';
+import { createDynamo } from '../../lib/ledger/dynamo.js';
+import { Ledger } from '../../lib/ledger/ledger.js';
+import { createRedis } from '../../lib/redis/client.js';
+import { CouponStore, type RedisClient } from '../../lib/redis/coupon-store.js';
+import { freePort, PROJECT_ROOT, startRedis, stopChild, type Spawned } from '../../localstack/processes.js';
+import { startGateway, type Gateway } from '../../localstack/upstash-gateway.js';
+import { startDynamoFaultProxy } from './dynamo-fault-proxy.js';
+
+export interface Services {
+  readonly gatewayUrl: string;
+  readonly gatewayToken: string;
+  readonly dynamodbEndpoint: string;
+  readonly tableName: string;
+}
+
+export interface Scale {
+  readonly requests: number;
+  readonly users: number;
+  readonly units: number;
+}
+
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly requests: number;
+  readonly accepted: number;
+  readonly issued: number;
+  readonly deadLettered: number;
+  /** Accepted but neither issued, dead-lettered nor rejected by the ledger's cap. */
+  readonly lost: number;
+  /** Issuances beyond one per user, plus any gap between the ledger's counter and its items. */
+  readonly duplicates: number;
+  readonly oversold: number;
+  /** Issuances of users who were never answered ACCEPTED. */
+  readonly phantom: number;
+  readonly notes: string;
+}
+
+type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis> };
+
+export function scenarioDeps(services: Services, prefix: string, overrides: Partial<Deps> = {}): ScenarioDeps {
+  const redis = createRedis({ url: services.gatewayUrl, token: services.gatewayToken, retries: 1 });
+  return {
+    redis,
+    store: new CouponStore(redis as unknown as RedisClient, prefix),
+    ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
+    trigger: scheduleOnly,
+    drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0 },
+    rateLimit: { userPerSecond: 0, ipPerSecond: 0 },
+    ...overrides,
+  };
+}
+
+const uid = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+
+async function newCoupon(deps: Deps, units: number, label: string): Promise<string> {
+  const couponId = `chaos-${label}-${uid()}`;
+  await createCoupon(deps, { couponId, name: label, totalQuantity: units, startsAt: undefined, endsAt: undefined });
+  return couponId;
+}
+
+/** Send `requests` admissions from `users` distinct users, `parallel` at a time. */
+export async function burst(
+  deps: Deps,
+  couponId: string,
+  scale: Pick<Scale, 'requests' | 'users'>,
+  options: { parallel?: number; userName?: (i: number) => string; onError?: 'count' | 'throw' } = {},
+): Promise<{ accepted: Set<string>; errors: number }> {
+  const accepted = new Set<string>();
+  const name = options.userName ?? ((i: number) => `user${i}`);
+  let errors = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: options.parallel ?? 200 }, async () => {
+      while (next < scale.requests) {
+        const i = next++;
+        const userId = name((i * 7_919) % scale.users);
+        try {
+          const outcome = await issueCoupon(deps, couponId, userId);
+          if (outcome.kind === 'ACCEPTED') accepted.add(userId);
+        } catch (error) {
+          if (options.onError !== 'count') throw error;
+          errors += 1;
+        }
+      }
+    }),
+  );
+  return { accepted, errors };
+}
+
+/** Drain until nothing is queued or in flight (waiting out the leases of dead drains). */
+export async function settle(deps: Deps, couponId: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await drainCoupon(deps, couponId, () => 60_000).catch(() => undefined);
+    const live = await deps.store.readCounters(couponId);
+    if (live && live.queued === 0 && live.inflight === 0) return;
+    if (Date.now() > deadline) throw new Error(`coupon ${couponId} did not settle: ${JSON.stringify(live)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export async function verify(deps: ScenarioDeps, scenario: string, couponId: string, requests: number, accepted: Set<string>, notes = ''): Promise<ScenarioResult> {
+  const coupon = await deps.ledger.getCoupon(couponId, true);
+  if (!coupon) throw new Error(`coupon ${couponId} is missing from the ledger`);
+  const users: string[] = [];
+  for await (const page of deps.ledger.issuancesOf(couponId)) users.push(...page.map((i) => i.userId));
+  const issuedUsers = new Set(users);
+  const snapshot = await deps.store.snapshot(couponId);
+  const dead = snapshot?.dead ?? new Set<string>();
+  const rejected = new Set([...(snapshot?.outcomes ?? new Map<string, string>())].filter(([, o]) => o === 'R').map(([u]) => u));
+  return {
+    scenario,
+    requests,
+    accepted: accepted.size,
+    issued: users.length,
+    deadLettered: dead.size,
+    lost: [...accepted].filter((u) => !issuedUsers.has(u) && !dead.has(u) && !rejected.has(u)).length,
+    duplicates: users.length - issuedUsers.size + Math.abs(coupon.issuedCount - users.length),
+    oversold: Math.max(0, users.length - coupon.totalQuantity, coupon.issuedCount - coupon.totalQuantity),
+    phantom: users.filter((u) => !accepted.has(u)).length,
+    notes,
+  };
+}
+
+/** A drain in its own process (test/faults/drain-worker.ts), to be killed with SIGKILL. */
+export function spawnDrainWorker(services: Services, prefix: string, couponId: string, extraEnv: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', '--import', join(PROJECT_ROOT, 'localstack', 'lua-loader.mjs'), join(PROJECT_ROOT, 'test', 'faults', 'drain-worker.ts')], {
+    cwd: PROJECT_ROOT,
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      STAGE: 'local',
+      UPSTASH_REDIS_REST_URL: services.gatewayUrl,
+      UPSTASH_REDIS_REST_TOKEN: services.gatewayToken,
+      DYNAMODB_ENDPOINT: services.dynamodbEndpoint,
+      TABLE_NAME: services.tableName,
+      REDIS_KEY_PREFIX: prefix,
+      DRAIN_COUPON_ID: couponId,
+      DRAIN_CLAIM_LEASE_MS: '1000',
+      DRAIN_BATCH_SIZE: '50',
+      LOG_LEVEL: 'error',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...extraEnv,
+    },
+  });
+}
+
+function kill(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  return exited;
+}
+
+/** 1. The processes running the drain are killed with SIGKILL, again and again, during a burst. */
+export async function drainKilledScenario(services: Services, scale: Scale, options: { workers?: number; killEveryMs?: [number, number] } = {}): Promise<ScenarioResult> {
+  const prefix = `kill${uid()}`;
+  const deps = scenarioDeps(services, prefix);
+  const couponId = await newCoupon(deps, scale.units, 'drain-killed');
+  const workers: (ChildProcess | undefined)[] = Array.from({ length: options.workers ?? 2 }, () => spawnDrainWorker(services, prefix, couponId));
+  const [minKill, maxKill] = options.killEveryMs ?? [300, 900];
+  let kills = 0;
+  let killing = true;
+  const killer = (async () => {
+    while (killing) {
+      await new Promise((resolve) => setTimeout(resolve, minKill + Math.random() * (maxKill - minKill)));
+      if (!killing) break;
+      const i = Math.floor(Math.random() * workers.length);
+      await kill(workers[i]);
+      kills += 1;
+      workers[i] = spawnDrainWorker(services, prefix, couponId);
+    }
+  })();
+  try {
+    const { accepted } = await burst(deps, couponId, scale);
+    // Keep killing while the workers drain what the burst queued.
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200));
+    killing = false;
+    await killer;
+    await Promise.all(workers.map(kill));
+    await settle(deps, couponId);
+    return await verify(deps, 'drain SIGKILLed repeatedly', couponId, scale.requests, accepted, `${kills} kills`);
+  } finally {
+    killing = false;
+    await Promise.all(workers.map(kill));
+  }
+}
+
+/** 2. DynamoDB throttles, fails, drops connections and slows down on a share of calls; poison items. */
+export async function dynamoFaultsScenario(services: Services, scale: Scale & { faultRate?: number; poison?: number }): Promise<ScenarioResult> {
+  const proxy = await startDynamoFaultProxy({ target: services.dynamodbEndpoint, faultRate: scale.faultRate ?? 0.2, poisonMarker: 'poison-' });
+  try {
+    const prefix = `ddb${uid()}`;
+    const direct = scenarioDeps(services, prefix);
+    const couponId = await newCoupon(direct, scale.units, 'dynamo-faults');
+    const faulty = scenarioDeps({ ...services, dynamodbEndpoint: proxy.url }, prefix);
+    const poisonCount = scale.poison ?? 3;
+    const { accepted } = await burst(direct, couponId, { requests: poisonCount, users: poisonCount }, { userName: (i) => `poison-${i}` });
+    const more = await burst(direct, couponId, scale);
+    for (const user of more.accepted) accepted.add(user);
+    await settle(faulty, couponId);
+    const result = await verify(direct, `DynamoDB faults (${Math.round((scale.faultRate ?? 0.2) * 100)} % of calls)`, couponId, scale.requests + poisonCount, accepted);
+    const injected = Object.entries(proxy.stats).filter(([k]) => k !== 'forwarded').map(([k, v]) => `${k} ${v}`).join(', ');
+    const deadUsers = [...((await direct.store.snapshot(couponId))?.dead ?? [])];
+    const innocentDead = deadUsers.filter((u) => !u.startsWith('poison-')).length;
+    return { ...result, notes: `${injected}; innocent dead letters ${innocentDead}` };
+  } finally {
+    await proxy.close();
+  }
+}
+
+interface OwnRedis {
+  services: Services;
+  redis: Spawned;
+  gateway: Gateway;
+  port: number;
+  dir: string;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A redis-server (append-only, fsync always) and gateway of the scenario's own, to stop and restart. */
+export async function ownRedis(base: Services): Promise<OwnRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'fcfs-chaos-redis-'));
+  const port = await freePort();
+  const token = 'chaos';
+  const own: OwnRedis = {
+    port,
+    dir,
+    redis: await startRedis({ port, dataDir: dir }),
+    gateway: await startGateway({ port: await freePort(), redisPort: port, token }),
+    services: undefined as unknown as Services,
+    async restart() {
+      own.redis = await startRedis({ port, dataDir: dir });
+    },
+    async stop() {
+      await kill(own.redis.child);
+    },
+    async close() {
+      await own.gateway.close();
+      await stopChild(own.redis);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  own.services = { ...base, gatewayUrl: own.gateway.url, gatewayToken: token };
+  return own;
+}
+
+/**
+ * 3. Redis goes down mid-burst: admissions fail cleanly (UnavailableError, a 503 over HTTP) and change
+ * nothing; a drain process keeps running through it and resumes by itself when Redis is back.
+ */
+export async function redisDownScenario(base: Services, scale: Scale): Promise<ScenarioResult> {
+  const own = await ownRedis(base);
+  const prefix = `down${uid()}`;
+  const deps = scenarioDeps(own.services, prefix);
+  let worker: ChildProcess | undefined;
+  try {
+    const couponId = await newCoupon(deps, scale.units, 'redis-down');
+    worker = spawnDrainWorker(own.services, prefix, couponId);
+    const half = { requests: Math.floor(scale.requests / 2), users: scale.users };
+    const first = await burst(deps, couponId, half);
+    await own.stop();
+    const during = await burst(deps, couponId, { requests: 200, users: scale.users }, { userName: (i) => `during${i}`, onError: 'count', parallel: 20 });
+    await own.restart();
+    // Nothing half-applied: no request made while Redis was down holds a ticket.
+    const duringUsers = new Set([...Array(200).keys()].map((i) => `during${(i * 7_919) % scale.users}`));
+    const refusedUsers = [...duringUsers].filter((u) => !during.accepted.has(u));
+    const halfApplied = (await Promise.all(refusedUsers.map((u) => deps.store.readUser(couponId, u)))).filter((s) => s.kind === 'WON').length;
+    const second = await burst(deps, couponId, { requests: scale.requests - half.requests, users: scale.users });
+    const accepted = new Set([...first.accepted, ...during.accepted, ...second.accepted]);
+    // The worker that kept running through the outage persists everything by itself.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const live = await deps.store.readCounters(couponId);
+      const coupon = await deps.ledger.getCoupon(couponId, true);
+      if (live && live.queued === 0 && live.inflight === 0 && coupon && coupon.issuedCount >= accepted.size) break;
+      if (Date.now() > deadline) throw new Error('the drain did not resume after Redis came back');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return await verify(deps, 'Redis down mid-burst, then back', couponId, scale.requests + 200, accepted, `${during.errors} of 200 requests during the outage refused (503), ${halfApplied} half-applied`);
+  } finally {
+    await kill(worker);
+    await own.close();
+  }
+}
+
+/** 4. Redis is killed (SIGKILL) right after acknowledging admissions and restarted from its append-only file. */
+export async function aofRestartScenario(base: Services, scale: Scale): Promise<ScenarioResult> {
+  const own = await ownRedis(base);
+  const deps = scenarioDeps(own.services, `aof${uid()}`);
+  try {
+    const couponId = await newCoupon(deps, scale.units, 'aof-restart');
+    const { accepted } = await burst(deps, couponId, scale);
+    await own.stop();
+    await own.restart();
+    const present = await Promise.all([...accepted].map((u) => deps.store.readUser(couponId, u)));
+    const missing = present.filter((s) => s.kind !== 'WON').length;
+    await settle(deps, couponId);
+    const result = await verify(deps, 'Redis SIGKILLed, restarted from its AOF', couponId, scale.requests, accepted, `${missing} acknowledged admissions missing after restart`);
+    return { ...result, lost: result.lost + missing };
+  } finally {
+    await own.close();
+  }
+}
+
+/** 5. Three drain processes at once on one coupon while the burst arrives. */
+export async function threeDrainsScenario(services: Services, scale: Scale): Promise<ScenarioResult> {
+  const prefix = `three${uid()}`;
+  const deps = scenarioDeps(services, prefix);
+  const couponId = await newCoupon(deps, scale.units, 'three-drains');
+  const workers = [0, 1, 2].map(() => spawnDrainWorker(services, prefix, couponId, { DRAIN_BATCH_SIZE: '25' }));
+  try {
+    const { accepted } = await burst(deps, couponId, scale);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const live = await deps.store.readCounters(couponId);
+      if (live && live.queued === 0 && live.inflight === 0) break;
+      if (Date.now() > deadline) throw new Error('three drains did not finish');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return await verify(deps, 'three drains at once', couponId, scale.requests, accepted);
+  } finally {
+    await Promise.all(workers.map(kill));
+  }
+}
