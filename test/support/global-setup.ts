@@ -1,24 +1,9 @@
 /**
- * Starts what the tests talk to, on free ports, for this run only: a real redis-server, the Upstash REST
- * gateway in front of it, and DynamoDB Local (in memory) with the ledger table. Never a pre-started
- * service. Test files get the addresses through inject('services').
+ * Starts what the tests talk to, on free ports, for this run only (never a pre-started service).
+ * Test files get the addresses through inject('services').
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { createDynamo } from '../../lib/ledger/dynamo.js';
-import { freePort, startDynamo, startRedis, stopChild } from '../../localstack/processes.js';
-import { ensureTable } from '../../localstack/table.js';
-import { startGateway } from '../../localstack/upstash-gateway.js';
-
-export interface Services {
-  readonly redisPort: number;
-  readonly gatewayUrl: string;
-  readonly gatewayToken: string;
-  readonly dynamodbEndpoint: string;
-  readonly tableName: string;
-}
+import { startServices, type Services } from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,23 +12,7 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  const dir = mkdtempSync(join(tmpdir(), 'fcfs-test-'));
-  const [redisPort, gatewayPort, dynamoPort] = [await freePort(), await freePort(), await freePort()];
-  const [redis, dynamo] = await Promise.all([
-    startRedis({ port: redisPort, dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log') }),
-    startDynamo({ port: dynamoPort, dataDir: undefined, logFile: join(dir, 'dynamodb.log') }),
-  ]);
-  const gatewayToken = 'test-upstash-token';
-  const gateway = await startGateway({ port: gatewayPort, redisPort, token: gatewayToken });
-  const dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`;
-  const tableName = 'fcfs-coupons-test';
-  await ensureTable(createDynamo({ region: 'us-east-1', endpoint: dynamodbEndpoint }), tableName);
-
-  project.provide('services', { redisPort, gatewayUrl: gateway.url, gatewayToken, dynamodbEndpoint, tableName });
-
-  return async () => {
-    await gateway.close();
-    await Promise.all([stopChild(redis), stopChild(dynamo)]);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const { services, stop } = await startServices('test');
+  project.provide('services', services);
+  return stop;
 }
