@@ -13,7 +13,6 @@ import {
   type ScenarioResult,
 } from './scenarios.js';
 
-process.env.LOG_LEVEL ??= 'error';
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
 const k = values.quick ? 0.2 : 1;
 const scale = (requests: number, users: number, units: number) => ({

@@ -320,8 +320,12 @@ export async function aofRestartScenario(base: Services, scale: Scale): Promise<
     const { accepted } = await burst(deps, couponId, scale);
     await own.stop();
     await own.restart();
-    const present = await Promise.all([...accepted].map((u) => deps.store.readUser(couponId, u)));
-    const missing = present.filter((s) => s.kind !== 'WON').length;
+    const users = [...accepted];
+    let missing = 0;
+    for (let i = 0; i < users.length; i += 100) {
+      const standings = await Promise.all(users.slice(i, i + 100).map((u) => deps.store.readUser(couponId, u)));
+      missing += standings.filter((s) => s.kind !== 'WON').length;
+    }
     await settle(deps, couponId);
     const result = await verify(deps, 'Redis SIGKILLed, restarted from its AOF', couponId, scale.requests, accepted, `${missing} acknowledged admissions missing after restart`);
     return { ...result, lost: result.lost + missing };
