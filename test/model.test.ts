@@ -128,7 +128,7 @@ class LoseRedisState implements fc.AsyncCommand<Model, Real> {
     const persisted = new Set(await ledgerUsers(real));
     for (const user of model.accepted) if (!persisted.has(user)) model.exposedToLoss.add(user);
     model.lossHappened = true;
-    const keys = Object.values(real.deps.store.keys(real.couponId)).filter((k): k is string => typeof k === 'string');
+    const keys = Object.values(real.deps.store.keys(real.couponId));
     await real.deps.redis.del(...keys);
   }
   toString = () => 'LoseRedisState';

@@ -1,5 +1,5 @@
 import { asRedisFault } from './client.js';
-import { couponIndexKey, couponKeys, type CouponKeys } from './keys.js';
+import { couponIndexKey, couponKeys, rateWindowKey, type CouponKeys } from './keys.js';
 import { LuaScript, type ScriptClient } from './script.js';
 import ackSource from './scripts/ack.lua';
 import admitSource from './scripts/admit.lua';
@@ -171,7 +171,7 @@ export class CouponStore {
     const k = this.keys(couponId);
     const reply = (await this.run(
       scripts.admit,
-      [k.meta, k.tickets, k.outcomes, k.queue, k.drainMark, k.rateWindow(Math.floor(Date.now() / 1000))],
+      [k.meta, k.tickets, k.outcomes, k.queue, k.drainMark, rateWindowKey(this.keyPrefix, couponId, Math.floor(Date.now() / 1000))],
       [userId, options.triggerLeaseMs, options.clientIp ?? '', options.userPerSecond ?? 0, options.ipPerSecond ?? 0],
     )) as [number, number?, (number | string)?, number?];
     const [code, ticket, third, fourth] = reply;

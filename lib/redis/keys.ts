@@ -25,8 +25,6 @@ export interface CouponKeys {
   readonly drainMark: string;
   /** STRING, with a TTL: held while the coupon's state is rebuilt from the ledger. */
   readonly rebuildLock: string;
-  /** HASH, with a TTL: request counts per user and per client IP in one one-second window. */
-  rateWindow(epochSecond: number): string;
 }
 
 export function couponKeys(prefix: string, couponId: string): CouponKeys {
@@ -42,8 +40,15 @@ export function couponKeys(prefix: string, couponId: string): CouponKeys {
     errors: `${base}:errors`,
     drainMark: `${base}:drain`,
     rebuildLock: `${base}:rebuild`,
-    rateWindow: (epochSecond) => `${base}:rate:${epochSecond}`,
   };
+}
+
+/**
+ * HASH, with a TTL: a coupon's request counts per user and per client IP in one one-second window.
+ * Same hash tag as the coupon's other keys.
+ */
+export function rateWindowKey(prefix: string, couponId: string, epochSecond: number): string {
+  return `${prefix}:coupon:{${couponId}}:rate:${epochSecond}`;
 }
 
 /** SET of coupon ids whose state lives in Redis: what the scheduled drain walks. Not hash-tagged. */

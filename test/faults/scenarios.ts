@@ -258,6 +258,13 @@ export async function ownRedis(base: Services): Promise<OwnRedis> {
     services: undefined as unknown as Services,
     async restart() {
       own.redis = await startRedis({ port, dataDir: dir });
+      // The gateway reconnects by itself; wait until it has, as a client retrying after 503 would.
+      for (let i = 0; i < 100; i++) {
+        const reply = await fetch(`${own.gateway.url}/`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '["PING"]' });
+        if (reply.ok) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error('the gateway did not reconnect to the restarted redis-server');
     },
     async stop() {
       await kill(own.redis.child);
