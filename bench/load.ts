@@ -62,7 +62,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         },
       },
     ],
-  } as unknown as autocannon.Options);
+  } as unknown as autocannon.Options) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     latenciesMs.push(responseTime);
     statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;

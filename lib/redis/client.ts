@@ -1,5 +1,6 @@
 import { Redis } from '@upstash/redis';
 import { UnavailableError } from '../errors.js';
+import { NodeRequester } from './node-requester.js';
 
 export interface RedisConnection {
   readonly url: string;
@@ -17,20 +18,22 @@ export interface RedisConnection {
  * - few retries with a short backoff: a caller waiting on an HTTP answer gets 503 in well under a second
  *   instead of the default five retries (about 4 s);
  * - a timeout, which the default lacks, so a hung connection cannot hold a Lambda until its own timeout;
- * - no automatic JSON deserialization: script replies are parsed by their own typed readers.
+ * - no automatic JSON deserialization: script replies are parsed by their own typed readers;
+ * - the transport is NodeRequester (node:http keep-alive) instead of fetch: same protocol, a fraction of
+ *   the CPU per request.
  */
 export function createRedis(connection: RedisConnection): Redis {
-  const timeoutMs = connection.timeoutMs ?? 2_000;
-  return new Redis({
-    url: connection.url,
-    token: connection.token,
-    enableAutoPipelining: false,
-    automaticDeserialization: false,
-    enableTelemetry: false,
-    readYourWrites: false,
-    retry: { retries: connection.retries, backoff: (attempt) => 25 * 2 ** attempt + Math.random() * 25 },
-    signal: () => AbortSignal.timeout(timeoutMs),
-  });
+  return new UpstashRedis(
+    new NodeRequester({ url: connection.url, token: connection.token, retries: connection.retries, timeoutMs: connection.timeoutMs ?? 2_000 }),
+  );
+}
+
+/** @upstash/redis with our options and our transport (its constructor takes one or the other). */
+class UpstashRedis extends Redis {
+  constructor(requester: NodeRequester) {
+    super({ url: 'http://transport.invalid', token: 'unused', enableAutoPipelining: false, automaticDeserialization: false, enableTelemetry: false, readYourWrites: false });
+    this.client = requester;
+  }
 }
 
 /**

@@ -1,0 +1,170 @@
+/**
+ * The Markdown report of a bench run, with charts drawn by Vega-Lite (rendered to SVG by Vega, then to
+ * PNG by resvg): latency percentiles per system, throughput, and how fast each system persisted a burst.
+ */
+import { Resvg } from '@resvg/resvg-js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+import type { Run } from './run.js';
+
+interface Results {
+  machine: Record<string, unknown>;
+  mode: string;
+  started_at: string;
+  duration_s: number;
+  redis_commands?: { admissions: number; by_command: Record<string, number>; per_admission: number };
+  runs: Run[];
+}
+
+const SYSTEMS = ['fcfs-coupons', 'seed-redis', 'pessimistic-lock', 'dynamodb-sync'];
+
+export function writeReport(results: Results, dir: string, stamp: string): string {
+  const charts = {
+    latency: `${stamp}-latency.png`,
+    throughput: `${stamp}-throughput.png`,
+    drain: `${stamp}-drain.png`,
+  };
+  render(latencySpec(results.runs), join(dir, charts.latency));
+  render(throughputSpec(results.runs), join(dir, charts.throughput));
+  render(drainSpec(results.runs), join(dir, charts.drain));
+  const markdown = reportMarkdown(results, charts);
+  const path = join(dir, `${stamp}.md`);
+  writeFileSync(path, markdown);
+  writeFileSync(join(dir, 'latest.md'), markdown);
+  return path;
+}
+
+function render(spec: vegaLite.TopLevelSpec, path: string): void {
+  const compiled = vegaLite.compile(spec).spec;
+  pending.push(
+    new vega.View(vega.parse(compiled), { renderer: 'none' }).toSVG().then((svg) => {
+      const png = new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+      writeFileSync(path, png);
+    }),
+  );
+}
+
+const pending: Promise<void>[] = [];
+/** Resolves when every chart of the report is written. */
+export const chartsWritten = () => Promise.all(pending);
+
+function latencySpec(runs: Run[]): vegaLite.TopLevelSpec {
+  const values = runs.flatMap((r) =>
+    (['p50_ms', 'p95_ms', 'p99_ms'] as const).map((p) => ({ system: r.system, scenario: r.scenario, percentile: p.replace('_ms', ''), ms: r[p] })),
+  );
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Request latency by system (ms, log scale; lower is better)',
+    data: { values },
+    facet: { column: { field: 'scenario', type: 'nominal', title: null } },
+    spec: {
+      width: 190,
+      height: 220,
+      mark: 'bar',
+      encoding: {
+        x: { field: 'system', type: 'nominal', sort: SYSTEMS, title: null, axis: { labelAngle: -40 } },
+        xOffset: { field: 'percentile', type: 'nominal', sort: ['p50', 'p95', 'p99'] },
+        y: { field: 'ms', type: 'quantitative', scale: { type: 'symlog' }, title: 'ms' },
+        color: { field: 'percentile', type: 'nominal', sort: ['p50', 'p95', 'p99'] },
+        tooltip: [{ field: 'ms' }],
+      },
+    },
+  } as vegaLite.TopLevelSpec;
+}
+
+function throughputSpec(runs: Run[]): vegaLite.TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Throughput by system (requests per second; higher is better)',
+    data: { values: runs.map((r) => ({ system: r.system, scenario: r.scenario, rps: r.rps })) },
+    facet: { column: { field: 'scenario', type: 'nominal', title: null } },
+    spec: {
+      width: 160,
+      height: 220,
+      layer: [
+        { mark: 'bar', encoding: { x: { field: 'system', type: 'nominal', sort: SYSTEMS, title: null, axis: { labelAngle: -40 } }, y: { field: 'rps', type: 'quantitative', title: 'req/s' }, color: { field: 'system', type: 'nominal', sort: SYSTEMS, legend: null } } },
+        { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x: { field: 'system', type: 'nominal', sort: SYSTEMS }, y: { field: 'rps', type: 'quantitative' }, text: { field: 'rps', type: 'quantitative' } } },
+      ],
+    },
+  } as vegaLite.TopLevelSpec;
+}
+
+function drainSpec(runs: Run[]): vegaLite.TopLevelSpec {
+  const values = runs
+    .filter((r) => r.scenario === 'burst' && r.persisted_timeline)
+    .flatMap((r) => r.persisted_timeline!.map((persisted, second) => ({ system: r.system, second, persisted })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'Burst: units persisted over time since the first request',
+    width: 640,
+    height: 260,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'second', type: 'quantitative', title: 'seconds since the burst began' },
+      y: { field: 'persisted', type: 'quantitative', title: 'units persisted' },
+      color: { field: 'system', type: 'nominal', sort: SYSTEMS },
+    },
+  } as vegaLite.TopLevelSpec;
+}
+
+function reportMarkdown(results: Results, charts: Record<string, string>): string {
+  const runs = results.runs;
+  const get = (system: string, scenario: string) => runs.find((r) => r.system === system && r.scenario === scenario);
+  const lines: string[] = [];
+  lines.push(`# fcfs-coupons bench (${results.mode})`, '');
+  lines.push(`Run ${results.started_at}, ${results.duration_s} s, \`npm run bench${results.mode === 'quick' ? ' -- --quick' : ''}\`.`, '');
+  lines.push(`Machine: ${Object.entries(results.machine).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join('/') : String(v)}`).join(', ')}.`, '');
+  lines.push('| system | scenario | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | unexpected | errors | issued / expected | lag p50 / p99 ms | all persisted after |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of runs) {
+    const lag = r.lag_p99_ms !== undefined && r.lag_p99_ms > 0 ? `${r.lag_p50_ms} / ${r.lag_p99_ms}` : '0 (sync)';
+    const after = r.persisted_after_ms !== undefined ? `${(r.persisted_after_ms / 1000).toFixed(1)} s` : '';
+    lines.push(`| ${r.system} | ${r.scenario} | ${r.requests} | ${r.rps} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.max_ms} | ${r.non2xx_unexpected} | ${r.errors} | ${r.issued} / ${r.expected_issued}${r.invariant_failures.length ? ' BROKEN' : ''} | ${lag} | ${after} |`);
+  }
+  lines.push('', `![latency](${charts.latency})`, '', `![throughput](${charts.throughput})`, '', `![drain](${charts.drain})`, '');
+
+  const ours = (scenario: string) => get('fcfs-coupons', scenario);
+  const ratio = (a?: number, b?: number) => (a && b ? (a / b).toFixed(1) : 'n/a');
+  const max = ours('max-throughput');
+  const seed = ours('seed-profile');
+  const burst = ours('burst');
+  const steady = ours('constant-rate');
+  const lock = get('pessimistic-lock', 'max-throughput');
+  const targets: [string, string, boolean | undefined][] = [
+    ['max-throughput >= 3,000 req/s, p99 <= 30 ms', max ? `${max.rps} req/s, p99 ${max.p99_ms} ms` : 'n/a', max && max.rps >= 3_000 && max.p99_ms <= 30],
+    ['seed-profile p95 <= 10 ms, p99 <= 20 ms, no unexpected status', seed ? `p95 ${seed.p95_ms} ms, p99 ${seed.p99_ms} ms, ${seed.non2xx_unexpected} unexpected` : 'n/a', seed && seed.p95_ms <= 10 && seed.p99_ms <= 20 && seed.non2xx_unexpected === 0],
+    ['>= 10x the throughput of pessimistic-lock (max-throughput)', lock && max ? `${ratio(max.rps, lock.rps)}x` : 'n/a (no PostgreSQL)', lock && max ? max.rps >= 10 * lock.rps : undefined],
+    ['<= 1/10 of its p99 (max-throughput)', lock && max ? `${max.p99_ms} vs ${lock.p99_ms} ms (${ratio(lock.p99_ms, max.p99_ms)}x lower)` : 'n/a', lock && max ? max.p99_ms * 10 <= lock.p99_ms : undefined],
+    ['ahead of seed-redis and dynamodb-sync on throughput and p99 (every scenario)', aheadSummary(runs), aheadOk(runs)],
+    ['drain >= 3,500 issuances/s into DynamoDB Local (burst)', burst?.persist_rate_per_s ? `${burst.persist_rate_per_s}/s` : 'n/a', burst?.persist_rate_per_s ? burst.persist_rate_per_s >= 3_500 : undefined],
+    ['accepted-to-persisted p99 <= 2 s (constant-rate)', steady?.lag_p99_ms !== undefined ? `${steady.lag_p99_ms} ms` : 'n/a', steady?.lag_p99_ms !== undefined ? steady.lag_p99_ms <= 2_000 : undefined],
+    ['exactly one Redis command (EVALSHA) per admission', results.redis_commands ? `${results.redis_commands.per_admission} (${Object.entries(results.redis_commands.by_command).map(([c, n]) => `${c} ${n}`).join(', ')} for ${results.redis_commands.admissions} admissions)` : 'n/a', results.redis_commands ? results.redis_commands.per_admission === 1 && Object.keys(results.redis_commands.by_command).join() === 'evalsha' : undefined],
+  ];
+  lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
+  for (const [target, measured, met] of targets) lines.push(`| ${target} | ${measured} | ${met === undefined ? '-' : met ? 'yes' : '**no**'} |`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+function aheadPairs(runs: Run[]) {
+  return runs
+    .filter((r) => r.system === 'seed-redis' || r.system === 'dynamodb-sync')
+    .map((other) => ({ other, ours: runs.find((r) => r.system === 'fcfs-coupons' && r.scenario === other.scenario) }))
+    .filter((p) => p.ours);
+}
+
+function aheadOk(runs: Run[]): boolean | undefined {
+  const pairs = aheadPairs(runs);
+  if (pairs.length === 0) return undefined;
+  // In seed-profile and constant-rate the arrival rate is fixed by the load, so throughput ties; latency decides.
+  return pairs.every(({ other, ours }) => ours!.p99_ms <= other.p99_ms && (ours!.rps >= other.rps * 0.98));
+}
+
+function aheadSummary(runs: Run[]): string {
+  return aheadPairs(runs)
+    .map(({ other, ours }) => `${other.scenario} vs ${other.system}: ${ours!.rps}/${other.rps} req/s, p99 ${ours!.p99_ms}/${other.p99_ms} ms`)
+    .join('; ');
+}

@@ -1,0 +1,338 @@
+/**
+ * `npm run bench [-- --quick] [--systems a,b] [--scenarios x,y]`
+ *
+ * Starts everything itself (redis-server, the Upstash REST gateway, DynamoDB Local, fcfs-coupons under
+ * serverless offline as npm start runs it, the baselines under a second serverless offline, the seed
+ * design's scheduler), puts every system through the same scenarios with the same load generator,
+ * checks the invariants after each run (issued = expected, no duplicate, nothing lost) and fails loudly
+ * when one breaks. Writes bench/results/<timestamp>.json, latest.json and a Markdown report with charts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis as IORedis } from 'ioredis';
+import pg from 'pg';
+import { createDynamo } from '../lib/ledger/dynamo.js';
+import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
+import { startStack, type Stack } from '../localstack/stack.js';
+import { ensureTable } from '../localstack/table.js';
+import { mergeResults, percentile, runLoad, type LoadResult } from './load.js';
+import { chartsWritten, writeReport } from './report.js';
+import { scenarios, type Scenario } from './scenarios.js';
+import { SCHEMA } from './systems/pessimistic-lock.js';
+import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, seedRedisSystem, type System, type SystemName } from './systems.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    systems: { type: 'string' },
+    scenarios: { type: 'string' },
+  },
+});
+
+export interface Run {
+  system: SystemName;
+  scenario: string;
+  requests: number;
+  rps: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  non2xx_unexpected: number;
+  errors: number;
+  issued: number;
+  expected_issued: number;
+  /** Accepted-to-persisted lag (asynchronous systems; 0 for synchronous ones). */
+  lag_p50_ms?: number;
+  lag_p95_ms?: number;
+  lag_p99_ms?: number;
+  /** From the first request to the last unit persisted. */
+  persisted_after_ms?: number;
+  /** Items written per second between the first and the last write. */
+  persist_rate_per_s?: number;
+  statuses: Record<string, number>;
+  /** Cumulative persisted items per second since the run's start (burst), for the drain chart. */
+  persisted_timeline?: number[];
+  invariant_failures: string[];
+}
+
+const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+const quick = values.quick ?? false;
+const wanted = <T extends string>(list: string | undefined, all: readonly T[]) => (list ? all.filter((x) => list.split(',').includes(x)) : [...all]);
+const allSystems: SystemName[] = ['fcfs-coupons', 'seed-redis', 'pessimistic-lock', 'dynamodb-sync'];
+const systemNames = wanted(values.systems, allSystems);
+const plan = scenarios(quick).filter((s) => wanted(values.scenarios, ['seed-profile', 'max-throughput', 'burst', 'constant-rate']).includes(s.name));
+
+const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bench-'));
+const children: ChildProcess[] = [];
+let stack: Stack | undefined;
+let pool: pg.Pool | undefined;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  log(`fcfs-coupons bench (${quick ? 'quick' : 'full'}): ${systemNames.join(', ')} x ${plan.map((s) => s.name).join(', ')}`);
+  const adminToken = 'bench-admin-token';
+  stack = await startStack({
+    dataDir,
+    ports: { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() },
+    tableName: 'fcfs-coupons-bench',
+    adminToken,
+    upstashToken: 'bench-upstash-token',
+    offline: true,
+    offlineLog: join(dataDir, 'logs', 'offline.log'),
+    extraEnv: { LOG_LEVEL: 'warn' },
+  });
+  log(`fcfs-coupons up at ${stack.apiUrl}`);
+  const dynamo = createDynamo({ region: 'us-east-1', endpoint: stack.dynamodbEndpoint });
+  await ensureTable(dynamo, 'bench-dynamodb-sync');
+  await ensureTable(dynamo, 'bench-seed-redis');
+
+  const systems: System[] = [fcfsSystem(stack.apiUrl, adminToken, dynamo, 'fcfs-coupons-bench')];
+  const baselines = systemNames.filter((s) => s !== 'fcfs-coupons');
+  if (baselines.length > 0) {
+    const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    if (baselines.includes('pessimistic-lock')) {
+      pool = new pg.Pool({ connectionString: pgUrl, max: 4, connectionTimeoutMillis: 2_000 });
+      try {
+        await pool.query(SCHEMA);
+      } catch (error) {
+        log(`SKIP pessimistic-lock: no PostgreSQL reachable at ${pgUrl} (${String(error)}); set BENCH_PG_URL to run it.`);
+        await pool.end().catch(() => undefined);
+        pool = undefined;
+      }
+    }
+    const baselineUrl = await startBaselines(pgUrl);
+    if (baselines.includes('seed-redis')) systems.push(seedRedisSystem(baselineUrl, stack.redisUrl, stack.env.UPSTASH_REDIS_REST_TOKEN!, dynamo, 'bench-seed-redis'));
+    if (pool) systems.push(pessimisticLockSystem(baselineUrl, pool));
+    if (baselines.includes('dynamodb-sync')) systems.push(dynamodbSyncSystem(baselineUrl, dynamo, 'bench-dynamodb-sync'));
+  }
+  const selected = systems.filter((s) => systemNames.includes(s.name));
+
+  const runs: Run[] = [];
+  for (const scenario of plan) {
+    for (const system of selected) {
+      log(`${scenario.name} / ${system.name}: ${scenario.description}`);
+      const run = await runScenario(system, scenario);
+      runs.push(run);
+      log(
+        `  ${run.requests} requests, ${run.rps.toFixed(0)} req/s, p50 ${run.p50_ms} ms, p95 ${run.p95_ms} ms, p99 ${run.p99_ms} ms, ` +
+          `issued ${run.issued}/${run.expected_issued}${run.lag_p99_ms !== undefined ? `, lag p99 ${run.lag_p99_ms} ms` : ''}` +
+          `${run.invariant_failures.length ? `  INVARIANT BROKEN: ${run.invariant_failures.join('; ')}` : ''}`,
+      );
+    }
+  }
+  const redisCommands = systemNames.includes('fcfs-coupons') ? await measureRedisCommandsPerAdmission(stack) : undefined;
+  if (redisCommands) log(`Redis commands per admission: ${redisCommands.per_admission} (${JSON.stringify(redisCommands.by_command)})`);
+
+  const results = { machine: machine(), mode: quick ? 'quick' : 'full', started_at: new Date(started).toISOString(), duration_s: Math.round((Date.now() - started) / 1000), redis_commands: redisCommands, runs };
+  const paths = writeResults(results);
+  await chartsWritten();
+  log(`results: ${paths.json}, ${paths.latest}; report: ${paths.report}`);
+  const broken = runs.filter((r) => r.invariant_failures.length > 0);
+  if (broken.length > 0) {
+    log(`FAILED: invariants broken in ${broken.map((r) => `${r.system}/${r.scenario}`).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+async function startBaselines(pgUrl: string): Promise<string> {
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    ...stack!.env,
+    BENCH_BASELINE_PORT: String(port),
+    BENCH_BASELINE_LAMBDA_PORT: String(await freePort()),
+    BENCH_PG_URL: pgUrl,
+    SLS_TELEMETRY_DISABLED: '1',
+  };
+  const offline = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start'], {
+    cwd: join(PROJECT_ROOT, 'bench'),
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(offline);
+  await waitForPort(port, 'the baselines (serverless offline)', offline, 120_000);
+  const scheduler = spawn(process.execPath, ['--import', 'tsx', '--import', join(PROJECT_ROOT, 'localstack', 'lua-loader.mjs'), join(PROJECT_ROOT, 'bench', 'systems', 'seed-redis-scheduler.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...env, BENCH_SEED_TABLE: 'bench-seed-redis' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(scheduler);
+  log(`baselines up at http://127.0.0.1:${port}`);
+  return `http://127.0.0.1:${port}`;
+}
+
+let couponSeq = 0;
+
+async function runScenario(system: System, scenario: Scenario): Promise<Run> {
+  const couponId = `bench-${scenario.name}-${Date.now().toString(36)}-${++couponSeq}`;
+  await system.createCoupon(couponId, scenario.units);
+  let next = 0;
+  const nextUser =
+    scenario.users.kind === 'new'
+      ? () => `u${couponSeq}x${next++}`
+      : scenario.users.kind === 'random'
+        ? ((count: number) => () => `u${1 + Math.floor(Math.random() * count)}`)(scenario.users.count)
+        : ((count: number) => () => `u${(next++ * 7_919) % count}`)(scenario.users.count);
+  const path = (userId: string) => `${system.prefix}/api/v2/users/${userId}/coupons/${couponId}/issue`;
+  const base = { baseUrl: system.baseUrl, path, nextUser };
+
+  const runStarted = Date.now();
+  let load: LoadResult;
+  if (scenario.steps) {
+    const parts: LoadResult[] = [];
+    for (const step of scenario.steps) {
+      parts.push(await runLoad({ ...base, connections: step.connections, durationSeconds: step.seconds, connectionRate: scenario.connectionRate }));
+    }
+    load = mergeResults(parts);
+  } else {
+    load = await runLoad({
+      ...base,
+      connections: scenario.connections ?? 100,
+      durationSeconds: scenario.seconds,
+      amount: scenario.amount,
+      overallRate: scenario.overallRate,
+    });
+  }
+
+  // Wait until what was accepted is persisted (asynchronous systems), then read the store.
+  const expected = Math.min(scenario.units, load.usersWith200.size);
+  const deadline = Date.now() + (quick ? 60_000 : 300_000);
+  let persisted = await system.persisted(couponId);
+  while ((persisted.users.length < expected || (await system.pending(couponId)) > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    persisted = await system.persisted(couponId);
+  }
+  const failures: string[] = [];
+  const distinct = new Set(persisted.users);
+  if (distinct.size !== persisted.users.length) failures.push(`${persisted.users.length - distinct.size} duplicate issuances`);
+  if (persisted.users.length > scenario.units) failures.push(`oversold: ${persisted.users.length} > ${scenario.units}`);
+  if (persisted.users.length !== expected) failures.push(`issued ${persisted.users.length}, expected ${expected}`);
+  const lost = [...load.usersWith200].filter((u) => !distinct.has(u)).length;
+  if (system.name !== 'seed-redis' && lost > 0 && expected === load.usersWith200.size) failures.push(`${lost} users answered 200 are not persisted`);
+
+  const unexpected = Object.entries(load.statuses).filter(([code]) => code !== '200' && code !== '409').reduce((n, [, c]) => n + c, 0);
+  const lags = persisted.issuedAt.map((issued, i) => Math.max(0, issued - persisted.requestedAt[i]!));
+  const firstWrite = Math.min(...persisted.issuedAt);
+  const lastWrite = Math.max(...persisted.issuedAt);
+  const run: Run = {
+    system: system.name,
+    scenario: scenario.name,
+    requests: load.requests,
+    rps: Math.round((load.requests / load.durationMs) * 1000),
+    p50_ms: percentile(load.latenciesMs, 50),
+    p95_ms: percentile(load.latenciesMs, 95),
+    p99_ms: percentile(load.latenciesMs, 99),
+    max_ms: percentile(load.latenciesMs, 100),
+    non2xx_unexpected: unexpected,
+    errors: load.errors,
+    issued: persisted.users.length,
+    expected_issued: expected,
+    statuses: load.statuses,
+    invariant_failures: failures,
+  };
+  if (persisted.users.length > 0) {
+    run.lag_p50_ms = percentile(lags, 50);
+    run.lag_p95_ms = percentile(lags, 95);
+    run.lag_p99_ms = percentile(lags, 99);
+    run.persisted_after_ms = lastWrite - runStarted;
+    run.persist_rate_per_s = lastWrite > firstWrite ? Math.round((persisted.users.length / (lastWrite - firstWrite)) * 1000) : undefined;
+    if (scenario.name === 'burst') {
+      const seconds = Math.ceil((lastWrite - runStarted) / 1000) + 1;
+      const perSecond = new Array<number>(seconds).fill(0);
+      for (const t of persisted.issuedAt) perSecond[Math.max(0, Math.floor((t - runStarted) / 1000))]! += 1;
+      let total = 0;
+      run.persisted_timeline = perSecond.map((n) => (total += n));
+    }
+  }
+  return run;
+}
+
+/**
+ * Redis' own statistics (INFO commandstats) around 2,000 admissions of new users, with the coupon's
+ * drain mark held and the coupon out of the scheduled drain's index, so only admissions run commands.
+ */
+async function measureRedisCommandsPerAdmission(stack: Stack) {
+  const couponId = `bench-commands-${Date.now().toString(36)}`;
+  const system = fcfsSystem(stack.apiUrl, 'bench-admin-token', createDynamo({ region: 'us-east-1', endpoint: stack.dynamodbEndpoint }), 'fcfs-coupons-bench');
+  await system.createCoupon(couponId, 1_000_000);
+  const redisPort = redisPortOf(stack);
+  const redis = new IORedis({ port: redisPort });
+  const prefix = stack.env.REDIS_KEY_PREFIX!;
+  await redis.set(`${prefix}:coupon:{${couponId}}:drain`, '1', 'PX', 120_000);
+  await redis.srem(`${prefix}:coupons`, couponId);
+  const stats = async () => {
+    const text = await redis.info('commandstats');
+    const counts: Record<string, number> = {};
+    for (const match of text.matchAll(/cmdstat_(\w+(?:\|\w+)?):calls=(\d+)/g)) counts[match[1]!] = Number(match[2]);
+    return counts;
+  };
+  const admissions = 2_000;
+  const before = await stats();
+  let n = 0;
+  const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `c${n++}`, connections: 20, amount: admissions });
+  const after = await stats();
+  await redis.del(`${prefix}:coupon:{${couponId}}:drain`);
+  await redis.sadd(`${prefix}:coupons`, couponId);
+  redis.disconnect();
+  const byCommand: Record<string, number> = {};
+  for (const [command, calls] of Object.entries(after)) {
+    const delta = calls - (before[command] ?? 0);
+    if (delta > 0 && command !== 'info') byCommand[command] = delta;
+  }
+  const total = Object.values(byCommand).reduce((a, b) => a + b, 0);
+  return { admissions: load.requests, by_command: byCommand, per_admission: Math.round((total / load.requests) * 1000) / 1000 };
+}
+
+function redisPortOf(stack: Stack): number {
+  const redis = stack.children.find((c) => c.name === 'redis-server');
+  const args = (redis?.child.spawnargs ?? []) as string[];
+  return Number(args[args.indexOf('--port') + 1]);
+}
+
+function machine() {
+  const cpu = cpus();
+  return {
+    cpus: cpu.length,
+    cpu_model: cpu[0]?.model ?? 'unknown',
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    free_memory_gb: Math.round(freemem() / 2 ** 30),
+    load_average: loadavg().map((l) => Math.round(l * 100) / 100),
+    os: `${process.platform} ${release()}`,
+    node: process.version,
+    load_generator: 'autocannon 8 (k6 not on PATH)',
+  };
+}
+
+function writeResults(results: { runs: Run[] } & Record<string, unknown>) {
+  const dir = join(PROJECT_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const json = join(dir, `${stamp}.json`);
+  const latest = join(dir, 'latest.json');
+  const text = `${JSON.stringify(results, null, 2)}\n`;
+  writeFileSync(json, text);
+  writeFileSync(latest, text);
+  const report = writeReport(results as never, dir, stamp);
+  return { json, latest, report };
+}
+
+async function shutdown(): Promise<void> {
+  for (const child of children) child.kill('SIGTERM');
+  await pool?.end().catch(() => undefined);
+  await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+process.on('SIGINT', () => void shutdown().then(() => process.exit(130)));
+try {
+  await main();
+} catch (error) {
+  log(`bench failed: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await shutdown();
+}

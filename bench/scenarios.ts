@@ -1,0 +1,79 @@
+/**
+ * The four scenarios, in full and quick sizes. k6/scenarios.js runs the same shapes against a deployed
+ * stage (keep the two in step).
+ */
+export type ScenarioName = 'seed-profile' | 'max-throughput' | 'burst' | 'constant-rate';
+
+/** One step of a closed-loop load: `connections` virtual users for `seconds`. */
+export interface Step {
+  readonly seconds: number;
+  readonly connections: number;
+}
+
+export interface Scenario {
+  readonly name: ScenarioName;
+  readonly description: string;
+  /** Units of the coupon the scenario runs on. */
+  readonly units: number;
+  /** Closed-loop steps (seed-profile ramps are run as steps), or one open/closed run. */
+  readonly steps?: readonly Step[];
+  /** Requests per second per virtual user (seed-profile: 0.1 s think time). */
+  readonly connectionRate?: number;
+  /** Fixed number of requests (burst). */
+  readonly amount?: number;
+  readonly connections?: number;
+  readonly seconds?: number;
+  /** Open loop: arrivals per second regardless of answers. */
+  readonly overallRate?: number;
+  /** How users are drawn: random in 1..n, or a new user for every request. */
+  readonly users: { readonly kind: 'random'; readonly count: number } | { readonly kind: 'new' } | { readonly kind: 'spread'; readonly count: number };
+}
+
+/** A ramp from one number of virtual users to another, as `parts` equal steps. */
+function ramp(from: number, to: number, seconds: number, parts: number): Step[] {
+  return Array.from({ length: parts }, (_, i) => ({
+    seconds: seconds / parts,
+    connections: Math.max(1, Math.round(from + ((to - from) * (i + 1)) / parts)),
+  }));
+}
+
+export function scenarios(quick: boolean): Scenario[] {
+  // The seed's k6 stages (1 min to 50, 2 min at 50, 1 min to 100, 1 min at 100, 1 min to 0) compressed
+  // 4x (full) or 20x (quick).
+  const k = quick ? 1 / 20 : 1 / 4;
+  return [
+    {
+      name: 'seed-profile',
+      description: `the seed's k6 shape compressed ${quick ? 20 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
+      units: 10_000,
+      steps: [...ramp(0, 50, 60 * k, 3), { seconds: 120 * k, connections: 50 }, ...ramp(50, 100, 60 * k, 2), { seconds: 60 * k, connections: 100 }, ...ramp(100, 0, 60 * k, 3)],
+      connectionRate: 10,
+      users: { kind: 'random', count: 5_000 },
+    },
+    {
+      name: 'max-throughput',
+      description: `closed loop, 100 connections, a new user on every request, plenty of stock, ${quick ? 5 : 30} s`,
+      units: 10_000_000,
+      connections: 100,
+      seconds: quick ? 5 : 30,
+      users: { kind: 'new' },
+    },
+    {
+      name: 'burst',
+      description: quick ? '10,000 requests from 3,000 users on a 1,000-unit coupon, 100 connections' : '100,000 requests from 30,000 users on a 10,000-unit coupon, 100 connections',
+      units: quick ? 1_000 : 10_000,
+      amount: quick ? 10_000 : 100_000,
+      connections: 100,
+      users: { kind: 'spread', count: quick ? 3_000 : 30_000 },
+    },
+    {
+      name: 'constant-rate',
+      description: `open loop, ${quick ? 1_000 : 2_000} arrivals/s for ${quick ? 5 : 30} s, a new user on every request`,
+      units: 10_000_000,
+      overallRate: quick ? 1_000 : 2_000,
+      connections: 300,
+      seconds: quick ? 5 : 30,
+      users: { kind: 'new' },
+    },
+  ];
+}

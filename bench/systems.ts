@@ -1,0 +1,123 @@
+/**
+ * How the bench drives and inspects each system: create a coupon, wait until what was accepted is
+ * persisted, and read back what each store holds (who, when requested, when persisted).
+ */
+import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type pg from 'pg';
+import { createRedis } from '../lib/redis/client.js';
+
+export type SystemName = 'fcfs-coupons' | 'seed-redis' | 'pessimistic-lock' | 'dynamodb-sync';
+
+export interface Persisted {
+  readonly users: string[];
+  readonly requestedAt: number[];
+  readonly issuedAt: number[];
+}
+
+export interface System {
+  readonly name: SystemName;
+  /** Base URL plus path prefix before /api/v2/... */
+  readonly baseUrl: string;
+  readonly prefix: string;
+  createCoupon(couponId: string, units: number): Promise<void>;
+  /** Everything persisted for the coupon. */
+  persisted(couponId: string): Promise<Persisted>;
+  /** Still accepted but not yet persisted (0 for synchronous systems). */
+  pending(couponId: string): Promise<number>;
+}
+
+async function queryItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<Persisted> {
+  const out: Persisted = { users: [], requestedAt: [], issuedAt: [] };
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
+        ExpressionAttributeValues: { ':pk': { S: `COUPON#${couponId}` }, ':issue': { S: 'ISSUE#' } },
+        ConsistentRead: true,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      out.users.push(item.userId!.S!);
+      out.requestedAt.push(Date.parse(item.requestedAt!.S!));
+      out.issuedAt.push(Date.parse(item.issuedAt!.S!));
+    }
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBClient, tableName: string): System {
+  const admin = (path: string, init: RequestInit = {}) =>
+    fetch(`${apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
+  return {
+    name: 'fcfs-coupons',
+    baseUrl: apiUrl,
+    prefix: '',
+    async createCoupon(couponId, units) {
+      const reply = await admin('/api/v2/admin/coupons', { method: 'POST', body: JSON.stringify({ couponId, name: couponId, totalQuantity: units }) });
+      if (reply.status !== 201) throw new Error(`fcfs-coupons: creating ${couponId} answered ${reply.status} ${await reply.text()}`);
+    },
+    persisted: (couponId) => queryItems(dynamo, tableName, couponId),
+    async pending(couponId) {
+      const view = (await (await admin(`/api/v2/admin/coupons/${couponId}`)).json()) as { queued: number; inflight: number };
+      return view.queued + view.inflight;
+    },
+  };
+}
+
+export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToken: string, dynamo: DynamoDBClient, table: string): System {
+  const redis = createRedis({ url: redisUrl, token: redisToken, retries: 1 });
+  const keys = (couponId: string) => ({ queue: `seed:{${couponId}}:queue`, stock: `seed:{${couponId}}:stock` });
+  return {
+    name: 'seed-redis',
+    baseUrl: baselineUrl,
+    prefix: '/seed-redis',
+    async createCoupon(couponId, units) {
+      await redis.set(keys(couponId).stock, units);
+      await redis.sadd('seed:active-coupons', couponId);
+    },
+    persisted: (couponId) => queryItems(dynamo, table, couponId),
+    pending: (couponId) => redis.zcard(keys(couponId).queue),
+  };
+}
+
+export function dynamodbSyncSystem(baselineUrl: string, dynamo: DynamoDBClient, table: string): System {
+  return {
+    name: 'dynamodb-sync',
+    baseUrl: baselineUrl,
+    prefix: '/dynamodb-sync',
+    async createCoupon(couponId, units) {
+      await dynamo.send(
+        new PutItemCommand({ TableName: table, Item: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' }, stock: { N: String(units) } } }),
+      );
+    },
+    persisted: (couponId) => queryItems(dynamo, table, couponId),
+    pending: async () => 0,
+  };
+}
+
+export function pessimisticLockSystem(baselineUrl: string, pool: pg.Pool): System {
+  return {
+    name: 'pessimistic-lock',
+    baseUrl: baselineUrl,
+    prefix: '/pessimistic-lock',
+    async createCoupon(couponId, units) {
+      await pool.query('INSERT INTO bench_coupons (id, total, stock) VALUES ($1, $2, $2)', [couponId, units]);
+    },
+    async persisted(couponId) {
+      const rows = await pool.query(
+        'SELECT user_id, extract(epoch from requested_at) * 1000 AS r, extract(epoch from issued_at) * 1000 AS i FROM bench_issuances WHERE coupon_id = $1',
+        [couponId],
+      );
+      return {
+        users: rows.rows.map((row) => row.user_id as string),
+        requestedAt: rows.rows.map((row) => Number(row.r)),
+        issuedAt: rows.rows.map((row) => Number(row.i)),
+      };
+    },
+    pending: async () => 0,
+  };
+}

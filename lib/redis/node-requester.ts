@@ -1,0 +1,100 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { errors, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
+
+export interface NodeRequesterOptions {
+  readonly url: string;
+  readonly token: string;
+  /** Network retries (connection refused, reset, timeout) before the error reaches the caller. */
+  readonly retries: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * The Upstash REST transport over node:http(s) with a keep-alive agent, plugged into @upstash/redis
+ * through its Requester interface. It speaks exactly what the default transport speaks (POST of the
+ * JSON command to /, /pipeline or /multi-exec, Bearer token, `Upstash-Encoding: base64` with the same
+ * decoding, UpstashError on an error reply), but without WHATWG fetch: on the admission path fetch's
+ * streams, abort signals and allocations cost about as much CPU as the rest of the request together.
+ */
+export class NodeRequester implements Requester {
+  private readonly url: URL;
+  private readonly agent: HttpAgent;
+  private readonly send: typeof httpRequest;
+  private readonly authorization: string;
+
+  constructor(private readonly options: NodeRequesterOptions) {
+    this.url = new URL(options.url.replace(/\/$/, ''));
+    const secure = this.url.protocol === 'https:';
+    this.agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 256 }) : new HttpAgent({ keepAlive: true, maxSockets: 256 });
+    this.send = secure ? httpsRequest : httpRequest;
+    this.authorization = `Bearer ${options.token}`;
+  }
+
+  async request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
+    const path = `${this.url.pathname === '/' ? '' : this.url.pathname}/${(req.path ?? []).join('/')}`;
+    const body = JSON.stringify(req.body);
+    for (let attempt = 0; ; attempt++) {
+      let reply: { status: number; text: string };
+      try {
+        reply = await this.post(path, body, req.headers);
+      } catch (error) {
+        if (attempt >= this.options.retries) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt + Math.random() * 25));
+        continue;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(reply.text);
+      } catch (error) {
+        throw new errors.UpstashError(`${reply.text.slice(0, 200)} (HTTP ${reply.status}, not JSON)`, { cause: error });
+      }
+      if (reply.status < 200 || reply.status > 299) {
+        throw new errors.UpstashError(`${(parsed as { error?: string }).error}, command was: ${body}`);
+      }
+      if (Array.isArray(parsed)) {
+        return parsed.map(({ result, error }: UpstashResponse<unknown>) => ({ result: decode(result), error })) as unknown as UpstashResponse<TResult>;
+      }
+      const { result, error } = parsed as UpstashResponse<unknown>;
+      return { result: decode(result) as TResult, error };
+    }
+  }
+
+  private post(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const request = this.send(
+        {
+          protocol: this.url.protocol,
+          hostname: this.url.hostname,
+          port: this.url.port || undefined,
+          path,
+          method: 'POST',
+          agent: this.agent,
+          headers: {
+            ...headers,
+            authorization: this.authorization,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            'upstash-encoding': 'base64',
+          },
+        },
+        (response: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          response.on('error', reject);
+        },
+      );
+      request.setTimeout(this.options.timeoutMs, () => request.destroy(new Error(`Redis REST request timed out after ${this.options.timeoutMs} ms`)));
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+}
+
+/** Strings come base64-encoded (except a bare "OK"); numbers and nulls as they are; arrays recursively. */
+function decode(value: unknown): unknown {
+  if (typeof value === 'string') return value === 'OK' ? value : Buffer.from(value, 'base64').toString('utf8');
+  if (Array.isArray(value)) return value.map(decode);
+  return value;
+}
