@@ -31,6 +31,8 @@ export interface LoadResult {
   readonly errors: number;
   /** Users that received a 200 (they hold a unit, or were told their request was received). */
   readonly usersWith200: Set<string>;
+  /** Requests sent whose answer the run did not wait for (in flight when a timed run ended). */
+  readonly unanswered: number;
   /** Start of each request relative to the run's start (ms), with its status, for charts. */
   readonly timeline: { t: number; status: number }[];
 }
@@ -41,6 +43,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const usersWith200 = new Set<string>();
   const timeline: { t: number; status: number }[] = [];
   const started = Date.now();
+  let sent = 0;
   const instance = autocannon({
     url: spec.baseUrl,
     connections: spec.connections,
@@ -55,6 +58,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         setupRequest: (request: Record<string, unknown>, context: Record<string, unknown>) => {
           const userId = spec.nextUser();
           context.userId = userId;
+          sent += 1;
           return { ...request, path: spec.path(userId) };
         },
         onResponse: (status: number, _body: string, context: Record<string, unknown>) => {
@@ -76,6 +80,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     statuses,
     errors: result.errors + result.timeouts,
     usersWith200,
+    unanswered: Math.max(0, sent - latenciesMs.length),
     timeline,
   };
 }
@@ -104,6 +109,7 @@ export function mergeResults(parts: readonly LoadResult[]): LoadResult {
     statuses,
     errors: parts.reduce((n, p) => n + p.errors, 0),
     usersWith200: new Set(parts.flatMap((p) => [...p.usersWith200])),
+    unanswered: parts.reduce((n, p) => n + p.unanswered, 0),
     timeline,
   };
 }

@@ -1,0 +1,123 @@
+// k6 scripts for fcfs-coupons: the bench's four scenarios (bench/scenarios.ts) against any stage.
+//
+//   k6 run -e BASE_URL=https://<api-id>.execute-api.<region>.amazonaws.com -e ADMIN_TOKEN=... \
+//          -e SCENARIO=seed-profile k6/scenarios.js
+//
+// SCENARIO: seed-profile (default) | max-throughput | burst | constant-rate. QUICK=1 shortens them as
+// `npm run bench -- --quick` does. setup() creates a fresh coupon through the admin API (or uses
+// COUPON_ID); teardown() waits for the drain and verifies through the API that nothing was oversold or
+// lost and nothing was dead-lettered. User routes must not need a JWT: deploy the benchmark stage with
+// AUTH_MODE=none (never a production stage).
+import http from 'k6/http';
+import { check, fail, sleep } from 'k6';
+import { Counter } from 'k6/metrics';
+
+const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const ADMIN_TOKEN = __ENV.ADMIN_TOKEN || 'local-admin-token';
+const SCENARIO = __ENV.SCENARIO || 'seed-profile';
+const QUICK = __ENV.QUICK === '1';
+const k = QUICK ? 1 / 20 : 1 / 4;
+const s = (seconds) => `${Math.max(1, Math.round(seconds))}s`;
+
+const shapes = {
+  'seed-profile': {
+    units: 10000,
+    users: { kind: 'random', count: 5000 },
+    thinkSeconds: 0.1,
+    scenario: {
+      executor: 'ramping-vus',
+      startVUs: 0,
+      stages: [
+        { duration: s(60 * k), target: 50 },
+        { duration: s(120 * k), target: 50 },
+        { duration: s(60 * k), target: 100 },
+        { duration: s(60 * k), target: 100 },
+        { duration: s(60 * k), target: 0 },
+      ],
+    },
+  },
+  'max-throughput': {
+    units: 10000000,
+    users: { kind: 'new' },
+    scenario: { executor: 'constant-vus', vus: 100, duration: QUICK ? '5s' : '30s' },
+  },
+  burst: {
+    units: QUICK ? 1000 : 10000,
+    users: { kind: 'spread', count: QUICK ? 3000 : 30000 },
+    scenario: { executor: 'shared-iterations', vus: 100, iterations: QUICK ? 10000 : 100000, maxDuration: '10m' },
+  },
+  'constant-rate': {
+    units: 10000000,
+    users: { kind: 'new' },
+    scenario: { executor: 'constant-arrival-rate', rate: QUICK ? 1000 : 2000, timeUnit: '1s', duration: QUICK ? '5s' : '30s', preAllocatedVUs: 300, maxVUs: 1000 },
+  },
+};
+const shape = shapes[SCENARIO];
+if (!shape) throw new Error(`SCENARIO must be one of ${Object.keys(shapes).join(', ')}`);
+
+const unexpected = new Counter('unexpected_status');
+const invariantBroken = new Counter('invariant_broken');
+
+export const options = {
+  scenarios: { [SCENARIO]: shape.scenario },
+  thresholds: {
+    checks: ['rate>0.99'],
+    http_req_failed: ['rate<0.01'],
+    unexpected_status: ['count==0'],
+    invariant_broken: ['count==0'],
+    http_req_duration: [QUICK ? 'p(95)<500' : 'p(95)<200', 'p(99)<1000'],
+  },
+  setupTimeout: '60s',
+  teardownTimeout: '180s',
+};
+
+const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } };
+
+export function setup() {
+  const couponId = __ENV.COUPON_ID || `k6-${SCENARIO}-${Date.now()}`;
+  if (!__ENV.COUPON_ID) {
+    const created = http.post(`${BASE_URL}/api/v2/admin/coupons`, JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units }), admin);
+    if (created.status !== 201) fail(`creating coupon ${couponId} answered ${created.status}: ${created.body}`);
+  }
+  return { couponId };
+}
+
+function userFor() {
+  if (shape.users.kind === 'random') return `u${1 + Math.floor(Math.random() * shape.users.count)}`;
+  if (shape.users.kind === 'spread') return `u${(__ITER * 7919 + __VU * 104729) % shape.users.count}`;
+  return `u${__VU}x${__ITER}x${Math.floor(Math.random() * 1e9)}`;
+}
+
+export default function (data) {
+  const res = http.post(`${BASE_URL}/api/v2/users/${userFor()}/coupons/${data.couponId}/issue`, null, { tags: { name: 'issue' } });
+  const ok = check(res, {
+    'status is 200 or 409': (r) => r.status === 200 || r.status === 409,
+    'answer is final': (r) => {
+      const body = r.json();
+      return r.status === 200 ? ['ACCEPTED', 'ALREADY_ACCEPTED'].includes(body.result) : typeof body.error === 'string';
+    },
+  });
+  if (!ok) unexpected.add(1);
+  if (shape.thinkSeconds) sleep(shape.thinkSeconds);
+}
+
+export function teardown(data) {
+  // Wait for the drain, then check the invariants through the API.
+  let view;
+  for (let i = 0; i < 120; i++) {
+    view = http.get(`${BASE_URL}/api/v2/admin/coupons/${data.couponId}`, admin).json();
+    if (view.queued === 0 && view.inflight === 0) break;
+    sleep(1);
+  }
+  const checks = {
+    'nothing left queued or in flight': view.queued === 0 && view.inflight === 0,
+    'not oversold: issued <= totalQuantity': view.issued <= view.totalQuantity,
+    'nothing lost: issued + remaining = totalQuantity': view.issued + view.remaining === view.totalQuantity,
+    'nothing dead-lettered': view.deadLettered === 0,
+  };
+  for (const [name, held] of Object.entries(checks)) {
+    check(view, { [name]: () => held });
+    if (!held) invariantBroken.add(1);
+  }
+  console.log(`coupon ${data.couponId}: ${JSON.stringify(view)}`);
+}
