@@ -168,6 +168,8 @@ async function startBaselines(pgUrl: string): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
+
 function logFile(name: string): number {
   mkdirSync(join(dataDir, 'logs'), { recursive: true });
   return openSync(join(dataDir, 'logs', name), 'a');
@@ -239,10 +241,10 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
     scenario: scenario.name,
     requests: load.requests,
     rps: Math.round((load.requests / load.durationMs) * 1000),
-    p50_ms: percentile(load.latenciesMs, 50),
-    p95_ms: percentile(load.latenciesMs, 95),
-    p99_ms: percentile(load.latenciesMs, 99),
-    max_ms: percentile(load.latenciesMs, 100),
+    p50_ms: round1(percentile(load.latenciesMs, 50)),
+    p95_ms: round1(percentile(load.latenciesMs, 95)),
+    p99_ms: round1(percentile(load.latenciesMs, 99)),
+    max_ms: round1(percentile(load.latenciesMs, 100)),
     non2xx_unexpected: unexpected,
     errors: load.errors,
     issued: persisted.users.length,
