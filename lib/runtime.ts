@@ -2,6 +2,7 @@ import { loadConfig, type Config } from './config.js';
 import type { Deps } from './coupons/deps.js';
 import { LambdaDrainTrigger, scheduleOnly } from './drain/trigger.js';
 import { createDynamo } from './ledger/dynamo.js';
+import { log } from './log.js';
 import { Ledger } from './ledger/ledger.js';
 import { createRedis } from './redis/client.js';
 import { CouponStore, type RedisClient } from './redis/coupon-store.js';
@@ -28,6 +29,9 @@ export function getRuntime(): Promise<Runtime> {
 }
 
 export async function buildRuntime(config: Config): Promise<Runtime> {
+  if (config.authMode === 'none' && config.stage !== 'local') {
+    log.warn('AUTH_MODE=none on a deployed stage: user routes trust the userId in the path. For benchmarks only.', { stage: config.stage });
+  }
   const [redisUrl, redisToken, adminToken] = await Promise.all([
     resolveSecret(config.redis.url, config.region),
     resolveSecret(config.redis.token, config.region),
