@@ -5,6 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
+import { isTransientAwsFault } from '../lib/ledger/faults.js';
 import { log } from '../lib/log.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -37,10 +38,10 @@ export function httpHandler(run: (event: HttpEvent) => Promise<HttpResult>): (ev
 
 function faultResponse(fault: unknown, event: HttpEvent): HttpResult {
   if (fault instanceof InvalidInputError) return error(400, fault.code, fault.message);
-  if (fault instanceof UnavailableError) {
+  if (fault instanceof UnavailableError || isTransientAwsFault(fault)) {
     log.warn('answered 503', { route: event.routeKey, error: fault });
     return error(503, 'UNAVAILABLE', 'The service is briefly unavailable; retry after the given delay.', {
-      'retry-after': String(fault.retryAfterSeconds),
+      'retry-after': String(fault instanceof UnavailableError ? fault.retryAfterSeconds : 1),
     });
   }
   log.error(fault instanceof ConfigError ? 'configuration error' : 'unhandled error', { route: event.routeKey, error: fault });

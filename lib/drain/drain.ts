@@ -1,5 +1,6 @@
 import type { Deps } from '../coupons/deps.js';
 import { log } from '../log.js';
+import { isTransientLedgerError } from '../ledger/faults.js';
 import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
 import type { Claim, ClaimedItem } from '../redis/coupon-store.js';
 
@@ -65,6 +66,9 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     log.error('drain found a coupon without META in the ledger; nothing persisted', { couponId });
     return report;
   }
+  // A triggered drain re-indexes its coupon, so the schedule keeps visiting it even if indexing failed
+  // when the coupon was loaded.
+  await deps.store.indexCoupon(couponId);
   const tuning = { ...deps.drain, batchSize: Math.min(deps.drain.batchSize, MAX_BATCH) };
   const hasTime = () => timeLeftMs() > deps.drain.stopBeforeTimeoutMs;
 
@@ -90,8 +94,13 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     report.batches += 1;
 
     const writing = persistClaim(deps, couponId, total, claim, report);
-    // Claim the next batch while this one is written; the lease covers the wait.
-    if (claim.queuedAfter > 0 && hasTime()) next = deps.store.claim(couponId, tuning);
+    // Claim the next batch while this one is written; the lease covers the wait. If the write fails
+    // for good (Redis gone while acknowledging), that claim is left to its lease: mark it handled so its
+    // own failure cannot crash the invocation.
+    if (claim.queuedAfter > 0 && hasTime()) {
+      next = deps.store.claim(couponId, tuning);
+      next.catch(() => undefined);
+    }
     const ok = await writing;
     failures = ok ? 0 : failures + 1;
 
@@ -167,7 +176,7 @@ async function persistIsolating(deps: Deps, couponId: string, total: number, ite
     const result = await deps.ledger.persistBatch(couponId, total, items);
     return { ...result, failed: [] };
   } catch (error) {
-    if (isTransient(error)) throw error;
+    if (isTransientLedgerError(error)) throw error;
     if (items.length === 1) {
       return { decisions: new Map(), newlyIssued: 0, capExceeded: false, failed: [{ userId: items[0]!.userId, error: describe(error) }] };
     }
@@ -183,17 +192,6 @@ async function persistIsolating(deps: Deps, couponId: string, total: number, ite
   }
 }
 
-/**
- * Faults that may pass: no answer at all (network, timeout), a 5xx, throttling, or a transaction that
- * kept conflicting. Anything else (a 4xx such as ValidationException) will fail again the same way.
- */
-function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (e.$retryable) return true;
-  const status = e.$metadata?.httpStatusCode;
-  if (status === undefined || status >= 500) return true;
-  return /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|TransactionConflict|TransactionInProgress|TransactionCanceled/.test(e.name ?? '');
-}
 
 async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], reason: string): Promise<void> {
   if (items.length === 0) return;

@@ -11,6 +11,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { InvalidInputError } from '../errors.js';
+import { LedgerRefusedError } from './faults.js';
 import {
   couponFromItem,
   couponGsiSk,
@@ -142,6 +143,11 @@ export class Ledger {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons: CancellationReason[] = error.CancellationReasons ?? [];
         const counterReason = reasons[pending.length];
+        const refused = reasons.filter((r) => r.Code === 'ValidationError');
+        if (refused.length > 0) {
+          // An item DynamoDB cannot store: not transient, so the drain isolates it instead of retrying.
+          throw new LedgerRefusedError(`the ledger refused ${refused.length} item(s): ${refused[0]?.Message ?? 'ValidationError'}`, { cause: error });
+        }
 
         const alreadyPersisted = pending.filter((_, i) => reasons[i]?.Code === 'ConditionalCheckFailed');
         if (alreadyPersisted.length > 0) {
@@ -312,8 +318,16 @@ function decodeCursor(cursor: string, gsiPk: string): Item {
     key = undefined;
   }
   const item = key as Item | undefined;
-  if (typeof item !== 'object' || item === null || item.GSI1PK?.S !== gsiPk || !item.PK?.S || !item.SK?.S || !item.GSI1SK?.S) {
+  const fits = (value: string | undefined, prefix: string) => typeof value === 'string' && value.startsWith(prefix) && value.length <= 100;
+  if (
+    typeof item !== 'object' ||
+    item === null ||
+    item.GSI1PK?.S !== gsiPk ||
+    !fits(item.PK?.S, 'COUPON#') ||
+    item.SK?.S !== `${ISSUE_SK_PREFIX}${gsiPk.slice('USER#'.length)}` ||
+    !fits(item.GSI1SK?.S, 'COUPON#')
+  ) {
     throw new InvalidInputError('cursor is not one this API returned for this user');
   }
-  return { PK: item.PK, SK: item.SK, GSI1PK: item.GSI1PK, GSI1SK: item.GSI1SK };
+  return { PK: { S: item.PK!.S! }, SK: { S: item.SK!.S! }, GSI1PK: { S: gsiPk }, GSI1SK: { S: item.GSI1SK!.S! } };
 }

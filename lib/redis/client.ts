@@ -37,14 +37,18 @@ class UpstashRedis extends Redis {
 }
 
 /**
- * Redis replies that mean the command ran and failed for a reason of its own (a bug, a wrong type) are
- * faults. Anything else (connection refused, timeout, a proxy's 5xx, LOADING, BUSY, READONLY,
- * CLUSTERDOWN...) means Redis could not be asked: the caller may retry, and nothing was half-applied
- * because every state change is one script.
+ * Replies that mean the command ran and failed for a reason of its own (a script error, an unknown
+ * command, a wrong type: a bug) or that the credentials are wrong (a misconfiguration) are faults.
+ * Anything else (connection refused, timeout, a proxy's 5xx, LOADING, BUSY, READONLY, CLUSTERDOWN, a
+ * provider's "max ... exceeded" limit) means Redis could not be asked now: the caller may retry, and
+ * nothing was half-applied because every state change is one script.
  */
+const FAULT_REPLY =
+  /^(ERR (Error running script|user_script|unknown command|wrong number of arguments|syntax error|value is not)|WRONGTYPE|NOSCRIPT|NOPERM|WRONGPASS|Unauthorized)/i;
+
 export function asRedisFault(error: unknown, operation: string): Error {
   const message = error instanceof Error ? error.message : String(error);
-  if (/^(ERR|WRONGTYPE|NOSCRIPT|NOPERM|WRONGPASS)\b/.test(message)) {
+  if (FAULT_REPLY.test(message)) {
     return error instanceof Error ? error : new Error(message);
   }
   return new UnavailableError(`Redis is unavailable (${operation})`, 1, { cause: error });

@@ -288,12 +288,13 @@ export class CouponStore {
   /** Load a coupon's meta (last step of creating or rebuilding it). False when it already had state. */
   async loadCoupon(couponId: string, state: CouponStateToLoad): Promise<boolean> {
     const k = this.keys(couponId);
+    // Indexed first (idempotent): a coupon whose meta exists is always visited by the scheduled drain.
+    await this.indexCoupon(couponId);
     const loaded = await this.run(
       scripts.loadCoupon,
       [k.meta],
       [state.total, state.remaining, state.seq, state.startsAt, state.endsAt],
     );
-    await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
     return Number(loaded) === 1;
   }
 
@@ -310,7 +311,7 @@ export class CouponStore {
     const requeued = Number(
       await this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], [...userIds]),
     );
-    if (requeued > 0) await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
+    if (requeued > 0) await this.indexCoupon(couponId);
     return requeued;
   }
 
@@ -319,7 +320,7 @@ export class CouponStore {
     if (userIds.length === 0) return 0;
     const k = this.keys(couponId);
     const requeued = Number(await this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...userIds]));
-    if (requeued > 0) await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
+    if (requeued > 0) await this.indexCoupon(couponId);
     return requeued;
   }
 
@@ -397,6 +398,11 @@ export class CouponStore {
 
   async unlockRebuild(couponId: string): Promise<void> {
     await this.guard('unlock rebuild', () => this.redis.del(this.keys(couponId).rebuildLock));
+  }
+
+  /** Put a coupon in the index the scheduled drain walks (idempotent). */
+  async indexCoupon(couponId: string): Promise<void> {
+    await this.guard('index coupon', () => this.redis.sadd(couponIndexKey(this.keyPrefix), couponId));
   }
 
   /** Coupons whose state lives in Redis: what the scheduled drain walks. */

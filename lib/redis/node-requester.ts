@@ -39,7 +39,9 @@ export class NodeRequester implements Requester {
       try {
         reply = await this.post(path, body, req.headers);
       } catch (error) {
-        if (attempt >= this.options.retries) throw error;
+        // Retried only when the request surely never reached Redis: a script that timed out may have
+        // run, and running admit or claim twice would not be harmless.
+        if (attempt >= this.options.retries || !neverSent(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt + Math.random() * 25));
         continue;
       }
@@ -50,7 +52,9 @@ export class NodeRequester implements Requester {
         throw new errors.UpstashError(`${reply.text.slice(0, 200)} (HTTP ${reply.status}, not JSON)`, { cause: error });
       }
       if (reply.status < 200 || reply.status > 299) {
-        throw new errors.UpstashError(`${(parsed as { error?: string }).error}, command was: ${body}`);
+        // The command's name only: its arguments (user ids, whole scripts after NOSCRIPT) stay out of logs.
+        const command = Array.isArray(req.body) ? String(req.body[0]) : (req.path ?? []).join('/');
+        throw new errors.UpstashError(`${(parsed as { error?: string }).error}, command was: ${command}`);
       }
       if (Array.isArray(parsed)) {
         return parsed.map(({ result, error }: UpstashResponse<unknown>) => ({ result: decode(result), error })) as unknown as UpstashResponse<TResult>;
@@ -90,6 +94,11 @@ export class NodeRequester implements Requester {
       request.end(body);
     });
   }
+}
+
+function neverSent(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
 }
 
 /** Strings come base64-encoded (except a bare "OK"); numbers and nulls as they are; arrays recursively. */
