@@ -37,21 +37,31 @@ export async function assertPortFree(port: number, what: string, variable: strin
   if (!free) throw new StackError(`Port ${port} (${what}) is already in use: stop what holds it or set ${variable} to a free port.`);
 }
 
+const handedOut = new Set<number>();
+
 /**
  * A port that is free now, picked at random below Linux's ephemeral range (32768+), so that outgoing
- * connections (which take ephemeral ports) cannot grab it between now and the moment a server binds it.
+ * connections (which take ephemeral ports) cannot grab it before a server binds it. Test workers that
+ * run side by side draw from disjoint ranges (VITEST_POOL_ID), and one process never hands out the same
+ * port twice, so two suites cannot be given one port between the check and the bind.
  */
 export async function freePort(): Promise<number> {
+  const slot = Number(process.env.VITEST_POOL_ID ?? 0) % 6;
+  const base = 20_000 + slot * 2_000;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = base + Math.floor(Math.random() * 2_000);
+    if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((done) => {
       const server = createServer();
       server.once('error', () => done(false));
       server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
     });
-    if (free) return port;
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
   }
-  throw new StackError('found no free port between 20000 and 32000');
+  throw new StackError(`found no free port between ${base} and ${base + 2_000}`);
 }
 
 export async function waitForPort(port: number, what: string, child: ChildProcess | undefined, timeoutMs = 60_000): Promise<void> {
@@ -69,7 +79,14 @@ export async function waitForPort(port: number, what: string, child: ChildProces
       socket.once('error', () => done(false));
       socket.connect(port, '127.0.0.1');
     });
-    if (open) return;
+    if (open) {
+      // Another process on the port would answer too: give our child a moment to fail its bind.
+      await new Promise((r) => setTimeout(r, 200));
+      if (child && child.exitCode !== null) {
+        throw new StackError(`${what} exited with code ${child.exitCode}: port ${port} is held by another process.`);
+      }
+      return;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new StackError(`${what} did not listen on port ${port} within ${timeoutMs / 1000} s; see its log.`);
