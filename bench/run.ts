@@ -141,8 +141,11 @@ async function main(): Promise<void> {
   }
 }
 
+let baselinePort = 0;
+
 async function startBaselines(pgUrl: string): Promise<string> {
   const port = await freePort();
+  baselinePort = port;
   const env = {
     ...process.env,
     ...stack!.env,
@@ -150,6 +153,7 @@ async function startBaselines(pgUrl: string): Promise<string> {
     BENCH_BASELINE_LAMBDA_PORT: String(await freePort()),
     BENCH_PG_URL: pgUrl,
     SLS_TELEMETRY_DISABLED: '1',
+    ESBUILD_WORK_FOLDER: `.esbuild-${port}`,
   };
   const offline = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start'], {
     cwd: join(PROJECT_ROOT, 'bench'),
@@ -351,6 +355,8 @@ function writeResults(results: { runs: Run[] } & Record<string, unknown>) {
 
 async function shutdown(): Promise<void> {
   for (const child of children) child.kill('SIGTERM');
+  for (const child of children) if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+  rmSync(join(PROJECT_ROOT, 'bench', `.esbuild-${baselinePort}`), { recursive: true, force: true });
   await pool?.end().catch(() => undefined);
   await stack?.stop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -3,6 +3,7 @@
  * gateway in front of it, DynamoDB Local with the ledger table, and `serverless offline` serving the API,
  * the scheduled drain and the Lambda invoke endpoint. `npm start` and the tests both build it here.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import {
@@ -51,8 +52,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const { ports } = options;
   const children: Spawned[] = [];
   const logs = join(options.dataDir, 'logs');
+  const buildFolder = ports.api === 8080 ? undefined : join(PROJECT_ROOT, `.esbuild-${ports.api}`);
   const stop = async () => {
     for (const child of [...children].reverse()) await stopChild(child);
+    if (buildFolder) rmSync(buildFolder, { recursive: true, force: true });
   };
   const watch = (spawned: Spawned) => {
     children.push(spawned);
@@ -121,7 +124,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const offline = watch(
         spawnLogged('serverless-offline', process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'local'], {
           logFile: options.offlineLog,
-          env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+          env: {
+            ...process.env,
+            ...env,
+            SLS_TELEMETRY_DISABLED: '1',
+            SLS_NOTIFICATIONS_MODE: 'off',
+            // npm start keeps the default folder; a stack on other ports (tests, bench) gets its own.
+            ...(buildFolder ? { ESBUILD_WORK_FOLDER: `.esbuild-${ports.api}` } : {}),
+          },
           inherit: options.offlineLog === undefined,
         }),
       );

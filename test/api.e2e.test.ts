@@ -76,7 +76,7 @@ describe('the HTTP API through serverless offline', () => {
 
   it('answers every error with the JSON error shape and the right status', async () => {
     const expectError = (reply: { status: number; body: any }, status: number, code: string) => {
-      expect(reply.status).toBe(status);
+      expect(reply.status, JSON.stringify(reply.body)).toBe(status);
       expect(reply.body).toEqual({ error: code, message: expect.any(String) });
     };
     expectError(await anonymous.issue('u1', 'no-such-coupon'), 404, 'COUPON_NOT_FOUND');
