@@ -24,6 +24,8 @@ describe('serverless package', () => {
         AWS_PROFILE: '',
         JWT_ISSUER_URL: 'https://issuer.example.com',
         JWT_AUDIENCE: 'fcfs-coupons-prod',
+        // Its own bundle folder: packaging cleans it up, which must not touch a running local stack's.
+        ESBUILD_WORK_FOLDER: `.esbuild-package-${process.pid}`,
       },
       stdio: 'pipe',
       timeout: 120_000,
@@ -31,7 +33,10 @@ describe('serverless package', () => {
     const template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
     resources = template.Resources;
   }, 150_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(PROJECT_ROOT, `.esbuild-package-${process.pid}`), { recursive: true, force: true });
+  });
 
   it('declares every HTTP API route, plus a default route for everything else', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
