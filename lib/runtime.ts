@@ -5,7 +5,7 @@ import { createDynamo } from './ledger/dynamo.js';
 import { log } from './log.js';
 import { Ledger } from './ledger/ledger.js';
 import { createRedis } from './redis/client.js';
-import { CouponStore, type RedisClient } from './redis/coupon-store.js';
+import { CouponStore } from './redis/coupon-store.js';
 import { resolveSecret } from './secrets.js';
 
 export interface Runtime extends Deps {
@@ -48,7 +48,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
   return {
     config,
     adminToken,
-    store: new CouponStore(redis as unknown as RedisClient, config.redis.keyPrefix),
+    store: new CouponStore(redis, config.redis.keyPrefix),
     ledger: new Ledger(dynamo, config.tableName),
     trigger,
     drain: config.drain,

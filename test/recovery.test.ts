@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCoupon } from '../lib/coupons/campaigns.js';
@@ -10,11 +7,7 @@ import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainCoupon } from '../lib/drain/drain.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
-import { Ledger } from '../lib/ledger/ledger.js';
-import { createRedis } from '../lib/redis/client.js';
-import { CouponStore, type RedisClient } from '../lib/redis/coupon-store.js';
-import { freePort, startRedis, stopChild, type Spawned } from '../localstack/processes.js';
-import { startGateway, type Gateway } from '../localstack/upstash-gateway.js';
+import { ownRedis, scenarioDeps } from './faults/scenarios.js';
 import { defaultDrain, forever, services, testDeps, uniqueCouponId } from './support/deps.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
@@ -32,31 +25,14 @@ async function newCoupon(deps: TestDeps, totalQuantity: number) {
 }
 
 describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
-  let redisServer: Spawned;
-  let gateway: Gateway;
+  let own: Awaited<ReturnType<typeof ownRedis>>;
   let deps: TestDeps;
-  const dir = mkdtempSync(join(tmpdir(), 'fcfs-flush-'));
 
   beforeAll(async () => {
-    const port = await freePort();
-    redisServer = await startRedis({ port, dataDir: dir, durable: false });
-    gateway = await startGateway({ port: await freePort(), redisPort: port, token: 'flush' });
-    const redis = createRedis({ url: gateway.url, token: 'flush', retries: 0 });
-    const s = services();
-    deps = {
-      redis,
-      store: new CouponStore(redis as unknown as RedisClient, 'flush'),
-      ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: s.dynamodbEndpoint }), s.tableName),
-      trigger: { start: async () => {} },
-      drain: defaultDrain,
-      rateLimit: { userPerSecond: 0, ipPerSecond: 0 },
-    };
+    own = await ownRedis(services());
+    deps = scenarioDeps(own.services, 'flush', { drain: defaultDrain });
   });
-  afterAll(async () => {
-    await gateway.close();
-    await stopChild(redisServer);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => own.close());
 
   it('never oversells, keeps answering, and reconcile reports and repairs what the flush left', async () => {
     const couponId = await newCoupon(deps, 100);

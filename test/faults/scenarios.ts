@@ -16,7 +16,7 @@ import { scheduleOnly } from '../../lib/drain/trigger.js';
 import { createDynamo } from '../../lib/ledger/dynamo.js';
 import { Ledger } from '../../lib/ledger/ledger.js';
 import { createRedis } from '../../lib/redis/client.js';
-import { CouponStore, type RedisClient } from '../../lib/redis/coupon-store.js';
+import { CouponStore } from '../../lib/redis/coupon-store.js';
 import { freePort, PROJECT_ROOT, startRedis, stopChild, type Spawned } from '../../localstack/processes.js';
 import { startGateway, type Gateway } from '../../localstack/upstash-gateway.js';
 import { startDynamoFaultProxy } from './dynamo-fault-proxy.js';
@@ -56,7 +56,7 @@ export function scenarioDeps(services: Services, prefix: string, overrides: Part
   const redis = createRedis({ url: services.gatewayUrl, token: services.gatewayToken, retries: 1 });
   return {
     redis,
-    store: new CouponStore(redis as unknown as RedisClient, prefix),
+    store: new CouponStore(redis, prefix),
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
     trigger: scheduleOnly,
     drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0 },

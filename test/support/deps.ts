@@ -7,7 +7,7 @@ import { scheduleOnly, type DrainTrigger } from '../../lib/drain/trigger.js';
 import { createDynamo } from '../../lib/ledger/dynamo.js';
 import { Ledger } from '../../lib/ledger/ledger.js';
 import { createRedis } from '../../lib/redis/client.js';
-import { CouponStore, type RedisClient } from '../../lib/redis/coupon-store.js';
+import { CouponStore } from '../../lib/redis/coupon-store.js';
 
 export const services = () => inject('services');
 
@@ -35,7 +35,7 @@ export function testDeps(
   const prefix = options.prefix ?? `t${randomUUID().slice(0, 8)}`;
   return {
     redis,
-    store: new CouponStore(redis as unknown as RedisClient, prefix),
+    store: new CouponStore(redis, prefix),
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: s.dynamodbEndpoint }), s.tableName),
     trigger: options.trigger ?? scheduleOnly,
     drain: { ...defaultDrain, ...options.drain },
