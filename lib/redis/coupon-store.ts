@@ -37,8 +37,8 @@ export interface RedisClient extends ScriptClient {
   hscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
   zscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
   zrange(key: string, min: number, max: number, options: { withScores: true }): Promise<(string | number)[]>;
-  hmget(key: string, ...fields: string[]): Promise<Record<string, unknown> | null>;
-  hget(key: string, field: string): Promise<unknown>;
+  /** Without automatic deserialization: the raw reply, one value (or null) per field, in order. */
+  hmget(key: string, ...fields: string[]): Promise<unknown>;
 }
 
 /** Everything Redis holds about one coupon's winners, read for reconcile (not atomically). */
@@ -335,20 +335,23 @@ export class CouponStore {
     const entries = await this.guard('read dead letters', () =>
       this.redis.zrange(k.dead, offset, offset + limit - 1, { withScores: true }),
     );
-    const letters: DeadLetter[] = [];
-    for (let i = 0; i < entries.length; i += 2) {
-      const userId = String(entries[i]);
-      const [attempts, lastError] = await Promise.all([
-        this.guard('read attempts', () => this.redis.hget(k.attempts, userId)),
-        this.guard('read errors', () => this.redis.hget(k.errors, userId)),
-      ]);
-      letters.push({
+    const userIds = entries.filter((_, i) => i % 2 === 0).map(String);
+    if (userIds.length === 0) return [];
+    // Two HMGETs for the page, not two HGETs per letter.
+    const [attempts, errors] = await Promise.all([
+      this.guard('read attempts', () => this.redis.hmget(k.attempts, ...userIds)),
+      this.guard('read errors', () => this.redis.hmget(k.errors, ...userIds)),
+    ]);
+    const at = (reply: unknown, i: number) => (Array.isArray(reply) ? (reply[i] as unknown) : undefined);
+    const letters: DeadLetter[] = userIds.map((userId, i) => {
+      const lastError = at(errors, i);
+      return {
         userId,
-        ticket: Number(entries[i + 1]),
-        attempts: Number(attempts ?? 0),
+        ticket: Number(entries[2 * i + 1]),
+        attempts: Number(at(attempts, i) ?? 0),
         lastError: lastError === null || lastError === undefined ? undefined : String(lastError),
-      });
-    }
+      };
+    });
     return letters;
   }
 
