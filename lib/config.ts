@@ -16,7 +16,7 @@ export interface Config {
     readonly token: SecretSource;
     /** Prefix of every key this system writes, so one Redis can host several stages or test runs. */
     readonly keyPrefix: string;
-    /** Network retries of the REST client before a request is answered 503. */
+    /** Retries of a REST request that never reached Redis before the caller is answered 503. */
     readonly retries: number;
   };
   readonly adminToken: SecretSource;

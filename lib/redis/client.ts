@@ -5,7 +5,7 @@ import { NodeRequester } from './node-requester.js';
 export interface RedisConnection {
   readonly url: string;
   readonly token: string;
-  /** Network retries before giving up (each after a short backoff). */
+  /** Retries of a request that never reached Redis (connection refused), after a short backoff. */
   readonly retries: number;
   /** Abort a request that has not been answered after this long. */
   readonly timeoutMs?: number;
@@ -15,8 +15,9 @@ export interface RedisConnection {
  * The Upstash REST client, set deliberately:
  * - no auto-pipelining: every call is its own request, so an admission is exactly one EVALSHA and its
  *   latency is not tied to unrelated commands batched with it;
- * - few retries with a short backoff: a caller waiting on an HTTP answer gets 503 in well under a second
- *   instead of the default five retries (about 4 s);
+ * - few retries, and only of requests that never reached Redis: a caller waiting on an HTTP answer gets
+ *   503 in well under a second instead of after the default five retries (about 4 s), and a script that
+ *   may have run is never run twice;
  * - a timeout, which the default lacks, so a hung connection cannot hold a Lambda until its own timeout;
  * - no automatic JSON deserialization: script replies are parsed by their own typed readers;
  * - the transport is NodeRequester (node:http keep-alive) instead of fetch: same protocol, a fraction of
