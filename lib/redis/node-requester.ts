@@ -2,6 +2,9 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
 
+/** Pooled connections idle this long are closed (below any usual server keep-alive timeout). */
+const IDLE_SOCKET_TIMEOUT_MS = 4_000;
+
 export interface NodeRequesterOptions {
   readonly url: string;
   readonly token: string;
@@ -26,7 +29,11 @@ export class NodeRequester implements Requester {
   constructor(private readonly options: NodeRequesterOptions) {
     this.url = new URL(options.url.replace(/\/$/, ''));
     const secure = this.url.protocol === 'https:';
-    this.agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 256 }) : new HttpAgent({ keepAlive: true, maxSockets: 256 });
+    // An idle pooled connection is closed by us before the server may close it (Node's default is 5 s,
+    // proxies 60 s): reusing a socket the server is closing at that instant fails the request with
+    // "socket hang up", and such a request is not retried (it may have reached Redis).
+    const pool = { keepAlive: true, maxSockets: 256, timeout: IDLE_SOCKET_TIMEOUT_MS };
+    this.agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool);
     this.send = secure ? httpsRequest : httpRequest;
     this.authorization = `Bearer ${options.token}`;
   }
