@@ -44,6 +44,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const timeline: { t: number; status: number }[] = [];
   const started = Date.now();
   let sent = 0;
+  let unattributed = 0;
+  // Set by onResponse and read by the 'response' event autocannon emits right after it, synchronously.
+  let lastAnswerWasCrash = false;
   const instance = autocannon({
     url: spec.baseUrl,
     connections: spec.connections,
@@ -55,24 +58,36 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     requests: [
       {
         method: 'POST',
-        setupRequest: (request: Record<string, unknown>, context: Record<string, unknown>) => {
+        setupRequest: (request: Record<string, unknown>) => {
           const userId = spec.nextUser();
-          context.userId = userId;
           sent += 1;
           return { ...request, path: spec.path(userId) };
         },
-        onResponse: (status: number, _body: string, context: Record<string, unknown>) => {
-          if (status === 200) usersWith200.add(String(context.userId));
+        // The user is read from the answer, not from autocannon's per-connection context: after a
+        // reconnect a connection's context can already belong to its next request, which would credit
+        // a 200 to a user who never received one.
+        // serverless offline answers a handler that threw with 200 and the error as the body, where API
+        // Gateway answers 500: such an answer is counted as the 500 it would be.
+        onResponse: (status: number, body: string) => {
+          lastAnswerWasCrash = false;
+          if (status !== 200) return;
+          const answer = parseAnswer(body);
+          if (answer.crashed) lastAnswerWasCrash = true;
+          else if (answer.userId === undefined) unattributed += 1;
+          else usersWith200.add(answer.userId);
         },
       },
     ],
   } as unknown as autocannon.Options) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     latenciesMs.push(responseTime);
-    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-    timeline.push({ t: Date.now() - started - responseTime, status: statusCode });
+    const status = lastAnswerWasCrash ? 500 : statusCode;
+    lastAnswerWasCrash = false;
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    timeline.push({ t: Date.now() - started - responseTime, status });
   });
   const result = await instance;
+  if (unattributed > 0) throw new Error(`${unattributed} answers 200 did not say which user they were for (a "userId" field)`);
   return {
     requests: latenciesMs.length,
     durationMs: Date.now() - started,
@@ -83,6 +98,16 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     unanswered: Math.max(0, sent - latenciesMs.length),
     timeline,
   };
+}
+
+function parseAnswer(body: string): { crashed: boolean; userId?: string } {
+  try {
+    const answer = JSON.parse(body) as { userId?: unknown; errorType?: unknown };
+    if (answer.errorType !== undefined) return { crashed: true };
+    return { crashed: false, userId: typeof answer.userId === 'string' ? answer.userId : undefined };
+  } catch {
+    return { crashed: false };
+  }
 }
 
 /** Exact percentile of a list of numbers (nearest rank). */

@@ -5,12 +5,12 @@
  */
 import { TransactionCanceledException, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamo } from '../../lib/ledger/dynamo.js';
-import { BAD_ID, env, ids, reply, type Event, type Result } from './shared.js';
+import { answering, BAD_ID, env, ids, reply, type Event, type Result } from './shared.js';
 
 let dynamo: ReturnType<typeof createDynamo> | undefined;
 const client = () => (dynamo ??= createDynamo({ region: 'us-east-1', endpoint: process.env.DYNAMODB_ENDPOINT }));
 
-export async function handler(event: Event): Promise<Result> {
+export const handler = answering(async (event: Event): Promise<Result> => {
   const parsed = ids(event);
   if (!parsed) return BAD_ID;
   const table = env('BENCH_SYNC_TABLE');
@@ -45,14 +45,14 @@ export async function handler(event: Event): Promise<Result> {
           ],
         }),
       );
-      return reply(200, { result: 'ACCEPTED' });
+      return reply(200, { result: 'ACCEPTED', userId: parsed.userId });
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const [stock, put] = error.CancellationReasons ?? [];
-      if (put?.Code === 'ConditionalCheckFailed') return reply(200, { result: 'ALREADY_ACCEPTED' });
+      if (put?.Code === 'ConditionalCheckFailed') return reply(200, { result: 'ALREADY_ACCEPTED', userId: parsed.userId });
       if (stock?.Code === 'ConditionalCheckFailed') return reply(409, { error: 'SOLD_OUT' });
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** attempt));
     }
   }
   return reply(503, { error: 'UNAVAILABLE', message: 'transaction kept conflicting' });
-}
+});

@@ -4,7 +4,7 @@
  * the stock, in PostgreSQL. A pool of connections per container, prepared statements, nothing else.
  */
 import pg from 'pg';
-import { BAD_ID, env, ids, reply, type Event, type Result } from './shared.js';
+import { answering, BAD_ID, env, ids, reply, type Event, type Result } from './shared.js';
 
 let pool: pg.Pool | undefined;
 const db = () => (pool ??= new pg.Pool({ connectionString: env('BENCH_PG_URL'), max: Number(process.env.BENCH_PG_POOL ?? 20) }));
@@ -15,7 +15,7 @@ export const SCHEMA = `
     coupon_id text NOT NULL, user_id text NOT NULL, requested_at timestamptz NOT NULL, issued_at timestamptz NOT NULL,
     PRIMARY KEY (coupon_id, user_id));`;
 
-export async function handler(event: Event): Promise<Result> {
+export const handler = answering(async (event: Event): Promise<Result> => {
   const parsed = ids(event);
   if (!parsed) return BAD_ID;
   const client = await db().connect();
@@ -29,7 +29,7 @@ export async function handler(event: Event): Promise<Result> {
     const existing = await client.query({ name: 'has', text: 'SELECT 1 FROM bench_issuances WHERE coupon_id = $1 AND user_id = $2', values: [parsed.couponId, parsed.userId] });
     if (existing.rowCount) {
       await client.query('COMMIT');
-      return reply(200, { result: 'ALREADY_ACCEPTED' });
+      return reply(200, { result: 'ALREADY_ACCEPTED', userId: parsed.userId });
     }
     if (coupon.rows[0].stock <= 0) {
       await client.query('COMMIT');
@@ -38,11 +38,11 @@ export async function handler(event: Event): Promise<Result> {
     await client.query({ name: 'insert', text: 'INSERT INTO bench_issuances VALUES ($1, $2, now(), now())', values: [parsed.couponId, parsed.userId] });
     await client.query({ name: 'decrement', text: 'UPDATE bench_coupons SET stock = stock - 1 WHERE id = $1', values: [parsed.couponId] });
     await client.query('COMMIT');
-    return reply(200, { result: 'ACCEPTED' });
+    return reply(200, { result: 'ACCEPTED', userId: parsed.userId });
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
     client.release();
   }
-}
+});

@@ -27,3 +27,19 @@ export function env(name: string): string {
   if (!value) throw new Error(`${name} is required`);
   return value;
 }
+
+/**
+ * A handler that answers 503 (as fcfs-coupons does for a store it cannot reach) instead of throwing:
+ * serverless offline answers a thrown error with status 200 and the error as the body, where API Gateway
+ * would answer 500, and either way the client would not get the clear answer every system owes it.
+ */
+export function answering(run: (event: Event) => Promise<Result>): (event: Event) => Promise<Result> {
+  return async (event) => {
+    try {
+      return await run(event);
+    } catch (error) {
+      console.error(`answered 503: ${error instanceof Error ? error.message : String(error)}`);
+      return reply(503, { error: 'UNAVAILABLE', message: 'the store did not answer in time; retry shortly' });
+    }
+  };
+}
