@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import type { Run } from './run.js';
+import type { Ceilings, Run } from './run.js';
 
 interface Results {
   machine: Record<string, unknown>;
@@ -15,6 +15,7 @@ interface Results {
   started_at: string;
   duration_s: number;
   redis_commands?: { admissions: number; by_command: Record<string, number>; per_admission: number };
+  ceilings?: Ceilings;
   runs: Run[];
 }
 
@@ -146,6 +147,24 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
   lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
   for (const [target, measured, met] of targets) lines.push(`| ${target} | ${measured} | ${met === undefined ? '-' : met ? 'yes' : '**no**'} |`);
   lines.push('');
+  const ceilings = results.ceilings;
+  if (ceilings) {
+    const http = ceilings.serverless_offline_trivial_handler;
+    const percent = (a: number | undefined, b: number) => (a ? `${Math.round((a / b) * 100)} %` : 'n/a');
+    lines.push(
+      '## What this machine allowed in this run',
+      '',
+      'Measured in the same run, after the same warm-up, with nothing else loading the machine:',
+      '',
+      '| ceiling | measured | fcfs-coupons against it |',
+      '|---|---|---|',
+      `| a do-nothing handler under the same serverless offline, max-throughput shape | ${http.rps} req/s, p50 ${http.p50_ms} ms, p99 ${http.p99_ms} ms | max-throughput ${max ? `${max.rps} req/s = ${percent(max.rps, http.rps)} of it` : 'n/a'} |`,
+      `| the ledger's batch write alone (${ceilings.ledger_direct.batch} items per transaction, one at a time) into DynamoDB Local | ${ceilings.ledger_direct.items_per_s} items/s | burst drain ${burst?.persist_rate_per_s ? `${burst.persist_rate_per_s} items/s = ${percent(burst.persist_rate_per_s, ceilings.ledger_direct.items_per_s)} of it` : 'n/a'} |`,
+      '',
+      'A target above a ceiling cannot be met on this machine by any system behind serverless offline or writing into DynamoDB Local.',
+      '',
+    );
+  }
   return lines.join('\n');
 }
 

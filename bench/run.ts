@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
+import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
@@ -22,7 +23,7 @@ import { mergeResults, percentile, runLoad, type LoadResult } from './load.js';
 import { chartsWritten, writeReport } from './report.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
-import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, seedRedisSystem, type System, type SystemName } from './systems.js';
+import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, seedRedisSystem, type Persisted, type System, type SystemName } from './systems.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +32,11 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
   },
 });
+
+export interface Ceilings {
+  serverless_offline_trivial_handler: { requests: number; rps: number; p50_ms: number; p99_ms: number };
+  ledger_direct: { items: number; batch: number; items_per_s: number };
+}
 
 export interface Run {
   system: SystemName;
@@ -78,17 +84,31 @@ async function main(): Promise<void> {
   const started = Date.now();
   log(`fcfs-coupons bench (${quick ? 'quick' : 'full'}): ${systemNames.join(', ')} x ${plan.map((s) => s.name).join(', ')}`);
   const adminToken = 'bench-admin-token';
-  stack = await startStack({
-    dataDir,
-    ports: { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() },
-    tableName: 'fcfs-coupons-bench',
-    adminToken,
-    upstashToken: 'bench-upstash-token',
-    offline: true,
-    offlineLog: join(dataDir, 'logs', 'offline.log'),
-    extraEnv: { LOG_LEVEL: 'warn' },
-  });
-  log(`fcfs-coupons up at ${stack.apiUrl}`);
+  const upstashToken = 'bench-upstash-token';
+  const ports = { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() };
+  const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  // fcfs-coupons and the baselines' serverless offline (which also serves the ceiling handler) start
+  // together: bundling one overlaps with the other's and with DynamoDB Local's JVM start.
+  const [started_stack, baselineUrl] = await Promise.all([
+    startStack({
+      dataDir,
+      ports,
+      tableName: 'fcfs-coupons-bench',
+      adminToken,
+      upstashToken,
+      offline: true,
+      offlineLog: join(dataDir, 'logs', 'offline.log'),
+      extraEnv: { LOG_LEVEL: 'warn' },
+    }),
+    startBaselines({
+      UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${ports.gateway}`,
+      UPSTASH_REDIS_REST_TOKEN: upstashToken,
+      DYNAMODB_ENDPOINT: `http://127.0.0.1:${ports.dynamodb}`,
+      BENCH_PG_URL: pgUrl,
+    }),
+  ]);
+  stack = started_stack;
+  log(`fcfs-coupons up at ${stack.apiUrl}, baselines and the ceiling handler at ${baselineUrl}`);
   const redisCommands = systemNames.includes('fcfs-coupons') ? await measureRedisCommandsPerAdmission(stack) : undefined;
   if (redisCommands) log(`Redis commands sent per admission: ${redisCommands.per_admission} (${JSON.stringify(redisCommands.by_command)})`);
   const dynamo = createDynamo({ region: 'us-east-1', endpoint: stack.dynamodbEndpoint });
@@ -96,25 +116,33 @@ async function main(): Promise<void> {
   await ensureTable(dynamo, 'bench-seed-redis');
 
   const systems: System[] = [fcfsSystem(stack.apiUrl, adminToken, dynamo, 'fcfs-coupons-bench')];
-  const baselines = systemNames.filter((s) => s !== 'fcfs-coupons');
-  if (baselines.length > 0) {
-    const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-    if (baselines.includes('pessimistic-lock')) {
-      pool = new pg.Pool({ connectionString: pgUrl, max: 4, connectionTimeoutMillis: 2_000 });
-      try {
-        await pool.query(SCHEMA);
-      } catch (error) {
-        log(`SKIP pessimistic-lock: no PostgreSQL reachable at ${pgUrl} (${String(error)}); set BENCH_PG_URL to run it.`);
-        await pool.end().catch(() => undefined);
-        pool = undefined;
-      }
+  if (systemNames.includes('pessimistic-lock')) {
+    pool = new pg.Pool({ connectionString: pgUrl, max: 4, connectionTimeoutMillis: 2_000 });
+    try {
+      await pool.query(SCHEMA);
+    } catch (error) {
+      log(`SKIP pessimistic-lock: no PostgreSQL reachable at ${pgUrl} (${String(error)}); set BENCH_PG_URL to run it.`);
+      await pool.end().catch(() => undefined);
+      pool = undefined;
     }
-    const baselineUrl = await startBaselines(pgUrl);
-    if (baselines.includes('seed-redis')) systems.push(seedRedisSystem(baselineUrl, stack.redisUrl, stack.env.UPSTASH_REDIS_REST_TOKEN!, dynamo, 'bench-seed-redis'));
-    if (pool) systems.push(pessimisticLockSystem(baselineUrl, pool));
-    if (baselines.includes('dynamodb-sync')) systems.push(dynamodbSyncSystem(baselineUrl, dynamo, 'bench-dynamodb-sync'));
   }
+  if (systemNames.includes('seed-redis')) {
+    startSeedScheduler(ports.redis);
+    systems.push(seedRedisSystem(baselineUrl, stack.redisUrl, upstashToken, dynamo, 'bench-seed-redis'));
+  }
+  if (pool) systems.push(pessimisticLockSystem(baselineUrl, pool));
+  if (systemNames.includes('dynamodb-sync')) systems.push(dynamodbSyncSystem(baselineUrl, dynamo, 'bench-dynamodb-sync'));
   const selected = systems.filter((s) => systemNames.includes(s.name));
+
+  // Every system is warmed up the same way before anything is measured (JIT, connection pools, the
+  // JVM behind DynamoDB Local): a production service is warm, and a cold first second would say more
+  // about the order of the runs than about the systems.
+  for (const system of selected) await warmUp(system);
+  const ceilings = await measureCeilings(baselineUrl, dynamo);
+  log(
+    `ceilings on this machine now: a do-nothing handler under serverless offline ${ceilings.serverless_offline_trivial_handler.rps} req/s ` +
+      `(p99 ${ceilings.serverless_offline_trivial_handler.p99_ms} ms); the ledger alone into DynamoDB Local ${ceilings.ledger_direct.items_per_s} items/s`,
+  );
 
   const runs: Run[] = [];
   for (const scenario of plan) {
@@ -130,7 +158,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const results = { machine: machine(), mode: quick ? 'quick' : 'full', started_at: new Date(started).toISOString(), duration_s: Math.round((Date.now() - started) / 1000), redis_commands: redisCommands, runs };
+  const results = { machine: machine(), mode: quick ? 'quick' : 'full', started_at: new Date(started).toISOString(), duration_s: Math.round((Date.now() - started) / 1000), redis_commands: redisCommands, ceilings, runs };
   const paths = writeResults(results);
   await chartsWritten();
   log(`results: ${paths.json}, ${paths.latest}; report: ${paths.report}`);
@@ -142,34 +170,120 @@ async function main(): Promise<void> {
 }
 
 let baselinePort = 0;
+let baselineEnv: Record<string, string | undefined> = {};
 
-async function startBaselines(pgUrl: string): Promise<string> {
+/** The baselines and the ceiling handler under their own serverless offline, as fcfs-coupons runs. */
+async function startBaselines(connections: Record<string, string>): Promise<string> {
   const port = await freePort();
   baselinePort = port;
-  const env = {
+  baselineEnv = {
     ...process.env,
-    ...stack!.env,
+    ...connections,
+    AWS_REGION: 'us-east-1',
     BENCH_BASELINE_PORT: String(port),
     BENCH_BASELINE_LAMBDA_PORT: String(await freePort()),
-    BENCH_PG_URL: pgUrl,
     SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+    // As the fcfs-coupons stack runs it (localstack/stack.ts): no per-invocation lines.
+    SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL ?? 'warning',
     ESBUILD_WORK_FOLDER: `.esbuild-${port}`,
   };
   const offline = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start'], {
     cwd: join(PROJECT_ROOT, 'bench'),
-    env,
+    env: baselineEnv,
     stdio: ['ignore', logFile('baselines-offline.log'), logFile('baselines-offline.log')],
   });
   children.push(offline);
   await waitForPort(port, 'the baselines (serverless offline)', offline, 120_000);
-  const scheduler = spawn(process.execPath, ['--import', 'tsx', '--import', join(PROJECT_ROOT, 'localstack', 'lua-loader.mjs'), join(PROJECT_ROOT, 'bench', 'systems', 'seed-redis-scheduler.ts')], {
+  return `http://127.0.0.1:${port}`;
+}
+
+/** The seed design's single scheduler (ZPOPMIN a batch, then per item SISMEMBER, DECR, SADD, insert). */
+function startSeedScheduler(redisPort: number): void {
+  const scheduler = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'systems', 'seed-redis-scheduler.ts')], {
     cwd: PROJECT_ROOT,
-    env: { ...env, BENCH_SEED_TABLE: 'bench-seed-redis' },
+    env: { ...baselineEnv, BENCH_SEED_TABLE: 'bench-seed-redis', BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}` },
     stdio: ['ignore', logFile('seed-scheduler.log'), logFile('seed-scheduler.log')],
   });
   children.push(scheduler);
-  log(`baselines up at http://127.0.0.1:${port}`);
-  return `http://127.0.0.1:${port}`;
+}
+
+const WARM_UP_SECONDS = quick ? 3 : 10;
+
+/** Load a throwaway coupon for a few seconds and wait until the system is idle again. Not recorded. */
+async function warmUp(system: System): Promise<void> {
+  const couponId = `bench-warmup-${Date.now().toString(36)}-${++couponSeq}`;
+  await system.createCoupon(couponId, 2_000);
+  let n = 0;
+  await runLoad({
+    baseUrl: system.baseUrl,
+    path: (u) => `${system.prefix}/api/v2/users/${u}/coupons/${couponId}/issue`,
+    nextUser: () => `w${n++}`,
+    connections: 100,
+    durationSeconds: WARM_UP_SECONDS,
+  });
+  await settled(system, couponId, 0);
+  log(`warmed up ${system.name} (${n} requests)`);
+}
+
+/**
+ * Wait until what was accepted is persisted (asynchronous systems): at least `expected` persisted,
+ * nothing pending, and the store unchanged for a second (the seed design's scheduler holds popped
+ * items where no one can see them). The next run starts only then, on an idle machine.
+ */
+async function settled(system: System, couponId: string, expected: number): Promise<Persisted> {
+  const deadline = Date.now() + (quick ? 60_000 : 300_000);
+  let persisted = await system.persisted(couponId);
+  for (let stable = 0; stable < 4 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const previous = persisted.users.length;
+    persisted = await system.persisted(couponId);
+    const quiet = persisted.users.length >= expected && persisted.users.length === previous && (await system.pending(couponId)) === 0;
+    stable = quiet ? stable + 1 : 0;
+  }
+  return persisted;
+}
+
+/**
+ * What this machine allows right now, measured in the same run so that the targets can be read against
+ * it: a do-nothing handler under serverless offline driven exactly like max-throughput, and the ledger's
+ * batch write (99 conditional puts and the guarded counter, one transaction at a time, as one drain
+ * writes) straight into DynamoDB Local with nothing else running.
+ */
+async function measureCeilings(baselineUrl: string, dynamo: ReturnType<typeof createDynamo>) {
+  const shape = plan.find((s) => s.name === 'max-throughput') ?? scenarios(quick).find((s) => s.name === 'max-throughput')!;
+  let n = 0;
+  const trivial = (seconds: number) =>
+    runLoad({
+      baseUrl: baselineUrl,
+      path: (u) => `/ceiling/api/v2/users/${u}/coupons/ceiling/issue`,
+      nextUser: () => `t${n++}`,
+      connections: shape.connections ?? 100,
+      durationSeconds: seconds,
+    });
+  await trivial(WARM_UP_SECONDS);
+  const load = await trivial(shape.seconds ?? 5);
+
+  const ledger = new Ledger(dynamo, 'fcfs-coupons-bench');
+  const couponId = `bench-ledger-${Date.now().toString(36)}`;
+  await ledger.createCoupon({ couponId, name: couponId, totalQuantity: 100_000_000, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now() });
+  const seconds = quick ? 4 : 10;
+  const begun = Date.now();
+  let written = 0;
+  while (Date.now() - begun < seconds * 1_000) {
+    const batch = Array.from({ length: MAX_BATCH }, (_, i) => ({ userId: `l${written + i}`, ticket: written + i + 1, requestedAt: Date.now(), attempt: 1 }));
+    await ledger.persistBatch(couponId, 100_000_000, batch);
+    written += batch.length;
+  }
+  return {
+    serverless_offline_trivial_handler: {
+      requests: load.requests,
+      rps: Math.round((load.requests / load.durationMs) * 1000),
+      p50_ms: round1(percentile(load.latenciesMs, 50)),
+      p99_ms: round1(percentile(load.latenciesMs, 99)),
+    },
+    ledger_direct: { items: written, batch: MAX_BATCH, items_per_s: Math.round((written / (Date.now() - begun)) * 1000) },
+  };
 }
 
 const round1 = (ms: number) => Math.round(ms * 10) / 10;
@@ -212,18 +326,8 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
     });
   }
 
-  // Wait until what was accepted is persisted (asynchronous systems): nothing pending, and the store
-  // unchanged for a second (the seed design's scheduler holds popped items where no one can see them).
   const expected = Math.min(scenario.units, load.usersWith200.size);
-  const deadline = Date.now() + (quick ? 60_000 : 300_000);
-  let persisted = await system.persisted(couponId);
-  for (let stable = 0; stable < 4 && Date.now() < deadline; ) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    const previous = persisted.users.length;
-    persisted = await system.persisted(couponId);
-    const settled = persisted.users.length >= expected && persisted.users.length === previous && (await system.pending(couponId)) === 0;
-    stable = settled ? stable + 1 : 0;
-  }
+  const persisted = await settled(system, couponId, expected);
   // Invariants. A timed run ends with requests in flight whose answers it does not wait for: those may
   // be issued too, so at most `unanswered` units beyond the users answered 200.
   const failures: string[] = [];
@@ -306,8 +410,11 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
   let n = 0;
   const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `c${n++}`, connections: 20, amount: 2_000 });
   await new Promise((resolve) => setTimeout(resolve, 500));
+  // Stop watching before the probe's own clean-up commands, so that they are not counted.
+  const monitorEnded = new Promise((resolve) => monitor.once('end', resolve));
   monitor.disconnect();
   monitorConnection.disconnect();
+  await Promise.race([monitorEnded, new Promise((resolve) => setTimeout(resolve, 2_000))]);
   await redis.del(`${prefix}:coupon:{${couponId}}:drain`);
   await redis.sadd(`${prefix}:coupons`, couponId);
   redis.disconnect();
@@ -355,11 +462,11 @@ function writeResults(results: { runs: Run[] } & Record<string, unknown>) {
 
 async function shutdown(): Promise<void> {
   for (const child of children) child.kill('SIGTERM');
-  for (const child of children) if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
   rmSync(join(PROJECT_ROOT, 'bench', `.esbuild-${baselinePort}`), { recursive: true, force: true });
   await pool?.end().catch(() => undefined);
   await stack?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  if (!process.env.BENCH_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
 }
 
 process.on('SIGINT', () => void shutdown().then(() => process.exit(130)));

@@ -39,12 +39,12 @@ function ramp(from: number, to: number, seconds: number, parts: number): Step[] 
 
 export function scenarios(quick: boolean): Scenario[] {
   // The seed's k6 stages (1 min to 50, 2 min at 50, 1 min to 100, 1 min at 100, 1 min to 0) compressed
-  // 4x (full) or 20x (quick).
-  const k = quick ? 1 / 20 : 1 / 4;
+  // 4x (full) or 30x (quick).
+  const k = quick ? 1 / 30 : 1 / 4;
   return [
     {
       name: 'seed-profile',
-      description: `the seed's k6 shape compressed ${quick ? 20 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
+      description: `the seed's k6 shape compressed ${quick ? 30 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
       units: 10_000,
       steps: [...ramp(0, 50, 60 * k, 3), { seconds: 120 * k, connections: 50 }, ...ramp(50, 100, 60 * k, 2), { seconds: 60 * k, connections: 100 }, ...ramp(100, 0, 60 * k, 3)],
       connectionRate: 10,
