@@ -16,6 +16,7 @@ interface Results {
   duration_s: number;
   redis_commands?: { admissions: number; by_command: Record<string, number>; per_admission: number };
   ceilings?: Ceilings;
+  drain_only?: { items: number; seconds: number; items_per_s: number };
   runs: Run[];
 }
 
@@ -140,7 +141,11 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
     ['>= 10x the throughput of pessimistic-lock (max-throughput)', lock && max ? `${ratio(max.rps, lock.rps)}x` : 'n/a (no PostgreSQL)', lock && max ? max.rps >= 10 * lock.rps : undefined],
     ['<= 1/10 of its p99 (max-throughput)', lock && max ? `${max.p99_ms} vs ${lock.p99_ms} ms (${ratio(lock.p99_ms, max.p99_ms)}x lower)` : 'n/a', lock && max ? max.p99_ms * 10 <= lock.p99_ms : undefined],
     ['ahead of seed-redis and dynamodb-sync on throughput and p99 (every scenario)', aheadSummary(runs), aheadOk(runs)],
-    ['drain >= 3,500 issuances/s into DynamoDB Local (burst)', burst?.persist_rate_per_s ? `${burst.persist_rate_per_s}/s` : 'n/a', burst?.persist_rate_per_s ? burst.persist_rate_per_s >= 3_500 : undefined],
+    [
+      'drain >= 3,500 issuances/s into DynamoDB Local',
+      results.drain_only ? `${results.drain_only.items_per_s}/s alone (${results.drain_only.items} queued issuances in ${results.drain_only.seconds} s); ${burst?.persist_rate_per_s ?? 'n/a'}/s during the burst` : 'n/a',
+      results.drain_only ? results.drain_only.items_per_s >= 3_500 : undefined,
+    ],
     ['accepted-to-persisted p99 <= 2 s (constant-rate)', steady?.lag_p99_ms !== undefined ? `${steady.lag_p99_ms} ms` : 'n/a', steady?.lag_p99_ms !== undefined ? steady.lag_p99_ms <= 2_000 : undefined],
     ['exactly one Redis command (EVALSHA) per admission', results.redis_commands ? `${results.redis_commands.per_admission} (${Object.entries(results.redis_commands.by_command).map(([c, n]) => `${c} ${n}`).join(', ')} for ${results.redis_commands.admissions} admissions)` : 'n/a', results.redis_commands ? results.redis_commands.per_admission === 1 && Object.keys(results.redis_commands.by_command).join() === 'evalsha' : undefined],
   ];
@@ -159,7 +164,7 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
       '| ceiling | measured | fcfs-coupons against it |',
       '|---|---|---|',
       `| a do-nothing handler under the same serverless offline, max-throughput shape | ${http.rps} req/s, p50 ${http.p50_ms} ms, p99 ${http.p99_ms} ms | max-throughput ${max ? `${max.rps} req/s = ${percent(max.rps, http.rps)} of it` : 'n/a'} |`,
-      `| the ledger's batch write alone (${ceilings.ledger_direct.batch} items per transaction, one at a time) into DynamoDB Local | ${ceilings.ledger_direct.items_per_s} items/s | burst drain ${burst?.persist_rate_per_s ? `${burst.persist_rate_per_s} items/s = ${percent(burst.persist_rate_per_s, ceilings.ledger_direct.items_per_s)} of it` : 'n/a'} |`,
+      `| the ledger's batch write alone (${ceilings.ledger_direct.batch} items per transaction, one at a time) into DynamoDB Local | ${ceilings.ledger_direct.items_per_s} items/s | the drain alone ${results.drain_only ? `${results.drain_only.items_per_s} items/s = ${percent(results.drain_only.items_per_s, ceilings.ledger_direct.items_per_s)} of it` : 'n/a'} |`,
       '',
       'A target above a ceiling cannot be met on this machine by any system behind serverless offline or writing into DynamoDB Local.',
       '',

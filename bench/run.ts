@@ -16,6 +16,7 @@ import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
+import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
   // about the order of the runs than about the systems.
   for (const system of selected) await warmUp(system);
   const ceilings = await measureCeilings(baselineUrl, dynamo);
+  const drainOnly = systemNames.includes('fcfs-coupons') ? await measureDrain(stack, ports.lambda, dynamo) : undefined;
+  if (drainOnly) log(`fcfs-coupons drain alone: ${drainOnly.items} queued issuances persisted at ${drainOnly.items_per_s} items/s`);
   log(
     `ceilings on this machine now: a do-nothing handler under serverless offline ${ceilings.serverless_offline_trivial_handler.rps} req/s ` +
       `(p99 ${ceilings.serverless_offline_trivial_handler.p99_ms} ms); the ledger alone into DynamoDB Local ${ceilings.ledger_direct.items_per_s} items/s`,
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const results = { machine: machine(), mode: quick ? 'quick' : 'full', started_at: new Date(started).toISOString(), duration_s: Math.round((Date.now() - started) / 1000), redis_commands: redisCommands, ceilings, runs };
+  const results = { machine: machine(), mode: quick ? 'quick' : 'full', started_at: new Date(started).toISOString(), duration_s: Math.round((Date.now() - started) / 1000), redis_commands: redisCommands, ceilings, drain_only: drainOnly, runs };
   const paths = writeResults(results);
   await chartsWritten();
   log(`results: ${paths.json}, ${paths.latest}; report: ${paths.report}`);
@@ -208,7 +211,7 @@ function startSeedScheduler(redisPort: number): void {
   children.push(scheduler);
 }
 
-const WARM_UP_SECONDS = quick ? 3 : 10;
+const WARM_UP_SECONDS = quick ? 2 : 10;
 
 /** Load a throwaway coupon for a few seconds and wait until the system is idle again. Not recorded. */
 async function warmUp(system: System): Promise<void> {
@@ -376,6 +379,38 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
     }
   }
   return run;
+}
+
+/**
+ * The drain on its own: admissions of new users are queued while the coupon's drain is held off (its
+ * drain mark set, out of the scheduled drain's index), then one drain is started the way an admission
+ * starts it (an asynchronous invoke of the drain function) and timed from its first ledger write to its
+ * last, with nothing else running. What the drain adds to the ledger's own cost shows against
+ * ceilings.ledger_direct.
+ */
+async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType<typeof createDynamo>) {
+  const couponId = `bench-drain-${Date.now().toString(36)}`;
+  const items = quick ? 5_000 : 20_000;
+  const system = fcfsSystem(stack.apiUrl, 'bench-admin-token', dynamo, 'fcfs-coupons-bench');
+  await system.createCoupon(couponId, items);
+  const redis = new IORedis({ port: redisPortOf(stack) });
+  redis.on('error', () => undefined);
+  const prefix = stack.env.REDIS_KEY_PREFIX!;
+  const drainMark = `${prefix}:coupon:{${couponId}}:drain`;
+  await redis.set(drainMark, '1', 'PX', 300_000);
+  await redis.srem(`${prefix}:coupons`, couponId);
+  let n = 0;
+  const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `d${n++}`, connections: 100, amount: items });
+  if (load.usersWith200.size !== items) throw new Error(`drain probe: ${load.usersWith200.size} of ${items} admissions accepted`);
+  await redis.del(drainMark);
+  await redis.sadd(`${prefix}:coupons`, couponId);
+  redis.disconnect();
+  await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, { region: 'us-east-1', endpoint: `http://127.0.0.1:${lambdaPort}` }).start(couponId);
+  const persisted = await settled(system, couponId, items);
+  if (persisted.users.length !== items) throw new Error(`drain probe: ${persisted.users.length} of ${items} queued issuances persisted`);
+  const first = Math.min(...persisted.issuedAt);
+  const last = Math.max(...persisted.issuedAt);
+  return { items, seconds: round1((last - first) / 1000), items_per_s: Math.round((items / Math.max(1, last - first)) * 1000) };
 }
 
 /**

@@ -16,7 +16,7 @@ const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const ADMIN_TOKEN = __ENV.ADMIN_TOKEN || 'local-admin-token';
 const SCENARIO = __ENV.SCENARIO || 'seed-profile';
 const QUICK = __ENV.QUICK === '1';
-const k = QUICK ? 1 / 20 : 1 / 4;
+const k = QUICK ? 1 / 30 : 1 / 4;
 const s = (seconds) => `${Math.max(1, Math.round(seconds))}s`;
 
 const shapes = {
