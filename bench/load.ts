@@ -63,11 +63,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           sent += 1;
           return { ...request, path: spec.path(userId) };
         },
-        // The user is read from the answer, not from autocannon's per-connection context: after a
-        // reconnect a connection's context can already belong to its next request, which would credit
-        // a 200 to a user who never received one.
-        // serverless offline answers a handler that threw with 200 and the error as the body, where API
-        // Gateway answers 500: such an answer is counted as the 500 it would be.
+        // A 200 is credited to the user the answer names (every system's 200 carries "userId"), not to
+        // autocannon's per-connection context, which is not tied to one request. A handler that threw
+        // is answered by serverless offline with 200 and the error as the body, where API Gateway would
+        // answer 500: it is counted as that 500.
         onResponse: (status: number, body: string) => {
           lastAnswerWasCrash = false;
           if (status !== 200) return;

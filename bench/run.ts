@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   // fcfs-coupons and the baselines' serverless offline (which also serves the ceiling handler) start
   // together: bundling one overlaps with the other's and with DynamoDB Local's JVM start.
-  const [started_stack, baselineUrl] = await Promise.all([
+  const [fcfsStack, baselineUrl] = await Promise.all([
     startStack({
       dataDir,
       ports,
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       BENCH_PG_URL: pgUrl,
     }),
   ]);
-  stack = started_stack;
+  stack = fcfsStack;
   log(`fcfs-coupons up at ${stack.apiUrl}, baselines and the ceiling handler at ${baselineUrl}`);
   const redisCommands = systemNames.includes('fcfs-coupons') ? await measureRedisCommandsPerAdmission(stack) : undefined;
   if (redisCommands) log(`Redis commands sent per admission: ${redisCommands.per_admission} (${JSON.stringify(redisCommands.by_command)})`);
