@@ -69,7 +69,9 @@ describe('npm start survives kill -9 of its whole process group', () => {
     for (const port of Object.values(ports)) {
       await eventually(() => portIsFree(port), (free) => free, 15_000, `port ${port} to be released`);
     }
-  });
+    // Two starts of the whole stack and 400 single-item transactions: ~35 s alone, and more than the
+    // suite's default minute when the other test worker loads the same two cores.
+  }, 240_000);
 });
 
 const outputs: string[] = [];
