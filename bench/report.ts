@@ -148,7 +148,8 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
     [
       'drain >= 3,500 issuances/s into DynamoDB Local',
       results.drain_only ? `${results.drain_only.items_per_s}/s alone (${results.drain_only.items} queued issuances in ${results.drain_only.seconds} s); ${burst?.persist_rate_per_s ?? 'n/a'}/s during the burst` : 'n/a',
-      results.drain_only ? results.drain_only.items_per_s >= 3_500 : undefined,
+      // Met only if both hold: on its own and while admissions load the same machine.
+      results.drain_only && burst?.persist_rate_per_s ? Math.min(results.drain_only.items_per_s, burst.persist_rate_per_s) >= 3_500 : undefined,
     ],
     ['accepted-to-persisted p99 <= 2 s (constant-rate)', steady?.lag_p99_ms !== undefined ? `${steady.lag_p99_ms} ms` : 'n/a', steady?.lag_p99_ms !== undefined ? steady.lag_p99_ms <= 2_000 : undefined],
     ['exactly one Redis command (EVALSHA) per admission', results.redis_commands ? `${results.redis_commands.per_admission} (${Object.entries(results.redis_commands.by_command).map(([c, n]) => `${c} ${n}`).join(', ')} for ${results.redis_commands.admissions} admissions)` : 'n/a', results.redis_commands ? results.redis_commands.per_admission === 1 && Object.keys(results.redis_commands.by_command).join() === 'evalsha' : undefined],
@@ -179,7 +180,11 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
         `| the ledger's batch write alone (${ledger.batch} items per transaction, one at a time) into DynamoDB Local (just before the drain's measurement) | ${ledger.items_per_s} items/s | the drain alone ${results.drain_only ? `${results.drain_only.items_per_s} items/s = ${percent(results.drain_only.items_per_s, ledger.items_per_s)} of it` : 'n/a'} |`,
       );
     }
-    lines.push('', 'A target above a ceiling cannot be met on this machine by any system behind serverless offline or writing into DynamoDB Local.', '');
+    lines.push(
+      '',
+      'Each ceiling is one short sample on a shared machine, not a bound proven for all designs: a target well above it is out of reach here for anything behind the same serverless offline, or writing the same transaction into DynamoDB Local one at a time.',
+      '',
+    );
   }
   return lines.join('\n');
 }
