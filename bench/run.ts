@@ -88,9 +88,9 @@ async function main(): Promise<void> {
   const upstashToken = 'bench-upstash-token';
   const ports = { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() };
   const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const machineBefore = machine();
   // fcfs-coupons and the baselines' serverless offline (which also serves the ceiling handler) start
   // together: bundling one overlaps with the other's and with DynamoDB Local's JVM start.
-  const machineBefore = machine();
   const [, baselineUrl] = await Promise.all([
     startStack({
       dataDir,
