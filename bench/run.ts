@@ -17,6 +17,7 @@ import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
 import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
+import { couponIndexKey, couponKeys } from '../lib/redis/keys.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
@@ -234,7 +235,8 @@ async function warmUp(system: System): Promise<void> {
  */
 async function settled(system: System, couponId: string, expected: number): Promise<Persisted & { timedOut: boolean }> {
   // At least 50 items/s of persistence is waited for (the seed design's scheduler does about 120).
-  const deadline = Date.now() + (quick ? 60_000 : 300_000) + expected * 20;
+  const begun = Date.now();
+  const deadline = begun + (quick ? 60_000 : 300_000) + expected * 20;
   let persisted = await system.persisted(couponId);
   let stable = 0;
   while (stable < 4 && Date.now() < deadline) {
@@ -244,7 +246,7 @@ async function settled(system: System, couponId: string, expected: number): Prom
     const quiet = persisted.users.length >= expected && persisted.users.length === previous && (await system.pending(couponId)) === 0;
     stable = quiet ? stable + 1 : 0;
   }
-  if (stable < 4) log(`  ${system.name} had not settled after waiting ${Math.round((Date.now() - deadline) / 1000 + (quick ? 60 : 300) + expected / 50)} s`);
+  if (stable < 4) log(`  ${system.name} had not settled after waiting ${Math.round((Date.now() - begun) / 1000)} s`);
   return { ...persisted, timedOut: stable < 4 };
 }
 
@@ -396,8 +398,8 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
 /**
  * The drain on its own: admissions of new users are queued while the coupon's drain is held off (its
  * drain mark set, out of the scheduled drain's index), then one drain is started the way an admission
- * starts it (an asynchronous invoke of the drain function) and timed from its first ledger write to its
- * last, with nothing else running. What the drain adds to the ledger's own cost shows against
+ * starts it (an asynchronous invoke of the drain function) and timed from that invoke until nothing is
+ * queued or in flight, with nothing else running. What the drain adds to the ledger's own cost shows against
  * ceilings.ledger_direct.
  */
 async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType<typeof createDynamo>) {
@@ -407,15 +409,11 @@ async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType
   await system.createCoupon(couponId, items);
   const redis = new IORedis({ port: redisPortOf(stack) });
   redis.on('error', () => undefined);
-  const prefix = stack.env.REDIS_KEY_PREFIX!;
-  const drainMark = `${prefix}:coupon:{${couponId}}:drain`;
-  await redis.set(drainMark, '1', 'PX', 300_000);
-  await redis.srem(`${prefix}:coupons`, couponId);
+  const release = await holdDrain(redis, stack, couponId, 300_000);
   let n = 0;
   const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `d${n++}`, connections: 100, amount: items });
   if (load.usersWith200.size !== items) throw new Error(`drain probe: ${load.usersWith200.size} of ${items} admissions accepted`);
-  await redis.del(drainMark);
-  await redis.sadd(`${prefix}:coupons`, couponId);
+  await release();
   redis.disconnect();
   // Timed like the ledger's ceiling: from the start (the invoke) until nothing is queued or in flight
   // (every batch written and acknowledged), polled every 50 ms.
@@ -443,9 +441,7 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
   await system.createCoupon(couponId, 1_000_000);
   const redis = new IORedis({ port: redisPortOf(stack) });
   redis.on('error', () => undefined);
-  const prefix = stack.env.REDIS_KEY_PREFIX!;
-  await redis.set(`${prefix}:coupon:{${couponId}}:drain`, '1', 'PX', 120_000);
-  await redis.srem(`${prefix}:coupons`, couponId);
+  const release = await holdDrain(redis, stack, couponId, 120_000);
   // One admission first: a fresh process's first EVALSHA meets NOSCRIPT and loads the script (EVAL);
   // that happens once per script cache, not per admission, and is left out of the count.
   await fetch(`${stack.apiUrl}/api/v2/users/warmup/coupons/${couponId}/issue`, { method: 'POST' });
@@ -468,8 +464,7 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
   monitor.disconnect();
   monitorConnection.disconnect();
   await Promise.race([monitorEnded, new Promise((resolve) => setTimeout(resolve, 2_000))]);
-  await redis.del(`${prefix}:coupon:{${couponId}}:drain`);
-  await redis.sadd(`${prefix}:coupons`, couponId);
+  await release();
   redis.disconnect();
   const total = Object.values(byCommand).reduce((a, b) => a + b, 0);
   return {
@@ -477,6 +472,21 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
     by_command: byCommand,
     per_admission: Math.round((total / load.requests) * 1000) / 1000,
     commands_run_inside_the_script_per_admission: Math.round((scriptCommands / load.requests) * 10) / 10,
+  };
+}
+
+/**
+ * Keep every drain off a coupon: its drain mark is set (admissions start none) and it leaves the
+ * scheduled drain's index. The returned function lets drains back in.
+ */
+async function holdDrain(redis: IORedis, stack: Stack, couponId: string, forMs: number): Promise<() => Promise<void>> {
+  const prefix = stack.env.REDIS_KEY_PREFIX!;
+  const { drainMark } = couponKeys(prefix, couponId);
+  await redis.set(drainMark, '1', 'PX', forMs);
+  await redis.srem(couponIndexKey(prefix), couponId);
+  return async () => {
+    await redis.del(drainMark);
+    await redis.sadd(couponIndexKey(prefix), couponId);
   };
 }
 
