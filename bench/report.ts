@@ -170,7 +170,6 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
       '|---|---|---|',
     );
     if (http) {
-      const lock = get('pessimistic-lock', 'max-throughput');
       lines.push(
         `| a do-nothing handler under the same serverless offline, max-throughput shape (just before that scenario) | ${http.rps} req/s, p50 ${http.p50_ms} ms, p99 ${http.p99_ms} ms | max-throughput ${max ? `${max.rps} req/s = ${percent(max.rps, http.rps)} of it` : 'n/a'}${lock ? `; 10x pessimistic-lock would be ${10 * lock.rps} req/s = ${percent(10 * lock.rps, http.rps)} of it` : ''} |`,
       );
