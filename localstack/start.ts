@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT, StackError } from './processes.js';
+import { reconcileAfterUncleanStop } from './recover.js';
 import { startStack, type Stack } from './stack.js';
 
 const env = process.env;
@@ -38,9 +39,12 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-/** Children left behind by a start that was killed on its own (not with its process group). */
-function stopLeftovers(): void {
-  if (!existsSync(pidFile)) return;
+/**
+ * Children left behind by a start that was killed on its own (not with its process group).
+ * True when an earlier start did not stop cleanly (its pid file is still there).
+ */
+function stopLeftovers(): boolean {
+  if (!existsSync(pidFile)) return false;
   for (const pid of readFileSync(pidFile, 'utf8').split(/\s+/).filter(Boolean).map(Number)) {
     let cmdline = '';
     try {
@@ -58,6 +62,7 @@ function stopLeftovers(): void {
     }
   }
   rmSync(pidFile, { force: true });
+  return true;
 }
 
 async function seedCoupon(stack: Stack): Promise<string> {
@@ -83,7 +88,7 @@ async function drainOnce(): Promise<void> {
 
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  stopLeftovers();
+  const uncleanStop = stopLeftovers();
   let stopping = false;
   let stack: Stack | undefined;
   const shutdown = async (code: number) => {
@@ -118,6 +123,11 @@ async function main(): Promise<void> {
   });
   writeFileSync(pidFile, stack.children.map((c) => c.child.pid).join('\n'));
   const seeded = await seedCoupon(stack);
+  if (uncleanStop && !externalDynamo) {
+    console.log('The last run did not stop cleanly: reconciling every coupon with the ledger...');
+    const repaired = await reconcileAfterUncleanStop(stack, adminToken);
+    for (const line of repaired.length > 0 ? repaired : ['every coupon in sync']) console.log(`  ${line}`);
+  }
   await drainOnce();
 
   console.log(`

@@ -3,7 +3,10 @@ import { createCoupon, getAdminCouponView } from '../lib/coupons/campaigns.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainAll, drainCoupon } from '../lib/drain/drain.js';
-import { forever, sleep, testDeps, uniqueCouponId } from './support/deps.js';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { createDynamo } from '../lib/ledger/dynamo.js';
+import { Ledger } from '../lib/ledger/ledger.js';
+import { forever, services, sleep, testDeps, uniqueCouponId } from './support/deps.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
 
@@ -75,6 +78,32 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(report).toMatchObject({ requeued: 4, issued: 0, redelivered: 4 });
     expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(4);
     expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3']);
+    expect(await getUserCouponStatus(deps, couponId, 'u0')).toMatchObject({ status: 'ISSUED' });
+  });
+
+  it('an item the ledger calls "already there" but does not hold is written on a later try, never acknowledged unwritten', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    await issueCoupon(deps, couponId, 'u0');
+    // The first transaction is refused as if u0's item existed, though the ledger has no such item.
+    const dynamo = createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint });
+    let refusals = 0;
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'TransactWriteItemsCommand' || refusals > 0) return next(args);
+        refusals += 1;
+        throw new TransactionCanceledException({
+          message: 'Transaction cancelled',
+          $metadata: { httpStatusCode: 400 },
+          CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
+        });
+      },
+      { step: 'initialize' },
+    );
+    const report = await drainCoupon({ ...deps, ledger: new Ledger(dynamo, deps.ledger.tableName) }, couponId, forever);
+    expect(refusals).toBe(1);
+    expect(report).toMatchObject({ released: 1, issued: 1, redelivered: 0 });
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u0']);
     expect(await getUserCouponStatus(deps, couponId, 'u0')).toMatchObject({ status: 'ISSUED' });
   });
 

@@ -290,12 +290,19 @@ export class Ledger {
     return [...puts, counter];
   }
 
-  /** issuedAt of an item whose Put found it already there (from the cancellation, else a read). */
+  /**
+   * issuedAt of an item whose Put found it already there (from the cancellation, else a read).
+   * Throws when neither shows the item: deciding it ISSUED would have the drain acknowledge an item the
+   * ledger does not hold, and nothing would ever write it. Thrown, the batch goes back for another try.
+   */
   private async persistedAt(couponId: string, item: IssuanceRequest, reason: CancellationReason | undefined): Promise<number> {
     const old = reason?.Item?.issuedAt?.S;
     if (old) return Date.parse(old);
     const existing = await this.getIssuance(couponId, item.userId);
-    return existing?.issuedAt ?? Date.now();
+    if (!existing) {
+      throw new Error(`the ledger refused ${item.userId}'s issuance as already there, but does not hold it`);
+    }
+    return existing.issuedAt;
   }
 }
 
