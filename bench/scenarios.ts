@@ -29,22 +29,27 @@ export interface Scenario {
   readonly users: { readonly kind: 'random'; readonly count: number } | { readonly kind: 'new' } | { readonly kind: 'spread'; readonly count: number };
 }
 
-/** A ramp from one number of virtual users to another, as `parts` equal steps. */
+/**
+ * A linear ramp from one number of virtual users to another, as at most `parts` steps of at least one
+ * second each (the load generator runs whole seconds: a shorter step would silently last one). Each
+ * step holds the ramp's value at its middle, so the steps send what the ramp would.
+ */
 function ramp(from: number, to: number, seconds: number, parts: number): Step[] {
-  return Array.from({ length: parts }, (_, i) => ({
-    seconds: seconds / parts,
-    connections: Math.max(1, Math.round(from + ((to - from) * (i + 1)) / parts)),
+  const steps = Math.max(1, Math.min(parts, Math.floor(seconds)));
+  return Array.from({ length: steps }, (_, i) => ({
+    seconds: seconds / steps,
+    connections: Math.max(1, Math.round(from + ((to - from) * (i + 0.5)) / steps)),
   }));
 }
 
 export function scenarios(quick: boolean): Scenario[] {
   // The seed's k6 stages (1 min to 50, 2 min at 50, 1 min to 100, 1 min at 100, 1 min to 0) compressed
-  // 4x (full) or 30x (quick).
-  const k = quick ? 1 / 30 : 1 / 4;
+  // 4x (full) or 60x (quick: 6 s, of which 3 s at 50 and 100 virtual users).
+  const k = quick ? 1 / 60 : 1 / 4;
   return [
     {
       name: 'seed-profile',
-      description: `the seed's k6 shape compressed ${quick ? 30 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
+      description: `the seed's k6 shape compressed ${quick ? 60 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
       units: 10_000,
       steps: [...ramp(0, 50, 60 * k, 3), { seconds: 120 * k, connections: 50 }, ...ramp(50, 100, 60 * k, 2), { seconds: 60 * k, connections: 100 }, ...ramp(100, 0, 60 * k, 3)],
       connectionRate: 10,
@@ -60,11 +65,11 @@ export function scenarios(quick: boolean): Scenario[] {
     },
     {
       name: 'burst',
-      description: quick ? '10,000 requests from 3,000 users on a 1,000-unit coupon, 100 connections' : '100,000 requests from 30,000 users on a 10,000-unit coupon, 100 connections',
-      units: quick ? 1_000 : 10_000,
-      amount: quick ? 10_000 : 100_000,
+      description: quick ? '5,000 requests from 1,500 users on a 500-unit coupon, 100 connections' : '100,000 requests from 30,000 users on a 10,000-unit coupon, 100 connections',
+      units: quick ? 500 : 10_000,
+      amount: quick ? 5_000 : 100_000,
       connections: 100,
-      users: { kind: 'spread', count: quick ? 3_000 : 30_000 },
+      users: { kind: 'spread', count: quick ? 1_500 : 30_000 },
     },
     {
       name: 'constant-rate',

@@ -4,7 +4,9 @@
  */
 import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
+import { Ledger } from '../lib/ledger/ledger.js';
 import { createRedis } from '../lib/redis/client.js';
+import { seedKeys } from './systems/seed-redis.js';
 
 export type SystemName = 'fcfs-coupons' | 'seed-redis' | 'pessimistic-lock' | 'dynamodb-sync';
 
@@ -22,8 +24,33 @@ export interface System {
   createCoupon(couponId: string, units: number): Promise<void>;
   /** Everything persisted for the coupon. */
   persisted(couponId: string): Promise<Persisted>;
+  /**
+   * How many are persisted, from one cheap read (a counter, not the items), for polling while a run
+   * settles: reading every item four times a second would load the store the system is writing to.
+   */
+  count(couponId: string): Promise<number>;
   /** Still accepted but not yet persisted (0 for synchronous systems). */
   pending(couponId: string): Promise<number>;
+}
+
+async function countItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<number> {
+  let count = 0;
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
+        ExpressionAttributeValues: { ':pk': { S: `COUPON#${couponId}` }, ':issue': { S: 'ISSUE#' } },
+        ConsistentRead: true,
+        Select: 'COUNT',
+        ExclusiveStartKey: start,
+      }),
+    );
+    count += page.Count ?? 0;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return count;
 }
 
 async function queryItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<Persisted> {
@@ -50,6 +77,7 @@ async function queryItems(dynamo: DynamoDBClient, table: string, couponId: strin
 }
 
 export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBClient, tableName: string): System {
+  const ledger = new Ledger(dynamo, tableName);
   const admin = (path: string, init: RequestInit = {}) =>
     fetch(`${apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
   return {
@@ -61,6 +89,8 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
       if (reply.status !== 201) throw new Error(`fcfs-coupons: creating ${couponId} answered ${reply.status} ${await reply.text()}`);
     },
     persisted: (couponId) => queryItems(dynamo, tableName, couponId),
+    // The coupon's issuedCount moves in the same transaction as its items.
+    count: async (couponId) => (await ledger.getCoupon(couponId, true))?.issuedCount ?? 0,
     async pending(couponId) {
       const view = (await (await admin(`/api/v2/admin/coupons/${couponId}`)).json()) as { queued: number; inflight: number };
       return view.queued + view.inflight;
@@ -70,7 +100,7 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
 
 export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToken: string, dynamo: DynamoDBClient, table: string): System {
   const redis = createRedis({ url: redisUrl, token: redisToken, retries: 1 });
-  const keys = (couponId: string) => ({ queue: `seed:{${couponId}}:queue`, stock: `seed:{${couponId}}:stock` });
+  const keys = seedKeys;
   return {
     name: 'seed-redis',
     baseUrl: baselineUrl,
@@ -80,6 +110,9 @@ export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToke
       await redis.sadd('seed:active-coupons', couponId);
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
+    // The scheduler adds a user to the issued set just before its insert (and removes it if the insert
+    // fails): an upper bound that meets the ledger's count once the scheduler is idle.
+    count: (couponId) => redis.scard(keys(couponId).issued),
     pending: (couponId) => redis.zcard(keys(couponId).queue),
   };
 }
@@ -95,6 +128,7 @@ export function dynamodbSyncSystem(baselineUrl: string, dynamo: DynamoDBClient, 
       );
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
+    count: (couponId) => countItems(dynamo, table, couponId),
     pending: async () => 0,
   };
 }
@@ -117,6 +151,10 @@ export function pessimisticLockSystem(baselineUrl: string, pool: pg.Pool): Syste
         requestedAt: rows.rows.map((row) => Number(row.r)),
         issuedAt: rows.rows.map((row) => Number(row.i)),
       };
+    },
+    async count(couponId) {
+      const rows = await pool.query('SELECT count(*)::int AS n FROM bench_issuances WHERE coupon_id = $1', [couponId]);
+      return rows.rows[0].n as number;
     },
     pending: async () => 0,
   };

@@ -16,7 +16,7 @@ const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const ADMIN_TOKEN = __ENV.ADMIN_TOKEN || 'local-admin-token';
 const SCENARIO = __ENV.SCENARIO || 'seed-profile';
 const QUICK = __ENV.QUICK === '1';
-const k = QUICK ? 1 / 30 : 1 / 4;
+const k = QUICK ? 1 / 60 : 1 / 4;
 const s = (seconds) => `${Math.max(1, Math.round(seconds))}s`;
 
 const shapes = {
@@ -42,9 +42,9 @@ const shapes = {
     scenario: { executor: 'constant-vus', vus: 100, duration: QUICK ? '5s' : '30s' },
   },
   burst: {
-    units: QUICK ? 1000 : 10000,
-    users: { kind: 'spread', count: QUICK ? 3000 : 30000 },
-    scenario: { executor: 'shared-iterations', vus: 100, iterations: QUICK ? 10000 : 100000, maxDuration: '10m' },
+    units: QUICK ? 500 : 10000,
+    users: { kind: 'spread', count: QUICK ? 1500 : 30000 },
+    scenario: { executor: 'shared-iterations', vus: 100, iterations: QUICK ? 5000 : 100000, maxDuration: '10m' },
   },
   'constant-rate': {
     units: 10000000,
