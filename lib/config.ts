@@ -48,6 +48,12 @@ export interface DrainSettings {
   readonly triggerLeaseMs: number;
   /** A drain stops claiming when less than this is left of its invocation. */
   readonly stopBeforeTimeoutMs: number;
+  /**
+   * When a claim leaves the queue empty, the drain waits this long before claiming again, so that the
+   * admissions of the next moments share one transaction instead of costing one (and one drain) each.
+   * Shorter than triggerLeaseMs, so admissions still see the drain running while it waits.
+   */
+  readonly lingerMs: number;
 }
 
 export type SecretSource = { readonly value: string } | { readonly ssmParameter: string };
@@ -56,6 +62,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(env: Env = process.env): Config {
   const stage = env.STAGE ?? 'local';
+  const triggerLeaseMs = integer(env, 'DRAIN_TRIGGER_LEASE_MS', 10_000, 100, 600_000);
   return {
     stage,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -72,8 +79,9 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: integer(env, 'DRAIN_BATCH_SIZE', 99, 1, 99),
       claimLeaseMs: integer(env, 'DRAIN_CLAIM_LEASE_MS', 30_000, 100, 900_000),
       maxAttempts: integer(env, 'DRAIN_MAX_ATTEMPTS', 5, 1, 100),
-      triggerLeaseMs: integer(env, 'DRAIN_TRIGGER_LEASE_MS', 10_000, 100, 600_000),
+      triggerLeaseMs,
       stopBeforeTimeoutMs: integer(env, 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 5_000, 0, 600_000),
+      lingerMs: integer(env, 'DRAIN_LINGER_MS', Math.min(100, triggerLeaseMs - 1), 0, triggerLeaseMs - 1),
     },
     drainTrigger: {
       functionName: env.DRAIN_FUNCTION_NAME || undefined,

@@ -12,7 +12,7 @@ describe('configuration', () => {
       tableName: 'fcfs-coupons-local',
       adminToken: { value: 'local-admin-token' },
       authMode: 'none',
-      drain: { batchSize: 99, maxAttempts: 5 },
+      drain: { batchSize: 99, maxAttempts: 5, lingerMs: 100 },
     });
   });
 
@@ -20,6 +20,8 @@ describe('configuration', () => {
     expect(() => loadConfig({})).toThrow(/UPSTASH_REDIS_REST_URL .*is required/);
     expect(() => loadConfig({ ...local, DRAIN_BATCH_SIZE: '100' })).toThrow(/DRAIN_BATCH_SIZE must be an integer in 1..99/);
     expect(() => loadConfig({ ...local, DYNAMODB_ENDPOINT: 'localhost:8000' })).toThrow(ConfigError);
+    // A linger as long as the drain mark would let admissions start a second drain while the first waits.
+    expect(() => loadConfig({ ...local, DRAIN_TRIGGER_LEASE_MS: '500', DRAIN_LINGER_MS: '500' })).toThrow(/DRAIN_LINGER_MS must be an integer in 0..499/);
     expect(() => loadConfig({ ...local, AUTH_MODE: 'open' })).toThrow(/AUTH_MODE must be one of none, jwt/);
   });
 

@@ -37,6 +37,19 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ status: 'FINISHED', queued: 0, inflight: 0, issued: 250 });
   });
 
+  it('lingers when a claim empties the queue: the next moments\' admissions are persisted by the same run, in one transaction', async () => {
+    const deps = testDeps({ drain: { lingerMs: 400 } });
+    const couponId = await newCoupon(deps, 10);
+    await issueCoupon(deps, couponId, 'u0');
+    const running = drainCoupon(deps, couponId, forever);
+    // Without the linger the run would be over by now: it claims again as soon as u0 is written.
+    await sleep(150);
+    for (let i = 1; i <= 5; i++) await issueCoupon(deps, couponId, `u${i}`);
+    expect(await running).toMatchObject({ issued: 6, batches: 2, stoppedBy: 'EMPTY' });
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5']);
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, issued: 6 });
+  });
+
   it('a claim that is never acknowledged is redelivered after its lease and persisted exactly once', async () => {
     const deps = testDeps({ drain: { claimLeaseMs: 300 } });
     const couponId = await newCoupon(deps, 10);

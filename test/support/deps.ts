@@ -13,6 +13,7 @@ export const defaultDrain: DrainSettings = {
   maxAttempts: 5,
   triggerLeaseMs: 10_000,
   stopBeforeTimeoutMs: 0,
+  lingerMs: 0,
 };
 
 /** Deps with a fresh Redis key prefix, so each test file (or test) has its own Redis state. */
