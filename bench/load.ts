@@ -1,8 +1,14 @@
 /**
- * The load generator: autocannon (a well-kept Node load generator; k6, when on PATH, runs the k6/
- * scripts instead). Every request's latency and status is kept, so percentiles are exact, and each
+ * The load generators (k6, when on PATH, runs the k6/ scripts instead):
+ * - runLoad: autocannon, a well-kept Node load generator, for closed loops without think time
+ *   (max-throughput, burst, warm-ups, probes);
+ * - runVirtualUsers: virtual users that think between iterations, as k6's do (seed-profile);
+ * - runOpenLoop: arrivals evenly spaced at a fixed rate, as k6's constant-arrival-rate (constant-rate).
+ * The last two use Node's own HTTP client, because autocannon's rate limits send each second's quota
+ * in one burst. Every request's latency and status is kept, so percentiles are exact, and each
  * response is attributed to its user, so the bench knows who holds a unit.
  */
+import http from 'node:http';
 import autocannon from 'autocannon';
 
 export interface LoadSpec {
@@ -16,10 +22,6 @@ export interface LoadSpec {
   readonly durationSeconds?: number;
   /** Stop after this many requests (instead of a duration). */
   readonly amount?: number;
-  /** Open loop: requests per second across all connections. */
-  readonly overallRate?: number;
-  /** Requests per second per connection (a virtual user's think time). */
-  readonly connectionRate?: number;
 }
 
 export interface LoadResult {
@@ -53,8 +55,6 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     pipelining: 1,
     timeout: 10,
     ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.durationSeconds ?? 10 }),
-    ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
-    ...(spec.connectionRate ? { connectionRate: spec.connectionRate } : {}),
     requests: [
       {
         method: 'POST',
@@ -99,6 +99,176 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
 }
 
+/**
+ * Requests sent with Node's own HTTP client, and what their answers tell, kept as a LoadResult: exact
+ * latencies, statuses (a crash body counted as the 500 it would be), and the users answered 200.
+ */
+class Recorder {
+  readonly latenciesMs: number[] = [];
+  readonly statuses: Record<string, number> = {};
+  readonly usersWith200 = new Set<string>();
+  readonly timeline: { t: number; status: number }[] = [];
+  readonly started = Date.now();
+  readonly agent: http.Agent;
+  private readonly base: URL;
+  private errors = 0;
+  private unattributed = 0;
+  private lastAnswerAt = this.started;
+
+  constructor(
+    baseUrl: string,
+    private readonly path: (userId: string) => string,
+    maxSockets: number,
+  ) {
+    this.base = new URL(baseUrl);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+  }
+
+  /**
+   * POST the issue request of one user and record its answer. Latency runs from `intendedAt`
+   * (performance.now() time, default now): an open loop passes the moment the request was due, so a
+   * request that waited for a free connection is charged for the wait (no coordinated omission).
+   */
+  async send(userId: string, intendedAt = performance.now()): Promise<void> {
+    const sentAtMs = Date.now() - this.started;
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(
+          { host: this.base.hostname, port: this.base.port, path: this.path(userId), method: 'POST', agent: this.agent, timeout: REQUEST_TIMEOUT_MS },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+            res.on('error', reject);
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end();
+      });
+      this.latenciesMs.push(performance.now() - intendedAt);
+      this.lastAnswerAt = Date.now();
+      const parsed = answer.status === 200 ? parseAnswer(answer.body) : { crashed: false };
+      const status = parsed.crashed ? 500 : answer.status;
+      this.statuses[status] = (this.statuses[status] ?? 0) + 1;
+      this.timeline.push({ t: sentAtMs, status });
+      if (answer.status === 200 && !parsed.crashed) {
+        if (parsed.userId === undefined) this.unattributed += 1;
+        else this.usersWith200.add(parsed.userId);
+      }
+    } catch {
+      this.errors += 1;
+    }
+  }
+
+  /** The result of a run planned to end at `endAt` (epoch ms), or at its last answer if later. */
+  result(endAt: number): LoadResult {
+    this.agent.destroy();
+    if (this.unattributed > 0) throw new Error(`${this.unattributed} answers 200 did not say which user they were for (a "userId" field)`);
+    return {
+      requests: this.latenciesMs.length,
+      durationMs: Math.max(endAt, this.lastAnswerAt) - this.started,
+      latenciesMs: this.latenciesMs,
+      statuses: this.statuses,
+      errors: this.errors,
+      usersWith200: this.usersWith200,
+      unanswered: 0,
+      timeline: this.timeline,
+    };
+  }
+}
+
+/** Virtual users that each send a request, wait for its answer, then think, like a k6 iteration. */
+export interface VirtualUsersSpec {
+  readonly baseUrl: string;
+  readonly path: (userId: string) => string;
+  readonly nextUser: () => string;
+  /** How many virtual users run during each step (k6's ramping-vus stages, as steps). */
+  readonly steps: readonly { readonly seconds: number; readonly connections: number }[];
+  /** Pause after each answer (k6's sleep at the end of an iteration). */
+  readonly thinkMs: number;
+}
+
+/**
+ * k6's ramping-vus with a sleep per iteration, in Node: each virtual user has its own keep-alive
+ * connection and loops request -> answer -> think. A step that raises the count starts new users, each
+ * at a random point of its think time (k6 starts them spread over its ramp, so their requests never
+ * line up); a step that lowers it lets the surplus users finish their iteration and stop. Requests
+ * still in flight at the end are waited for (up to the request timeout), so nothing is unanswered.
+ *
+ * autocannon's per-connection rate is not used for this: each of its connections sends its quota at
+ * the start of every second, all on the same tick, so 50 users at 10 requests/s arrive as bursts of
+ * simultaneous requests that measure the queue they form, not the system.
+ */
+export async function runVirtualUsers(spec: VirtualUsersSpec): Promise<LoadResult> {
+  const recorder = new Recorder(spec.baseUrl, spec.path, Math.max(...spec.steps.map((s) => s.connections)));
+  const endAt = recorder.started + spec.steps.reduce((total, step) => total + step.seconds * 1_000, 0);
+  let target = 0;
+  let running = 0;
+
+  const virtualUser = async (index: number, firstDelayMs: number) => {
+    await sleep(firstDelayMs);
+    while (index < target && Date.now() < endAt) {
+      await recorder.send(spec.nextUser());
+      await sleep(spec.thinkMs);
+    }
+    running -= 1;
+  };
+
+  const users: Promise<void>[] = [];
+  for (const step of spec.steps) {
+    target = step.connections;
+    while (running < target) {
+      // A user index is reused only once its previous owner has stopped (running counts them).
+      users.push(virtualUser(running, Math.random() * spec.thinkMs));
+      running += 1;
+    }
+    await sleep(step.seconds * 1_000);
+  }
+  target = 0;
+  await Promise.all(users);
+  return recorder.result(endAt);
+}
+
+/** Arrivals at a fixed rate, whatever the answers (k6's constant-arrival-rate). */
+export interface OpenLoopSpec {
+  readonly baseUrl: string;
+  readonly path: (userId: string) => string;
+  readonly nextUser: () => string;
+  readonly ratePerSecond: number;
+  readonly seconds: number;
+  /** Connections the generator may open; a request due while all are busy waits, and is charged for it. */
+  readonly maxConnections: number;
+}
+
+/**
+ * An open loop: request i is due at start + i / rate and is sent then, whether or not earlier ones
+ * were answered, so a slow system faces the same arrivals as a fast one. Latency counts from the due
+ * time. A tick every few milliseconds sends what has come due, so arrivals are spread evenly over each
+ * second (autocannon's overallRate sends each connection's quota at the start of every second: a
+ * burst of the whole second's arrivals at once). Requests in flight at the end are waited for.
+ */
+export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
+  const recorder = new Recorder(spec.baseUrl, spec.path, spec.maxConnections);
+  const total = Math.round(spec.ratePerSecond * spec.seconds);
+  const startedAt = performance.now();
+  const endAt = recorder.started + spec.seconds * 1_000;
+  const inFlight: Promise<void>[] = [];
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - startedAt) * spec.ratePerSecond) / 1_000) + 1);
+    for (; sent < due; sent++) inFlight.push(recorder.send(spec.nextUser(), startedAt + (sent * 1_000) / spec.ratePerSecond));
+    await sleep(TICK_MS);
+  }
+  await Promise.all(inFlight);
+  return recorder.result(endAt);
+}
+
+const TICK_MS = 2;
+const REQUEST_TIMEOUT_MS = 10_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 function parseAnswer(body: string): { crashed: boolean; userId?: string } {
   try {
     const answer = JSON.parse(body) as { userId?: unknown; errorType?: unknown };
@@ -114,26 +284,4 @@ export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-/** Merge the results of consecutive stages (a ramp is run as steps). */
-export function mergeResults(parts: readonly LoadResult[]): LoadResult {
-  let offset = 0;
-  const timeline: { t: number; status: number }[] = [];
-  for (const part of parts) {
-    for (const point of part.timeline) timeline.push({ t: point.t + offset, status: point.status });
-    offset += part.durationMs;
-  }
-  const statuses: Record<string, number> = {};
-  for (const part of parts) for (const [code, n] of Object.entries(part.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
-  return {
-    requests: parts.reduce((n, p) => n + p.requests, 0),
-    durationMs: offset,
-    latenciesMs: parts.flatMap((p) => p.latenciesMs),
-    statuses,
-    errors: parts.reduce((n, p) => n + p.errors, 0),
-    usersWith200: new Set(parts.flatMap((p) => [...p.usersWith200])),
-    unanswered: parts.reduce((n, p) => n + p.unanswered, 0),
-    timeline,
-  };
 }

@@ -158,8 +158,9 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
   for (const [target, measured, met] of targets) lines.push(`| ${target} | ${measured} | ${met === undefined ? '-' : met ? 'yes' : '**no**'} |`);
   lines.push('');
   const http = results.ceilings?.serverless_offline_trivial_handler;
+  const httpSeed = results.ceilings?.serverless_offline_trivial_handler_seed_profile;
   const ledger = results.ceilings?.ledger_direct;
-  if (http || ledger) {
+  if (http || httpSeed || ledger) {
     const percent = (a: number | undefined, b: number) => (a ? `${Math.round((a / b) * 100)} %` : 'n/a');
     lines.push(
       '## What this machine allowed in this run',
@@ -169,6 +170,11 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
       '| ceiling | measured | fcfs-coupons against it |',
       '|---|---|---|',
     );
+    if (httpSeed) {
+      lines.push(
+        `| a do-nothing handler under the same serverless offline, seed-profile's virtual users (just before that scenario) | ${httpSeed.rps} req/s, p50 ${httpSeed.p50_ms} ms, p95 ${httpSeed.p95_ms} ms, p99 ${httpSeed.p99_ms} ms | seed-profile ${seed ? `p95 ${seed.p95_ms} ms, p99 ${seed.p99_ms} ms` : 'n/a'} |`,
+      );
+    }
     if (http) {
       lines.push(
         `| a do-nothing handler under the same serverless offline, max-throughput shape (just before that scenario) | ${http.rps} req/s, p50 ${http.p50_ms} ms, p99 ${http.p99_ms} ms | max-throughput ${max ? `${max.rps} req/s = ${percent(max.rps, http.rps)} of it` : 'n/a'}${lock ? `; 10x pessimistic-lock would be ${10 * lock.rps} req/s = ${percent(10 * lock.rps, http.rps)} of it` : ''} |`,

@@ -21,7 +21,7 @@ import { couponIndexKey, couponKeys } from '../lib/redis/keys.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
-import { mergeResults, percentile, runLoad, type LoadResult } from './load.js';
+import { percentile, runLoad, runOpenLoop, runVirtualUsers, type LoadResult } from './load.js';
 import { chartsWritten, writeReport } from './report.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
@@ -35,8 +35,18 @@ const { values } = parseArgs({
   },
 });
 
+interface HttpCeiling {
+  requests: number;
+  rps: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+}
+
 export interface Ceilings {
-  serverless_offline_trivial_handler: { requests: number; rps: number; p50_ms: number; p99_ms: number };
+  serverless_offline_trivial_handler: HttpCeiling;
+  /** The same do-nothing handler under seed-profile's virtual users: the latency floor for that scenario. */
+  serverless_offline_trivial_handler_seed_profile: HttpCeiling;
   ledger_direct: { items: number; batch: number; items_per_s: number };
 }
 
@@ -147,7 +157,8 @@ async function main(): Promise<void> {
 
   const runs: Run[] = [];
   for (const scenario of plan) {
-    if (scenario.name === 'max-throughput') ceilings.serverless_offline_trivial_handler = await measureHttpCeiling(baselineUrl);
+    if (scenario.name === 'max-throughput') ceilings.serverless_offline_trivial_handler = await measureHttpCeiling(baselineUrl, scenario);
+    if (scenario.name === 'seed-profile') ceilings.serverless_offline_trivial_handler_seed_profile = await measureHttpCeiling(baselineUrl, scenario);
     for (const system of selected) {
       log(`${scenario.name} / ${system.name}: ${scenario.description}`);
       const run = await runScenario(system, scenario);
@@ -262,28 +273,23 @@ async function settled(system: System, couponId: string, expected: number): Prom
 /**
  * What this machine allows right now, each measured right next to what it is the ceiling of (the noise
  * of a shared machine moves by the minute): a do-nothing handler under serverless offline driven exactly
- * like max-throughput, measured just before that scenario's runs.
+ * like the scenario (max-throughput: its throughput; seed-profile: its latency), just before its runs.
  */
-async function measureHttpCeiling(baselineUrl: string): Promise<Ceilings['serverless_offline_trivial_handler']> {
-  const shape = scenarios(quick).find((s) => s.name === 'max-throughput')!;
+async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Promise<HttpCeiling> {
   let n = 0;
-  const trivial = (seconds: number) =>
-    runLoad({
-      baseUrl: baselineUrl,
-      path: (u) => `/ceiling/api/v2/users/${u}/coupons/ceiling/issue`,
-      nextUser: () => `t${n++}`,
-      connections: shape.connections ?? 100,
-      durationSeconds: seconds,
-    });
-  await trivial(WARM_UP_SECONDS);
-  const load = await trivial(shape.seconds ?? 5);
+  const base = { baseUrl: baselineUrl, path: (u: string) => `/ceiling/api/v2/users/${u}/coupons/ceiling/issue`, nextUser: () => `t${n++}` };
+  await runLoad({ ...base, connections: 100, durationSeconds: WARM_UP_SECONDS });
+  const load = scenario.steps
+    ? await runVirtualUsers({ ...base, steps: scenario.steps, thinkMs: scenario.thinkMs ?? 0 })
+    : await runLoad({ ...base, connections: scenario.connections ?? 100, durationSeconds: scenario.seconds ?? 5 });
   const ceiling = {
     requests: load.requests,
     rps: Math.round((load.requests / load.durationMs) * 1000),
     p50_ms: round1(percentile(load.latenciesMs, 50)),
+    p95_ms: round1(percentile(load.latenciesMs, 95)),
     p99_ms: round1(percentile(load.latenciesMs, 99)),
   };
-  log(`ceiling now: a do-nothing handler under serverless offline does ${ceiling.rps} req/s (p50 ${ceiling.p50_ms} ms, p99 ${ceiling.p99_ms} ms)`);
+  log(`ceiling now (${scenario.name}): a do-nothing handler under serverless offline does ${ceiling.rps} req/s (p50 ${ceiling.p50_ms} ms, p95 ${ceiling.p95_ms} ms, p99 ${ceiling.p99_ms} ms)`);
   return ceiling;
 }
 
@@ -334,20 +340,13 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
   const runStarted = Date.now();
   let load: LoadResult;
   if (scenario.steps) {
-    const parts: LoadResult[] = [];
-    for (const step of scenario.steps) {
-      parts.push(await runLoad({ ...base, connections: step.connections, durationSeconds: step.seconds, connectionRate: scenario.connectionRate }));
-    }
-    load = mergeResults(parts);
+    load = await runVirtualUsers({ ...base, steps: scenario.steps, thinkMs: scenario.thinkMs ?? 0 });
+  } else if (scenario.overallRate) {
+    load = await runOpenLoop({ ...base, ratePerSecond: scenario.overallRate, seconds: scenario.seconds ?? 5, maxConnections: scenario.connections ?? 2_000 });
   } else {
-    load = await runLoad({
-      ...base,
-      connections: scenario.connections ?? 100,
-      durationSeconds: scenario.seconds,
-      amount: scenario.amount,
-      overallRate: scenario.overallRate,
-    });
+    load = await runLoad({ ...base, connections: scenario.connections ?? 100, durationSeconds: scenario.seconds, amount: scenario.amount });
   }
+
 
   const expected = Math.min(scenario.units, load.usersWith200.size);
   const persisted = await settled(system, couponId, expected);

@@ -17,8 +17,8 @@ export interface Scenario {
   readonly units: number;
   /** Closed-loop steps (seed-profile ramps are run as steps), or one open/closed run. */
   readonly steps?: readonly Step[];
-  /** Requests per second per virtual user (seed-profile: 0.1 s think time). */
-  readonly connectionRate?: number;
+  /** Think time of each virtual user after each answer (seed-profile: 0.1 s, as the seed's k6 sleep). */
+  readonly thinkMs?: number;
   /** Fixed number of requests (burst). */
   readonly amount?: number;
   readonly connections?: number;
@@ -52,7 +52,7 @@ export function scenarios(quick: boolean): Scenario[] {
       description: `the seed's k6 shape compressed ${quick ? 60 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
       units: 10_000,
       steps: [...ramp(0, 50, 60 * k, 3), { seconds: 120 * k, connections: 50 }, ...ramp(50, 100, 60 * k, 2), { seconds: 60 * k, connections: 100 }, ...ramp(100, 0, 60 * k, 3)],
-      connectionRate: 10,
+      thinkMs: 100,
       users: { kind: 'random', count: 5_000 },
     },
     {
@@ -76,8 +76,8 @@ export function scenarios(quick: boolean): Scenario[] {
       description: `open loop, ${quick ? 1_000 : 2_000} arrivals/s for ${quick ? 5 : 30} s, a new user on every request`,
       units: 10_000_000,
       overallRate: quick ? 1_000 : 2_000,
-      // Enough connections for two seconds of arrivals in flight: fewer would cap the rate at
-      // connections / latency and queue the rest inside the load generator, unmeasured.
+      // Enough connections for two seconds of arrivals in flight; beyond that a due request waits for a
+      // connection, and its latency counts from when it was due.
       connections: quick ? 2_000 : 4_000,
       seconds: quick ? 5 : 30,
       users: { kind: 'new' },
