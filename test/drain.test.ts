@@ -161,10 +161,13 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(await deps.redis.hget(deps.store.keys(couponId).errors, 'poison')).toBe('Error: boom');
   });
 
-  it('stops claiming when the invocation is about to time out, leaving the rest queued', async () => {
-    const deps = testDeps({ drain: { batchSize: 10, stopBeforeTimeoutMs: 1_000 } });
+  it('stops claiming when the invocation is about to time out, leaving the rest queued, and hands over to a new drain', async () => {
+    const started: string[] = [];
+    const trigger = { start: async (couponId: string) => void started.push(couponId) };
+    const deps = testDeps({ drain: { batchSize: 10, stopBeforeTimeoutMs: 1_000 }, trigger });
     const couponId = await newCoupon(deps, 100);
     for (let i = 0; i < 50; i++) await issueCoupon(deps, couponId, `u${i}`);
+    started.length = 0; // the first admission's own start of a drain
     let calls = 0;
     // Plenty of time for two claims, then the invocation is "almost over".
     const report = await drainCoupon(deps, couponId, () => (++calls <= 2 ? 60_000 : 500));
@@ -173,6 +176,12 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(view?.issued).toBe(report.issued);
     expect(view!.queued + view!.issued).toBe(50);
     expect(view?.inflight).toBe(0);
+    // Its drain mark is still set, so no admission would start a drain: it starts the next one itself.
+    expect(started).toEqual([couponId]);
+
+    // A run with no time to write anything hands over to no one (no chain of empty invocations).
+    expect(await drainCoupon(deps, couponId, () => 500)).toMatchObject({ stoppedBy: 'TIME', batches: 0 });
+    expect(started).toHaveLength(1);
   });
 
   it('three drains at once on one coupon never double-process nor oversell', async () => {

@@ -125,8 +125,24 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     // more claim deletes the mark atomically if the queue is still empty, or picks up what arrived.
     if (tuning.lingerMs > 0 && timeLeftMs() - tuning.lingerMs > deps.drain.stopBeforeTimeoutMs) await sleep(tuning.lingerMs);
     if (hasTime()) next = deps.store.claim(couponId, tuning);
+    else report.stoppedBy = 'TIME';
   }
+  if (report.stoppedBy === 'TIME' && report.batches > 0) await handOver(deps, couponId);
   return report;
+}
+
+/**
+ * A run out of time leaves the coupon's drain mark set (its last claim refreshed it), so admissions
+ * start no drain until the mark expires: up to DRAIN_TRIGGER_LEASE_MS of waiting during a long drop.
+ * It starts its successor instead, which claims at once (or deletes the mark if nothing is left). Only
+ * a run that wrote something hands over, so a misconfigured time budget cannot chain empty invocations.
+ */
+async function handOver(deps: Deps, couponId: string): Promise<void> {
+  try {
+    await deps.trigger.start(couponId);
+  } catch (error) {
+    log.warn('could not start the next drain; the admissions or the schedule will, once the drain mark expires', { couponId, error });
+  }
 }
 
 /**
