@@ -33,7 +33,7 @@ export interface LoadResult {
   readonly errors: number;
   /** Users that received a 200 (they hold a unit, or were told their request was received). */
   readonly usersWith200: Set<string>;
-  /** Requests sent whose answer the run did not wait for (in flight when a timed run ended). */
+  /** Requests sent without an answer (in flight when a timed run ended, timed out, connection lost): they may have been served. */
   readonly unanswered: number;
   /** Start of each request relative to the run's start (ms), with its status, for charts. */
   readonly timeline: { t: number; status: number }[];
@@ -177,7 +177,8 @@ class Recorder {
       statuses: this.statuses,
       errors: this.errors,
       usersWith200: this.usersWith200,
-      unanswered: 0,
+      // A request that timed out or lost its connection may still have been served: its outcome is unknown.
+      unanswered: this.errors,
       timeline: this.timeline,
     };
   }
@@ -199,7 +200,8 @@ export interface VirtualUsersSpec {
  * connection and loops request -> answer -> think. A step that raises the count starts new users, each
  * at a random point of its think time (k6 starts them spread over its ramp, so their requests never
  * line up); a step that lowers it lets the surplus users finish their iteration and stop. Requests
- * still in flight at the end are waited for (up to the request timeout), so nothing is unanswered.
+ * still in flight at the end are waited for (up to the request timeout); one that times out counts as
+ * unanswered, since the system may still have served it.
  *
  * autocannon's per-connection rate is not used for this: each of its connections sends its quota at
  * the start of every second, all on the same tick, so 50 users at 10 requests/s arrive as bursts of

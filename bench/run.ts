@@ -514,7 +514,7 @@ function machine() {
     load_average: loadavg().map((l) => Math.round(l * 100) / 100),
     os: `${process.platform} ${release()}`,
     node: process.version,
-    load_generator: 'autocannon 8 (k6 not on PATH)',
+    load_generator: 'autocannon 8 for closed loops, Node virtual users and open loop for the paced scenarios (k6 not on PATH)',
   };
 }
 
