@@ -19,6 +19,10 @@ const QUICK = __ENV.QUICK === '1';
 const k = QUICK ? 1 / 60 : 1 / 4;
 const s = (seconds) => `${Math.max(1, Math.round(seconds))}s`;
 
+/**
+ * @typedef {{ kind: 'random' | 'spread', count: number } | { kind: 'new' }} Users
+ * @type {Record<string, { units: number, users: Users, thinkSeconds?: number, scenario: import('k6/options').Scenario }>}
+ */
 const shapes = {
   'seed-profile': {
     units: 10000,
@@ -58,6 +62,7 @@ if (!shape) throw new Error(`SCENARIO must be one of ${Object.keys(shapes).join(
 const unexpected = new Counter('unexpected_status');
 const invariantBroken = new Counter('invariant_broken');
 
+/** @type {import('k6/options').Options} */
 export const options = {
   scenarios: { [SCENARIO]: shape.scenario },
   thresholds: {
@@ -93,8 +98,14 @@ export default function (data) {
   const ok = check(res, {
     'status is 200 or 409': (r) => r.status === 200 || r.status === 409,
     'answer is final': (r) => {
-      const body = r.json();
-      return r.status === 200 ? ['ACCEPTED', 'ALREADY_ACCEPTED'].includes(body.result) : typeof body.error === 'string';
+      /** @type {{ result?: string, error?: string }} */
+      let body;
+      try {
+        body = /** @type {any} */ (r.json());
+      } catch {
+        return false; // not JSON (a gateway's error page): not a final answer
+      }
+      return r.status === 200 ? ['ACCEPTED', 'ALREADY_ACCEPTED'].includes(body.result ?? '') : typeof body.error === 'string';
     },
   });
   if (!ok) unexpected.add(1);
@@ -103,9 +114,10 @@ export default function (data) {
 
 export function teardown(data) {
   // Wait for the drain, then check the invariants through the API.
+  /** @type {{ queued: number, inflight: number, issued: number, remaining: number, totalQuantity: number, deadLettered: number }} */
   let view;
   for (let i = 0; i < 120; i++) {
-    view = http.get(`${BASE_URL}/api/v2/admin/coupons/${data.couponId}`, admin).json();
+    view = /** @type {any} */ (http.get(`${BASE_URL}/api/v2/admin/coupons/${data.couponId}`, admin).json());
     if (view.queued === 0 && view.inflight === 0) break;
     sleep(1);
   }
