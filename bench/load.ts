@@ -203,9 +203,10 @@ export interface VirtualUsersSpec {
  * still in flight at the end are waited for (up to the request timeout); one that times out counts as
  * unanswered, since the system may still have served it.
  *
- * autocannon's per-connection rate is not used for this: each of its connections sends its quota at
- * the start of every second, all on the same tick, so 50 users at 10 requests/s arrive as bursts of
- * simultaneous requests that measure the queue they form, not the system.
+ * autocannon's per-connection rate is not used for this: each of its connections sends its quota for
+ * the second back to back as soon as the second starts, all on the same tick, so 50 users at 10
+ * requests/s arrive as 50 connections firing flat out, then silence: that measures the queue the
+ * burst forms, not the system.
  */
 export async function runVirtualUsers(spec: VirtualUsersSpec): Promise<LoadResult> {
   const recorder = new Recorder(spec.baseUrl, spec.path, Math.max(...spec.steps.map((s) => s.connections)));
@@ -252,8 +253,8 @@ export interface OpenLoopSpec {
  * An open loop: request i is due at start + i / rate and is sent then, whether or not earlier ones
  * were answered, so a slow system faces the same arrivals as a fast one. Latency counts from the due
  * time. A tick every few milliseconds sends what has come due, so arrivals are spread evenly over each
- * second (autocannon's overallRate sends each connection's quota at the start of every second: a
- * burst of the whole second's arrivals at once). Requests in flight at the end are waited for.
+ * second (autocannon's overallRate gives each connection a share of the rate, sent at the start of
+ * every second: the whole second's arrivals in one burst). Requests in flight at the end are waited for.
  */
 export async function runOpenLoop(spec: OpenLoopSpec): Promise<LoadResult> {
   const recorder = new Recorder(spec.baseUrl, spec.path, spec.maxConnections);
