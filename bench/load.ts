@@ -93,7 +93,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     requests: latenciesMs.length,
     // Until the last answer: autocannon notices that a fixed amount is done only on its once-a-second
     // tick, so its own end would round every burst up to whole seconds.
-    durationMs: lastAnswerAt - started,
+    durationMs: Math.max(1, lastAnswerAt - started),
     latenciesMs,
     statuses,
     errors: result.errors + result.timeouts,
@@ -172,7 +172,7 @@ class Recorder {
     if (this.unattributed > 0) throw new Error(`${this.unattributed} answers 200 did not say which user they were for (a "userId" field)`);
     return {
       requests: this.latenciesMs.length,
-      durationMs: Math.max(endAt, this.lastAnswerAt) - this.started,
+      durationMs: Math.max(1, Math.max(endAt, this.lastAnswerAt) - this.started),
       latenciesMs: this.latenciesMs,
       statuses: this.statuses,
       errors: this.errors,
@@ -212,7 +212,9 @@ export async function runVirtualUsers(spec: VirtualUsersSpec): Promise<LoadResul
   const recorder = new Recorder(spec.baseUrl, spec.path, Math.max(...spec.steps.map((s) => s.connections)));
   const endAt = recorder.started + spec.steps.reduce((total, step) => total + step.seconds * 1_000, 0);
   let target = 0;
-  let running = 0;
+  // Indices of the users still running. A user stops once its index is at or above the target and its
+  // iteration is over; a step that raises the target again lets one still finishing carry on.
+  const live = new Set<number>();
 
   const virtualUser = async (index: number, firstDelayMs: number) => {
     await sleep(firstDelayMs);
@@ -220,16 +222,16 @@ export async function runVirtualUsers(spec: VirtualUsersSpec): Promise<LoadResul
       await recorder.send(spec.nextUser());
       await sleep(spec.thinkMs);
     }
-    running -= 1;
+    live.delete(index);
   };
 
   const users: Promise<void>[] = [];
   for (const step of spec.steps) {
     target = step.connections;
-    while (running < target) {
-      // A user index is reused only once its previous owner has stopped (running counts them).
-      users.push(virtualUser(running, Math.random() * spec.thinkMs));
-      running += 1;
+    for (let index = 0; index < target; index++) {
+      if (live.has(index)) continue;
+      live.add(index);
+      users.push(virtualUser(index, Math.random() * spec.thinkMs));
     }
     await sleep(step.seconds * 1_000);
   }

@@ -14,15 +14,18 @@ import type { Stack } from './stack.js';
  * again, and corrects any counter that moved with them. DynamoDB itself does not acknowledge before
  * the write is durable, so a deployed stage never needs it.
  *
- * Returns one line per coupon that had differences (empty when all were in sync).
+ * Returns one line per coupon that had differences or could not be reconciled (none when all were in
+ * sync), and how many could not.
  */
-export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string): Promise<string[]> {
+export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string): Promise<{ lines: string[]; failed: number }> {
   const lines: string[] = [];
+  let failed = 0;
   for (const couponId of await ledgerCouponIds(stack)) {
     const url = `${stack.apiUrl}/api/v2/admin/coupons/${encodeURIComponent(couponId)}/reconcile`;
     const reply = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } });
     const body = (await reply.json().catch(() => ({}))) as { summary?: Record<string, number>; retry?: boolean; message?: string };
     if (!reply.ok) {
+      failed += 1;
       lines.push(`coupon ${couponId}: reconcile failed (${reply.status} ${body.message ?? ''}); run npm run reconcile -- --coupon ${couponId}`);
       continue;
     }
@@ -31,7 +34,7 @@ export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string
     const what = found.map(([kind, count]) => `${count} ${kind}`).join(', ');
     lines.push(`coupon ${couponId}: repaired ${what}${body.retry ? ' (state moved meanwhile: run npm run reconcile again)' : ''}`);
   }
-  return lines;
+  return { lines, failed };
 }
 
 /**

@@ -33,6 +33,11 @@ const externalRedis =
     : undefined;
 const externalDynamo = env.LOCAL_DYNAMODB === 'false' ? ('aws' as const) : undefined;
 const pidFile = join(dataDir, 'stack.pids');
+/**
+ * Present from an unclean stop until a reconcile of every coupon has succeeded: a start that fails or
+ * is killed before reconciling, or a reconcile that fails, leaves it for the next start.
+ */
+const reconcileMarker = join(dataDir, 'reconcile-needed');
 
 function fail(message: string): never {
   console.error(`fcfs-coupons: ${message}`);
@@ -88,7 +93,7 @@ async function drainOnce(): Promise<void> {
 
 async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  const uncleanStop = stopLeftovers();
+  if (stopLeftovers()) writeFileSync(reconcileMarker, 'the last run did not stop cleanly\n');
   let stopping = false;
   let stack: Stack | undefined;
   const shutdown = async (code: number) => {
@@ -117,16 +122,20 @@ async function main(): Promise<void> {
     externalDynamo,
     onChildExit: (name, code, signal) => {
       if (stopping) return;
+      // A child killed under load (DynamoDB Local by the OOM killer, say) is an unclean stop too.
+      writeFileSync(reconcileMarker, `${name} exited unexpectedly\n`);
       console.error(`fcfs-coupons: ${name} exited unexpectedly (code ${code}, signal ${signal}); stopping the stack.`);
       void shutdown(1);
     },
   });
   writeFileSync(pidFile, stack.children.map((c) => c.child.pid).join('\n'));
   const seeded = await seedCoupon(stack);
-  if (uncleanStop && !externalDynamo) {
+  if (existsSync(reconcileMarker) && !externalDynamo) {
     console.log('The last run did not stop cleanly: reconciling every coupon with the ledger...');
-    const repaired = await reconcileAfterUncleanStop(stack, adminToken);
-    for (const line of repaired.length > 0 ? repaired : ['every coupon in sync']) console.log(`  ${line}`);
+    const { lines, failed } = await reconcileAfterUncleanStop(stack, adminToken);
+    for (const line of lines.length > 0 ? lines : ['every coupon in sync']) console.log(`  ${line}`);
+    if (failed === 0) rmSync(reconcileMarker, { force: true });
+    else console.log('  The next start reconciles again.');
   }
   await drainOnce();
 

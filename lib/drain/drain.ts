@@ -127,7 +127,10 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     if (hasTime()) next = deps.store.claim(couponId, tuning);
     else report.stoppedBy = 'TIME';
   }
-  if (report.stoppedBy === 'TIME' && report.batches > 0) await handOver(deps, couponId);
+  // Written or decided something: a run whose writes all failed (the ledger down) leaves the rest to
+  // the schedule rather than chaining invocations that would only use up the items' attempts.
+  const progressed = report.issued + report.redelivered + report.rejected > 0;
+  if (report.stoppedBy === 'TIME' && progressed) await handOver(deps, couponId);
   return report;
 }
 
@@ -135,7 +138,8 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
  * A run out of time leaves the coupon's drain mark set (its last claim refreshed it), so admissions
  * start no drain until the mark expires: up to DRAIN_TRIGGER_LEASE_MS of waiting during a long drop.
  * It starts its successor instead, which claims at once (or deletes the mark if nothing is left). Only
- * a run that wrote something hands over, so a misconfigured time budget cannot chain empty invocations.
+ * a run that persisted something hands over, so neither a misconfigured time budget nor a ledger that
+ * refuses every write can chain invocations.
  */
 async function handOver(deps: Deps, couponId: string): Promise<void> {
   try {
