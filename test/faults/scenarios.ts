@@ -52,8 +52,8 @@ export interface ScenarioResult {
 
 type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis> };
 
-export function scenarioDeps(services: Services, prefix: string, overrides: Partial<Deps> = {}): ScenarioDeps {
-  const redis = createRedis({ url: services.gatewayUrl, token: services.gatewayToken, retries: 1 });
+export function scenarioDeps(services: Services, prefix: string, overrides: Partial<Deps> = {}, options: { redisTimeoutMs?: number } = {}): ScenarioDeps {
+  const redis = createRedis({ url: services.gatewayUrl, token: services.gatewayToken, retries: 1, timeoutMs: options.redisTimeoutMs });
   return {
     redis,
     store: new CouponStore(redis, prefix),

@@ -18,13 +18,25 @@ export const defaultDrain: DrainSettings = {
 
 /** Deps with a fresh Redis key prefix, so each test file (or test) has its own Redis state. */
 export function testDeps(
-  options: { drain?: Partial<DrainSettings>; trigger?: DrainTrigger; prefix?: string; rateLimit?: Partial<RateLimitSettings> } = {},
+  options: {
+    drain?: Partial<DrainSettings>;
+    trigger?: DrainTrigger;
+    prefix?: string;
+    rateLimit?: Partial<RateLimitSettings>;
+    /** The Redis client's request timeout (default: production's 2 s). */
+    redisTimeoutMs?: number;
+  } = {},
 ) {
-  return scenarioDeps(services(), options.prefix ?? `t${randomUUID().slice(0, 8)}`, {
-    drain: { ...defaultDrain, ...options.drain },
-    rateLimit: { userPerSecond: 0, ipPerSecond: 0, ...options.rateLimit },
-    ...(options.trigger ? { trigger: options.trigger } : {}),
-  });
+  return scenarioDeps(
+    services(),
+    options.prefix ?? `t${randomUUID().slice(0, 8)}`,
+    {
+      drain: { ...defaultDrain, ...options.drain },
+      rateLimit: { userPerSecond: 0, ipPerSecond: 0, ...options.rateLimit },
+      ...(options.trigger ? { trigger: options.trigger } : {}),
+    },
+    { redisTimeoutMs: options.redisTimeoutMs },
+  );
 }
 
 let counter = 0;
