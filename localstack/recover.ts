@@ -9,9 +9,9 @@ import type { Stack } from './stack.js';
  * Why the local stack needs this and AWS does not: DynamoDB Local acknowledges a transaction a moment
  * before its write reaches the database file. Killed in that moment, it comes back without a
  * transaction it had acknowledged: bench/dynamodb-local-durability.ts measured 4 of 10 rounds losing
- * the one transaction acknowledged 1-3 ms before the kill. The drain had already marked those items ISSUED in Redis, so
- * nothing would ever write them again. Reconcile finds them (MARKED_NOT_PERSISTED) and queues them
- * again, and corrects any counter that moved with them. DynamoDB itself does not acknowledge before
+ * the one transaction acknowledged 1-3 ms before the kill. The drain had already marked those items
+ * ISSUED in Redis, so nothing would ever write them again. Reconcile finds them (MARKED_NOT_PERSISTED)
+ * and queues them again, and corrects any counter that moved with them. DynamoDB itself does not acknowledge before
  * the write is durable, so a deployed stage never needs it.
  *
  * Returns one line per coupon that had differences or could not be reconciled (none when all were in
@@ -22,11 +22,12 @@ export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string
   let failed = 0;
   for (const couponId of await ledgerCouponIds(stack)) {
     const url = `${stack.apiUrl}/api/v2/admin/coupons/${encodeURIComponent(couponId)}/reconcile`;
-    const reply = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } });
-    const body = (await reply.json().catch(() => ({}))) as { summary?: Record<string, number>; retry?: boolean; message?: string };
-    if (!reply.ok) {
+    const reply = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } }).catch((error: unknown) => error as Error);
+    const body = reply instanceof Response ? ((await reply.json().catch(() => ({}))) as { summary?: Record<string, number>; retry?: boolean; message?: string }) : {};
+    if (!(reply instanceof Response) || !reply.ok) {
       failed += 1;
-      lines.push(`coupon ${couponId}: reconcile failed (${reply.status} ${body.message ?? ''}); run npm run reconcile -- --coupon ${couponId}`);
+      const why = reply instanceof Response ? `${reply.status} ${body.message ?? ''}` : String(reply);
+      lines.push(`coupon ${couponId}: reconcile failed (${why}); run npm run reconcile -- --coupon ${couponId}`);
       continue;
     }
     const found = Object.entries(body.summary ?? {});
