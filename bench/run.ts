@@ -279,9 +279,7 @@ async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Prom
   let n = 0;
   const base = { baseUrl: baselineUrl, path: (u: string) => `/ceiling/api/v2/users/${u}/coupons/ceiling/issue`, nextUser: () => `t${n++}` };
   await runLoad({ ...base, connections: 100, durationSeconds: WARM_UP_SECONDS });
-  const load = scenario.steps
-    ? await runVirtualUsers({ ...base, steps: scenario.steps, thinkMs: scenario.thinkMs ?? 0 })
-    : await runLoad({ ...base, connections: scenario.connections ?? 100, durationSeconds: scenario.seconds ?? 5 });
+  const load = await drive(base, scenario);
   const ceiling = {
     requests: load.requests,
     rps: Math.round((load.requests / load.durationMs) * 1000),
@@ -324,6 +322,15 @@ function logFile(name: string): number {
 
 let couponSeq = 0;
 
+/** Run a scenario's load with the generator its shape needs (see bench/load.ts). */
+function drive(base: { baseUrl: string; path: (userId: string) => string; nextUser: () => string }, scenario: Scenario): Promise<LoadResult> {
+  if (scenario.steps) return runVirtualUsers({ ...base, steps: scenario.steps, thinkMs: scenario.thinkMs ?? 0 });
+  if (scenario.overallRate) {
+    return runOpenLoop({ ...base, ratePerSecond: scenario.overallRate, seconds: scenario.seconds ?? 5, maxConnections: scenario.connections ?? 2_000 });
+  }
+  return runLoad({ ...base, connections: scenario.connections ?? 100, durationSeconds: scenario.seconds, amount: scenario.amount });
+}
+
 async function runScenario(system: System, scenario: Scenario): Promise<Run> {
   const couponId = `bench-${scenario.name}-${Date.now().toString(36)}-${++couponSeq}`;
   await system.createCoupon(couponId, scenario.units);
@@ -338,15 +345,7 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
   const base = { baseUrl: system.baseUrl, path, nextUser };
 
   const runStarted = Date.now();
-  let load: LoadResult;
-  if (scenario.steps) {
-    load = await runVirtualUsers({ ...base, steps: scenario.steps, thinkMs: scenario.thinkMs ?? 0 });
-  } else if (scenario.overallRate) {
-    load = await runOpenLoop({ ...base, ratePerSecond: scenario.overallRate, seconds: scenario.seconds ?? 5, maxConnections: scenario.connections ?? 2_000 });
-  } else {
-    load = await runLoad({ ...base, connections: scenario.connections ?? 100, durationSeconds: scenario.seconds, amount: scenario.amount });
-  }
-
+  const load = await drive(base, scenario);
 
   const expected = Math.min(scenario.units, load.usersWith200.size);
   const persisted = await settled(system, couponId, expected);

@@ -31,7 +31,7 @@ export interface Scenario {
 
 /**
  * A linear ramp from one number of virtual users to another, as at most `parts` steps of at least one
- * second each (the load generator runs whole seconds: a shorter step would silently last one). Each
+ * second each (the quick ramps last a second: one step, not three a third of a second long). Each
  * step holds the ramp's value at its middle, so the steps send what the ramp would.
  */
 function ramp(from: number, to: number, seconds: number, parts: number): Step[] {

@@ -33,8 +33,8 @@ export interface System {
   pending(couponId: string): Promise<number>;
 }
 
-async function countItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<number> {
-  let count = 0;
+/** The pages of a coupon's issuance items (ALL_ATTRIBUTES), or only their counts (COUNT). */
+async function* issuancePages(dynamo: DynamoDBClient, table: string, couponId: string, select: 'ALL_ATTRIBUTES' | 'COUNT') {
   let start: Record<string, any> | undefined;
   do {
     const page = await dynamo.send(
@@ -43,36 +43,30 @@ async function countItems(dynamo: DynamoDBClient, table: string, couponId: strin
         KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
         ExpressionAttributeValues: { ':pk': { S: `COUPON#${couponId}` }, ':issue': { S: 'ISSUE#' } },
         ConsistentRead: true,
-        Select: 'COUNT',
+        Select: select,
         ExclusiveStartKey: start,
       }),
     );
-    count += page.Count ?? 0;
+    yield page;
     start = page.LastEvaluatedKey;
   } while (start);
+}
+
+async function countItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<number> {
+  let count = 0;
+  for await (const page of issuancePages(dynamo, table, couponId, 'COUNT')) count += page.Count ?? 0;
   return count;
 }
 
 async function queryItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<Persisted> {
   const out: Persisted = { users: [], requestedAt: [], issuedAt: [] };
-  let start: Record<string, any> | undefined;
-  do {
-    const page = await dynamo.send(
-      new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
-        ExpressionAttributeValues: { ':pk': { S: `COUPON#${couponId}` }, ':issue': { S: 'ISSUE#' } },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
+  for await (const page of issuancePages(dynamo, table, couponId, 'ALL_ATTRIBUTES')) {
     for (const item of page.Items ?? []) {
       out.users.push(item.userId!.S!);
       out.requestedAt.push(Date.parse(item.requestedAt!.S!));
       out.issuedAt.push(Date.parse(item.issuedAt!.S!));
     }
-    start = page.LastEvaluatedKey;
-  } while (start);
+  }
   return out;
 }
 
