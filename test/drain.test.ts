@@ -5,6 +5,7 @@ import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainAll, drainCoupon } from '../lib/drain/drain.js';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { createDynamo } from '../lib/ledger/dynamo.js';
+import { LedgerRefusedError } from '../lib/ledger/faults.js';
 import { Ledger } from '../lib/ledger/ledger.js';
 import { forever, services, sleep, testDeps, uniqueCouponId } from './support/deps.js';
 
@@ -159,6 +160,28 @@ describe('the drain: claim, write, acknowledge', () => {
     await drainCoupon(failing, couponId, forever);
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, deadLettered: 1 });
     expect(await deps.redis.hget(deps.store.keys(couponId).errors, 'poison')).toBe('Error: boom');
+  });
+
+  it('a split batch whose second half meets a transient fault acknowledges the committed half and releases only the rest', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    for (const user of ['u0', 'u1', 'u2', 'u3']) await issueCoupon(deps, couponId, user);
+    // The whole batch is refused (a poison item, say), so the drain splits it: the first half commits,
+    // the second half meets a 503. Every later write goes through.
+    let calls = 0;
+    const persistBatch: Ledger['persistBatch'] = (...args) => {
+      calls += 1;
+      if (calls === 1) return Promise.reject(new LedgerRefusedError('an item the ledger cannot store'));
+      if (calls === 3) return Promise.reject(Object.assign(new Error('service unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }));
+      return deps.ledger.persistBatch(...args);
+    };
+    const flaky = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch }) };
+    const report = await drainCoupon(flaky, couponId, forever);
+    // Released: only u2 and u3. Had the committed u0 and u1 gone back too, their retry would count them
+    // as redelivered and use up one of their attempts.
+    expect(report).toMatchObject({ issued: 4, redelivered: 0, released: 2 });
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3']);
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, deadLettered: 0, issued: 4 });
   });
 
   it('stops claiming when the invocation is about to time out, leaving the rest queued, and hands over to a new drain', async () => {

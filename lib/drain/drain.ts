@@ -173,11 +173,13 @@ async function persistClaim(deps: Deps, couponId: string, total: number, claim: 
   if (written.capExceeded) {
     log.error('the ledger cap refused items Redis had admitted: Redis lost or drifted from the ledger', { couponId, rejected });
   }
-  for (const failure of written.failed) {
-    const item = claim.items.filter((i) => i.userId === failure.userId);
-    await releaseUnwritten(deps, couponId, claim, item, failure.error);
-    log.warn('the ledger refused an item; released for another attempt', { couponId, userId: failure.userId, cause: failure.error });
-    report.released += 1;
+  const failedByCause = new Map<string, string[]>();
+  for (const { userId, error } of written.failed) failedByCause.set(error, [...(failedByCause.get(error) ?? []), userId]);
+  for (const [cause, userIds] of failedByCause) {
+    const items = claim.items.filter((i) => userIds.includes(i.userId));
+    await releaseUnwritten(deps, couponId, claim, items, cause);
+    log.warn('the ledger did not write these items; released for another attempt', { couponId, userIds, cause });
+    report.released += items.length;
   }
   return written.failed.length === 0;
 }
@@ -186,13 +188,18 @@ interface Isolated {
   decisions: Map<string, LedgerDecision>;
   newlyIssued: number;
   capExceeded: boolean;
+  /** Items left unwritten: refused by the ledger, or hit by a transient fault while a batch was split. */
   failed: { userId: string; error: string }[];
 }
 
 /**
  * Persist a batch; when the ledger refuses it for a reason that retrying will not fix (a poison item,
  * e.g. a ValidationException), split it in halves until the refused items are alone, so one bad item
- * cannot hold back, or drag into dead letters, the good ones claimed with it. Transient faults throw.
+ * cannot hold back, or drag into dead letters, the good ones claimed with it.
+ *
+ * A transient fault on the whole batch throws: nothing of it was written. Once split, a half may have
+ * committed before the other half meets a transient fault, so that half's items are returned as failed
+ * instead: the committed half is acknowledged and only what was not written goes back to the queue.
  */
 async function persistIsolating(deps: Deps, couponId: string, total: number, items: readonly ClaimedItem[]): Promise<Isolated> {
   try {
@@ -204,8 +211,14 @@ async function persistIsolating(deps: Deps, couponId: string, total: number, ite
       return { decisions: new Map(), newlyIssued: 0, capExceeded: false, failed: [{ userId: items[0]!.userId, error: describe(error) }] };
     }
     const middle = Math.ceil(items.length / 2);
-    const first = await persistIsolating(deps, couponId, total, items.slice(0, middle));
-    const second = await persistIsolating(deps, couponId, total, items.slice(middle));
+    const half = (part: readonly ClaimedItem[]) =>
+      persistIsolating(deps, couponId, total, part).catch((halfError: unknown) => {
+        if (!isTransientLedgerError(halfError)) throw halfError;
+        const failed = part.map((item) => ({ userId: item.userId, error: describe(halfError) }));
+        return { decisions: new Map<string, LedgerDecision>(), newlyIssued: 0, capExceeded: false, failed };
+      });
+    const first = await half(items.slice(0, middle));
+    const second = await half(items.slice(middle));
     return {
       decisions: new Map([...first.decisions, ...second.decisions]),
       newlyIssued: first.newlyIssued + second.newlyIssued,
