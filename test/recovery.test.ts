@@ -158,4 +158,16 @@ describe('reconcile finds and repairs each kind of drift', () => {
     await drainCoupon(deps, couponId, forever);
     expect(await ledgerUsers(deps, couponId)).toEqual(['d1', 'd2']);
   });
+
+  it('leaves dead letters to the operator: a reconcile that finds nothing else to requeue does not requeue them', async () => {
+    const deps = testDeps({ drain: { maxAttempts: 1 } });
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'd1');
+    const failing = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch: async () => Promise.reject(new Error('ValidationException: boom')) }) };
+    await drainCoupon(failing, couponId, forever);
+    const report = await reconcileCoupon(deps, couponId, { dryRun: false });
+    expect(report?.summary).toEqual({});
+    expect(report?.redis).toMatchObject({ queued: 0, deadLettered: 1 });
+    expect(await listDeadLetters(deps, couponId)).toMatchObject([{ userId: 'd1' }]);
+  });
 });

@@ -33,7 +33,7 @@ export function parseRequeueRequest(body: unknown): string[] {
  * start a drain for them. Returns how many were requeued.
  */
 export async function requeueDeadLetters(deps: Deps, couponId: string, userIds: readonly string[]): Promise<number> {
-  const requeued = await deps.store.requeue(couponId, userIds);
+  const requeued = await deps.store.requeue(couponId, userIds.length > 0 ? userIds : 'ALL_DEAD_LETTERS');
   if (requeued > 0) await deps.trigger.start(couponId).catch(() => undefined);
   return requeued;
 }

@@ -305,23 +305,26 @@ export class CouponStore {
     return Number(await this.run(scripts.restoreWinners, [k.tickets, k.outcomes], args));
   }
 
-  /** Requeue winners: the given ones if dead-lettered or untracked, or (none given) every dead letter. */
-  async requeue(couponId: string, userIds: readonly string[] = []): Promise<number> {
+  /**
+   * Requeue winners: the given ones if dead-lettered or untracked (none given: nothing), or every dead
+   * letter. The coupon is indexed first: were it indexed after, a failure in between would leave queued
+   * items that no scheduled drain visits, and a sold-out coupon gets no admissions to start one either.
+   */
+  async requeue(couponId: string, which: readonly string[] | 'ALL_DEAD_LETTERS'): Promise<number> {
+    // The script reads no user ids as "every dead letter": an empty list must not reach it.
+    if (which !== 'ALL_DEAD_LETTERS' && which.length === 0) return 0;
     const k = this.keys(couponId);
-    const requeued = Number(
-      await this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], [...userIds]),
-    );
-    if (requeued > 0) await this.indexCoupon(couponId);
-    return requeued;
+    await this.indexCoupon(couponId);
+    const userIds = which === 'ALL_DEAD_LETTERS' ? [] : [...which];
+    return Number(await this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], userIds));
   }
 
-  /** Undo ISSUED marks the ledger does not back; the winners go back in the queue. */
+  /** Undo ISSUED marks the ledger does not back; the winners go back in the queue (indexed first, as requeue). */
   async unmarkUnpersisted(couponId: string, userIds: readonly string[]): Promise<number> {
     if (userIds.length === 0) return 0;
     const k = this.keys(couponId);
-    const requeued = Number(await this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...userIds]));
-    if (requeued > 0) await this.indexCoupon(couponId);
-    return requeued;
+    await this.indexCoupon(couponId);
+    return Number(await this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...userIds]));
   }
 
   /** Compare-and-set of remaining units; false when it changed since `expected` was read. */
