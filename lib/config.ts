@@ -71,7 +71,8 @@ export function loadConfig(env: Env = process.env): Config {
     redis: {
       url: secret(env, 'UPSTASH_REDIS_REST_URL'),
       token: secret(env, 'UPSTASH_REDIS_REST_TOKEN'),
-      keyPrefix: matching(env, 'REDIS_KEY_PREFIX', /^[A-Za-z0-9_.:-]{1,32}$/, 'fcfs'),
+      // Per stage by default: two stages sharing one Upstash database must not share coupon state.
+      keyPrefix: matching(env, 'REDIS_KEY_PREFIX', /^[A-Za-z0-9_.:-]{1,64}$/, stage === 'local' ? 'fcfs' : `fcfs-${stage}`),
       retries: integer(env, 'REDIS_RETRIES', 1, 0, 5),
     },
     adminToken: secret(env, 'ADMIN_TOKEN', stage === 'local' ? 'local-admin-token' : undefined),
@@ -122,7 +123,8 @@ function optionalUrl(env: Env, name: string): string | undefined {
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
+  // Digits only: Number() would also take "1e3", "0x10" and " 5 ".
+  const value = /^-?\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer in ${min}..${max}, got "${raw}"`);
   }

@@ -19,6 +19,9 @@ describe('configuration', () => {
   it('fails fast, naming the variable, when something required is missing or malformed', () => {
     expect(() => loadConfig({})).toThrow(/UPSTASH_REDIS_REST_URL .*is required/);
     expect(() => loadConfig({ ...local, DRAIN_BATCH_SIZE: '100' })).toThrow(/DRAIN_BATCH_SIZE must be an integer in 1..99/);
+    for (const loose of ['1e1', '0x10', ' 5 ', '5.0']) {
+      expect(() => loadConfig({ ...local, DRAIN_BATCH_SIZE: loose })).toThrow(/DRAIN_BATCH_SIZE must be an integer in 1..99/);
+    }
     expect(() => loadConfig({ ...local, DYNAMODB_ENDPOINT: 'localhost:8000' })).toThrow(ConfigError);
     // A linger as long as the drain mark would let admissions start a second drain while the first waits.
     expect(() => loadConfig({ ...local, DRAIN_TRIGGER_LEASE_MS: '500', DRAIN_LINGER_MS: '500' })).toThrow(/DRAIN_LINGER_MS must be an integer in 0..499/);
@@ -29,6 +32,8 @@ describe('configuration', () => {
     expect(() => loadConfig({ ...local, STAGE: 'prod' })).toThrow(/TABLE_NAME is required/);
     expect(() => loadConfig({ ...local, STAGE: 'prod', TABLE_NAME: 't' })).toThrow(/ADMIN_TOKEN/);
     const config = loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_REDIS_REST_URL_PARAM: '/p/url', UPSTASH_REDIS_REST_TOKEN_PARAM: '/p/token', ADMIN_TOKEN_PARAM: '/p/admin' });
-    expect(config).toMatchObject({ authMode: 'jwt', redis: { url: { ssmParameter: '/p/url' } }, adminToken: { ssmParameter: '/p/admin' } });
+    expect(config).toMatchObject({ authMode: 'jwt', redis: { url: { ssmParameter: '/p/url' }, keyPrefix: 'fcfs-prod' }, adminToken: { ssmParameter: '/p/admin' } });
+    // Two stages on one Upstash database keep apart unless told otherwise.
+    expect(loadConfig({ ...local }).redis.keyPrefix).toBe('fcfs');
   });
 });
