@@ -23,8 +23,18 @@ describe('creating a coupon', () => {
     ['a start that is not ISO-8601', { ...valid, startsAt: 'tomorrow' }],
     ['an end before the start', { ...valid, startsAt: '2030-01-02T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }],
     ['an end equal to the start', { ...valid, startsAt: '2030-01-01T00:00:00Z', endsAt: '2030-01-01T00:00:00Z' }],
+    ['an end already past, after a past start', { ...valid, startsAt: '2020-01-01T00:00:00Z', endsAt: '2020-01-02T00:00:00Z' }],
+    ['a day that does not exist (Date.parse rolls it over)', { ...valid, startsAt: '2030-02-30T10:00:00Z' }],
+    ['hour 24', { ...valid, startsAt: '2030-01-01T24:00:00Z' }],
+    ['month 13', { ...valid, startsAt: '2030-13-01T10:00:00Z' }],
+    ['a time zone offset of 24 hours', { ...valid, startsAt: '2030-01-01T10:00:00+24:00' }],
   ])('rejects %s with a clear message', (_label, body) => {
     expect(() => parseNewCoupon(body)).toThrow(InvalidInputError);
+  });
+
+  it('accepts a leap day, a past start with a future end, and seconds with milliseconds', () => {
+    expect(parseNewCoupon({ ...valid, startsAt: '2028-02-29T10:00:00.250Z' }).startsAt).toBe(Date.parse('2028-02-29T10:00:00.250Z'));
+    expect(parseNewCoupon({ ...valid, startsAt: '2020-01-01T00:00Z', endsAt: '2099-12-31T23:59:59+09:00' }).endsAt).toBe(Date.parse('2099-12-31T14:59:59Z'));
   });
 
   it('accepts a full, valid request', () => {

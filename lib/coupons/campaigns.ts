@@ -70,8 +70,8 @@ export function parseNewCoupon(body: unknown): NewCoupon {
   }
   const startsAt = optionalTime('startsAt', input.startsAt);
   const endsAt = optionalTime('endsAt', input.endsAt);
-  if (endsAt !== undefined && endsAt <= (startsAt ?? Date.now())) {
-    throw new InvalidInputError('endsAt must be later than startsAt (or than now, when startsAt is omitted)');
+  if (endsAt !== undefined && endsAt <= Math.max(startsAt ?? 0, Date.now())) {
+    throw new InvalidInputError('endsAt must be later than startsAt and than now');
   }
   return { couponId, name, totalQuantity, startsAt, endsAt };
 }
@@ -144,11 +144,18 @@ export function couponStatus(record: CouponRecord, live: LiveCounters): CouponSt
   return 'OPEN';
 }
 
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
 function optionalTime(field: string, raw: unknown): number | undefined {
   if (raw === undefined || raw === null) return undefined;
-  const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
-  if (typeof raw !== 'string' || !iso.test(raw) || Number.isNaN(Date.parse(raw))) {
-    throw new InvalidInputError(`${field} must be an ISO-8601 time with a time zone, e.g. 2026-11-24T10:00:00Z`);
-  }
-  return Date.parse(raw);
+  const parts = typeof raw === 'string' ? ISO_TIME.exec(raw) : null;
+  // Date.parse alone would roll 2026-02-30 over to March 2 and take 24:00: every field is checked.
+  const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = (parts?.slice(1) ?? []).map((p) => Number(p ?? 0));
+  const valid =
+    parts !== null &&
+    month! >= 1 && month! <= 12 &&
+    day! >= 1 && day! <= new Date(Date.UTC(year!, month!, 0)).getUTCDate() &&
+    hour! <= 23 && minute! <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+  if (!valid) throw new InvalidInputError(`${field} must be an ISO-8601 time with a time zone, e.g. 2026-11-24T10:00:00Z`);
+  return Date.parse(raw as string);
 }
