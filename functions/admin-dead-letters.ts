@@ -2,7 +2,7 @@ import { listDeadLetters, parseRequeueRequest, requeueDeadLetters } from '../lib
 import { parseId } from '../lib/coupons/ids.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { getRuntime } from '../lib/runtime.js';
-import { adminDenied, httpHandler, json, jsonBody, pathParam } from './http.js';
+import { adminDenied, error, httpHandler, json, jsonBody, pathParam } from './http.js';
 
 const integerParam = (raw: string | undefined, name: string): number | undefined => {
   if (raw === undefined) return undefined;
@@ -18,7 +18,7 @@ export const list = httpHandler(async (event) => {
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const query = event.queryStringParameters ?? {};
   const items = await listDeadLetters(runtime, couponId, integerParam(query.offset, 'offset'), integerParam(query.limit, 'limit'));
-  return json(200, { items });
+  return items ? json(200, { items }) : notFound(couponId);
 });
 
 /** POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue  body {} or {"userIds": [...]} */
@@ -28,5 +28,8 @@ export const requeue = httpHandler(async (event) => {
   if (denied) return denied;
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const userIds = parseRequeueRequest(event.body ? jsonBody(event) : undefined);
-  return json(200, { couponId, requeued: await requeueDeadLetters(runtime, couponId, userIds) });
+  const requeued = await requeueDeadLetters(runtime, couponId, userIds);
+  return requeued === undefined ? notFound(couponId) : json(200, { couponId, requeued });
 });
+
+const notFound = (couponId: string) => error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);

@@ -159,6 +159,13 @@ describe('reconcile finds and repairs each kind of drift', () => {
     expect(await ledgerUsers(deps, couponId)).toEqual(['d1', 'd2']);
   });
 
+  it('answers "no such coupon" (undefined), not an empty list, for dead letters of a coupon the ledger does not hold', async () => {
+    const deps = testDeps();
+    const couponId = uniqueCouponId('nosuch');
+    expect(await listDeadLetters(deps, couponId)).toBeUndefined();
+    expect(await requeueDeadLetters(deps, couponId, [])).toBeUndefined();
+  });
+
   it('leaves dead letters to the operator: a reconcile that finds nothing else to requeue does not requeue them', async () => {
     const deps = testDeps({ drain: { maxAttempts: 1 } });
     const couponId = await newCoupon(deps, 5);

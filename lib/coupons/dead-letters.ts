@@ -5,12 +5,16 @@ import { parseId } from './ids.js';
 
 export const DEAD_LETTER_PAGE = 100;
 
-/** Dead-lettered winners of a coupon, in ticket order, with attempts and last error. */
-export async function listDeadLetters(deps: Deps, couponId: string, offset = 0, limit = DEAD_LETTER_PAGE): Promise<DeadLetter[]> {
+/**
+ * Dead-lettered winners of a coupon, in ticket order, with attempts and last error. Undefined when the
+ * ledger has no such coupon (a typo must not read as "nothing dead-lettered").
+ */
+export async function listDeadLetters(deps: Deps, couponId: string, offset = 0, limit = DEAD_LETTER_PAGE): Promise<DeadLetter[] | undefined> {
   if (!Number.isInteger(offset) || offset < 0) throw new InvalidInputError('offset must be a non-negative integer');
   if (!Number.isInteger(limit) || limit < 1 || limit > DEAD_LETTER_PAGE) {
     throw new InvalidInputError(`limit must be an integer from 1 to ${DEAD_LETTER_PAGE}`);
   }
+  if (!(await deps.ledger.getCoupon(couponId))) return undefined;
   return deps.store.deadLetters(couponId, offset, limit);
 }
 
@@ -30,9 +34,10 @@ export function parseRequeueRequest(body: unknown): string[] {
 
 /**
  * Put dead-lettered winners back in the queue (all, or the given ones) with a fresh attempt count, and
- * start a drain for them. Returns how many were requeued.
+ * start a drain for them. Returns how many were requeued; undefined when the ledger has no such coupon.
  */
-export async function requeueDeadLetters(deps: Deps, couponId: string, userIds: readonly string[]): Promise<number> {
+export async function requeueDeadLetters(deps: Deps, couponId: string, userIds: readonly string[]): Promise<number | undefined> {
+  if (!(await deps.ledger.getCoupon(couponId))) return undefined;
   const requeued = await deps.store.requeue(couponId, userIds.length > 0 ? userIds : 'ALL_DEAD_LETTERS');
   if (requeued > 0) await deps.trigger.start(couponId).catch(() => undefined);
   return requeued;
