@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { parseId } from '../lib/coupons/ids.js';
+import { isValidId } from '../lib/coupons/ids.js';
 import { drainAll, drainCoupon, type DrainReport } from '../lib/drain/drain.js';
 import type { DrainRequest } from '../lib/drain/trigger.js';
 import { log } from '../lib/log.js';
@@ -13,10 +13,12 @@ export async function handler(event: unknown, context: Context): Promise<{ repor
   const runtime = await getRuntime();
   const timeLeftMs = () => context.getRemainingTimeInMillis();
   const couponId = (event as Partial<DrainRequest> | null)?.couponId;
-  const reports =
-    couponId === undefined
-      ? await drainAll(runtime, timeLeftMs)
-      : [await drainCoupon(runtime, parseId('couponId', couponId), timeLeftMs)];
+  if (couponId !== undefined && !isValidId(couponId)) {
+    // Thrown, Lambda would retry this asynchronous invocation twice for the same result.
+    log.error('drain invoked with an invalid couponId; ignored', { couponId: String(couponId).slice(0, 100) });
+    return { reports: [] };
+  }
+  const reports = couponId === undefined ? await drainAll(runtime, timeLeftMs) : [await drainCoupon(runtime, couponId, timeLeftMs)];
   for (const report of reports) {
     if (report.batches > 0 || report.requeued > 0 || report.deadLettered > 0) log.info('drained', { ...report });
   }

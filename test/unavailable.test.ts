@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { HttpResult } from '../functions/http.js';
 import { freePort } from '../localstack/processes.js';
@@ -32,5 +33,13 @@ describe('when Redis cannot be reached', () => {
       expect(reply.headers?.['retry-after']).toBe('1');
       expect(JSON.parse(reply.body!)).toEqual({ error: 'UNAVAILABLE', message: expect.any(String) });
     }
+  });
+
+  it('a drain invoked with an invalid couponId is ignored at once (thrown, Lambda would retry it twice), touching nothing', async () => {
+    const drain = (await import('../functions/drain.js')).handler;
+    const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
+    // With Redis unreachable, any attempt to drain would fail instead of returning.
+    await expect(drain({ couponId: '../../etc' }, context)).resolves.toEqual({ reports: [] });
+    await expect(drain({ couponId: 42 }, context)).resolves.toEqual({ reports: [] });
   });
 });

@@ -106,10 +106,9 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
 
     if (failures >= MAX_CONSECUTIVE_FAILURES) {
       report.stoppedBy = 'FAILURES';
-      if (next) {
-        const unwritten = await next;
-        await releaseUnwritten(deps, couponId, unwritten, unwritten.items, 'drain stopped after repeated ledger failures');
-      }
+      // A claim that failed itself holds nothing to give back (its items, if any, return with its lease).
+      const unwritten = next && (await next.catch(() => undefined));
+      if (unwritten) await releaseUnwritten(deps, couponId, unwritten, unwritten.items, 'drain stopped after repeated ledger failures');
       break;
     }
     if (failures > 0) await sleep(Math.random() * 200 * 2 ** failures);
