@@ -230,3 +230,11 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(await deps.store.listCoupons()).toEqual([]);
   });
 });
+
+describe("the ledger's DynamoDB client", () => {
+  it("has no SDK logger middleware (it filtered every batch's input and output for a no-op logger), and keeps the rest", () => {
+    const names = createDynamo({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1' }).middlewareStack.identify();
+    expect(names.filter((name) => name.startsWith('loggerMiddleware'))).toEqual([]);
+    expect(names.some((name) => name.startsWith('retryMiddleware'))).toBe(true);
+  });
+});

