@@ -162,6 +162,19 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(await deps.redis.hget(deps.store.keys(couponId).errors, 'poison')).toBe('Error: boom');
   });
 
+  it('a claim that pops only entries decided meanwhile claims again, instead of leaving the rest of the queue', async () => {
+    const deps = testDeps({ drain: { batchSize: 2 } });
+    const couponId = await newCoupon(deps, 10);
+    for (const user of ['u0', 'u1', 'u2', 'u3']) await issueCoupon(deps, couponId, user);
+    // u0..u2 are decided while still queued (as a late duplicate is): the first claim pops u0 and u1
+    // and drops both, leaving u2 and u3 queued.
+    await deps.redis.hset(deps.store.keys(couponId).outcomes, { u0: 'R', u1: 'R', u2: 'R' });
+    const report = await drainCoupon(deps, couponId, forever);
+    expect(report).toMatchObject({ issued: 1, stoppedBy: 'EMPTY' });
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u3']);
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0 });
+  });
+
   it('a split batch whose second half meets a transient fault acknowledges the committed half and releases only the rest', async () => {
     const deps = testDeps();
     const couponId = await newCoupon(deps, 10);

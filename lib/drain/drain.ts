@@ -81,6 +81,14 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     report.requeued += claim.requeued;
     report.deadLettered += claim.deadLettered;
 
+    if (claim.items.length === 0 && claim.queuedAfter > 0) {
+      // The claim popped only entries decided meanwhile (late duplicates), which it drops, and more are
+      // queued behind them: claim again now. Each claim pops a batch, so this ends. Stopping here would
+      // leave the queue to the drain mark the claim just refreshed.
+      if (hasTime()) next = deps.store.claim(couponId, tuning);
+      else report.stoppedBy = 'TIME';
+      continue;
+    }
     if (claim.items.length === 0) {
       // Nothing queued. Items in flight whose lease is about to expire belong to a drain that probably
       // died: wait for the lease and take them back now rather than at the next scheduled run.
