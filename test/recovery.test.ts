@@ -2,6 +2,7 @@ import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCoupon } from '../lib/coupons/campaigns.js';
 import { listDeadLetters, requeueDeadLetters } from '../lib/coupons/dead-letters.js';
+import { restoreCouponState } from '../lib/coupons/coupon-state.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
@@ -82,6 +83,31 @@ describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
     const report = await reconcileCoupon(deps, couponId, { dryRun: false });
     expect(report?.summary).toEqual({ REDIS_STATE_MISSING: 1 });
     expect(report?.redis).toMatchObject({ winners: 1, remaining: 4, issued: 1 });
+  });
+});
+
+describe('restoring a coupon from the ledger', () => {
+  it('counts a batch a drain commits while the ledger is being scanned (its units are not free)', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    await issueCoupon(deps, couponId, 'u1');
+    await drainCoupon(deps, couponId, forever);
+    await deps.redis.del(deps.store.keys(couponId).meta);
+    // A drain that claimed u2 and u3 before Redis lost its state commits them during the scan.
+    const ledger = Object.assign(Object.create(deps.ledger), {
+      async *issuancesOf(id: string) {
+        for await (const page of deps.ledger.issuancesOf(id)) {
+          yield page;
+          await deps.ledger.persistBatch(id, 10, [
+            { userId: 'u2', ticket: 2, requestedAt: 2 },
+            { userId: 'u3', ticket: 3, requestedAt: 3 },
+          ]);
+        }
+      },
+    });
+    expect(await restoreCouponState({ ...deps, ledger }, couponId)).toMatchObject({ kind: 'RESTORED', winners: 1 });
+    // 10 units less the 3 the ledger's counter holds: with the counter read before the scan, 9.
+    expect((await deps.store.readCounters(couponId))?.remaining).toBe(7);
   });
 });
 

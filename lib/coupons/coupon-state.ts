@@ -41,16 +41,22 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
       winners += page.length;
     }
     // The counter, not the item count, is what the ledger's guard enforces, so it decides what is left.
+    // It is read again after the scan: a drain that claimed before Redis lost its state may have
+    // committed a batch meanwhile, and the first read would leave those units counted as free (Redis
+    // would then admit users the ledger's cap must reject). A batch committed after this read is not
+    // counted either; the window is now the few milliseconds until loadCoupon, and reconcile reports
+    // what falls in it as REMAINING_DRIFT.
+    const issuedCount = (await ledger.getCoupon(couponId, true))?.issuedCount ?? coupon.issuedCount;
     const loaded = await store.loadCoupon(couponId, {
       total: coupon.totalQuantity,
-      remaining: Math.max(0, coupon.totalQuantity - coupon.issuedCount),
-      seq: Math.max(highestTicket, coupon.issuedCount),
+      remaining: Math.max(0, coupon.totalQuantity - issuedCount),
+      seq: Math.max(highestTicket, issuedCount),
       startsAt: coupon.startsAt,
       endsAt: coupon.endsAt ?? 0,
     });
     if (!loaded) return { kind: 'PRESENT' };
-    if (winners > 0 || coupon.issuedCount > 0) {
-      log.warn('coupon state restored from the ledger', { couponId, winners, issuedCount: coupon.issuedCount });
+    if (winners > 0 || issuedCount > 0) {
+      log.warn('coupon state restored from the ledger', { couponId, winners, issuedCount });
     }
     return { kind: 'RESTORED', winners };
   } finally {
