@@ -39,6 +39,21 @@ describe('Lua scripts', () => {
     expect(await deps.store.readUser(couponId, 'u1')).toMatchObject({ kind: 'WON', ticket: 1 });
   });
 
+  it('the rebuild lock is released only by its holder: one that outlived its TTL leaves the next holder\'s lock alone', async () => {
+    const { store, redis } = testDeps();
+    const couponId = uniqueCouponId('lock');
+    const first = await store.tryLockRebuild(couponId, 50);
+    expect(first).toEqual(expect.any(String));
+    expect(await store.tryLockRebuild(couponId, 50)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const second = await store.tryLockRebuild(couponId, 10_000);
+    expect(second).toEqual(expect.any(String));
+    expect(await store.unlockRebuild(couponId, first!)).toBe(false);
+    expect(await redis.get(store.keys(couponId).rebuildLock)).toBe(second);
+    expect(await store.unlockRebuild(couponId, second!)).toBe(true);
+    expect(await store.tryLockRebuild(couponId, 50)).toEqual(expect.any(String));
+  });
+
   it('every key a script touches is passed in KEYS and shares the coupon hash tag (Redis Cluster safe)', () => {
     const keys = Object.values(testDeps().store.keys('abc'));
     for (const key of keys) expect(key).toContain('{abc}');

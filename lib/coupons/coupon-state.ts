@@ -28,7 +28,8 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
   const coupon = await ledger.getCoupon(couponId, true);
   if (!coupon) return { kind: 'NOT_FOUND' };
   if (await store.readCounters(couponId)) return { kind: 'PRESENT' };
-  if (!(await store.tryLockRebuild(couponId, REBUILD_LOCK_MS))) return waitForRestore(deps, couponId);
+  const lock = await store.tryLockRebuild(couponId, REBUILD_LOCK_MS);
+  if (!lock) return waitForRestore(deps, couponId);
   try {
     let winners = 0;
     let highestTicket = 0;
@@ -60,7 +61,7 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
     }
     return { kind: 'RESTORED', winners };
   } finally {
-    await store.unlockRebuild(couponId);
+    await store.unlockRebuild(couponId, lock);
   }
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { asRedisFault } from './client.js';
 import { couponIndexKey, couponKeys, rateWindowKey, type CouponKeys } from './keys.js';
 import { LuaScript, type ScriptClient } from './script.js';
@@ -11,6 +12,7 @@ import releaseSource from './scripts/release.lua';
 import requeueSource from './scripts/requeue.lua';
 import restoreWinnersSource from './scripts/restore-winners.lua';
 import setRemainingSource from './scripts/set-remaining.lua';
+import unlockSource from './scripts/unlock.lua';
 import unmarkUnpersistedSource from './scripts/unmark-unpersisted.lua';
 
 export const scripts = {
@@ -25,12 +27,12 @@ export const scripts = {
   requeue: new LuaScript('requeue', requeueSource),
   unmarkUnpersisted: new LuaScript('unmark-unpersisted', unmarkUnpersistedSource),
   setRemaining: new LuaScript('set-remaining', setRemainingSource),
+  unlock: new LuaScript('unlock', unlockSource),
 } as const;
 
 /** The slice of @upstash/redis the coupon store uses: scripts plus a few plain commands. */
 export interface RedisClient extends ScriptClient {
   set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
-  del(...keys: string[]): Promise<number>;
   sadd(key: string, member: string, ...members: string[]): Promise<number>;
   srem(key: string, ...members: string[]): Promise<number>;
   smembers(key: string): Promise<string[]>;
@@ -394,16 +396,21 @@ export class CouponStore {
     } while (String(cursor) !== '0');
   }
 
-  /** Held by the one caller that rebuilds a coupon from the ledger; others wait and retry. */
-  async tryLockRebuild(couponId: string, ttlMs: number): Promise<boolean> {
+  /**
+   * Held by the one caller that rebuilds a coupon from the ledger; others wait and retry. Returns the
+   * holder's token (undefined when another caller holds the lock), which unlockRebuild needs.
+   */
+  async tryLockRebuild(couponId: string, ttlMs: number): Promise<string | undefined> {
+    const token = randomUUID();
     const reply = await this.guard('lock rebuild', () =>
-      this.redis.set(this.keys(couponId).rebuildLock, '1', { nx: true, px: ttlMs }),
+      this.redis.set(this.keys(couponId).rebuildLock, token, { nx: true, px: ttlMs }),
     );
-    return reply === 'OK';
+    return reply === 'OK' ? token : undefined;
   }
 
-  async unlockRebuild(couponId: string): Promise<void> {
-    await this.guard('unlock rebuild', () => this.redis.del(this.keys(couponId).rebuildLock));
+  /** Release the rebuild lock if `token` still holds it (a rebuild that outlived the TTL leaves it). */
+  async unlockRebuild(couponId: string, token: string): Promise<boolean> {
+    return Number(await this.run(scripts.unlock, [this.keys(couponId).rebuildLock], [token])) === 1;
   }
 
   /** Put a coupon in the index the scheduled drain walks (idempotent). */
