@@ -175,6 +175,22 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0 });
   });
 
+  it('out of time after a claim that popped only decided entries, it hands over: the rest is not left to the drain mark', async () => {
+    const started: string[] = [];
+    const trigger = { start: async (couponId: string) => void started.push(couponId) };
+    const deps = testDeps({ drain: { batchSize: 2, stopBeforeTimeoutMs: 1_000 }, trigger });
+    const couponId = await newCoupon(deps, 10);
+    for (const user of ['u0', 'u1', 'u2']) await issueCoupon(deps, couponId, user);
+    await deps.redis.hset(deps.store.keys(couponId).outcomes, { u0: 'R', u1: 'R' });
+    started.length = 0; // the first admission's own start of a drain
+    let calls = 0;
+    // Time for the first claim only.
+    const report = await drainCoupon(deps, couponId, () => (++calls <= 1 ? 60_000 : 500));
+    expect(report).toMatchObject({ stoppedBy: 'TIME', issued: 0 });
+    expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 1 });
+    expect(started).toEqual([couponId]);
+  });
+
   it('a split batch whose second half meets a transient fault acknowledges the committed half and releases only the rest', async () => {
     const deps = testDeps();
     const couponId = await newCoupon(deps, 10);
@@ -195,6 +211,26 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(report).toMatchObject({ issued: 4, redelivered: 0, released: 2 });
     expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3']);
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, deadLettered: 0, issued: 4 });
+  });
+
+  it('once a split meets a transient fault, the rest of the split is not tried but released', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    for (const user of ['u0', 'u1', 'u2', 'u3']) await issueCoupon(deps, couponId, user);
+    // Refused whole, refused again as [u0, u1], then [u0] meets a 503: [u1] and [u2, u3] are not tried.
+    let calls = 0;
+    const persistBatch: Ledger['persistBatch'] = (...args) => {
+      calls += 1;
+      if (calls <= 2) return Promise.reject(new LedgerRefusedError('an item the ledger cannot store'));
+      if (calls === 3) return Promise.reject(Object.assign(new Error('service unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }));
+      return deps.ledger.persistBatch(...args);
+    };
+    const flaky = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch }) };
+    const report = await drainCoupon(flaky, couponId, forever);
+    // Three failed calls, then one transaction for all four once released.
+    expect(calls).toBe(4);
+    expect(report).toMatchObject({ issued: 4, released: 4, redelivered: 0 });
+    expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3']);
   });
 
   it('stops claiming when the invocation is about to time out, leaving the rest queued, and hands over to a new drain', async () => {

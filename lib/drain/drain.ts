@@ -73,6 +73,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
   const hasTime = () => timeLeftMs() > deps.drain.stopBeforeTimeoutMs;
 
   let failures = 0;
+  let droppedDecided = false;
   let next: Promise<Claim> | undefined = hasTime() ? deps.store.claim(couponId, tuning) : undefined;
   if (!next) report.stoppedBy = 'TIME';
   while (next) {
@@ -85,6 +86,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       // The claim popped only entries decided meanwhile (late duplicates), which it drops, and more are
       // queued behind them: claim again now. Each claim pops a batch, so this ends. Stopping here would
       // leave the queue to the drain mark the claim just refreshed.
+      droppedDecided = true;
       if (hasTime()) next = deps.store.claim(couponId, tuning);
       else report.stoppedBy = 'TIME';
       continue;
@@ -115,8 +117,8 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     if (failures >= MAX_CONSECUTIVE_FAILURES) {
       report.stoppedBy = 'FAILURES';
       // A claim that failed itself holds nothing to give back (its items, if any, return with its lease).
-      const unwritten = next && (await next.catch(() => undefined));
-      if (unwritten) await releaseUnwritten(deps, couponId, unwritten, unwritten.items, 'drain stopped after repeated ledger failures');
+      const prefetched = next && (await next.catch(() => undefined));
+      if (prefetched) await releaseUnwritten(deps, couponId, prefetched, prefetched.items, 'drain stopped after repeated ledger failures');
       break;
     }
     if (failures > 0) await sleep(Math.random() * 200 * 2 ** failures);
@@ -134,9 +136,9 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     if (hasTime()) next = deps.store.claim(couponId, tuning);
     else report.stoppedBy = 'TIME';
   }
-  // Written or decided something: a run whose writes all failed (the ledger down) leaves the rest to
+  // Written or decided something (or dropped entries already decided): a run whose writes all failed (the ledger down) leaves the rest to
   // the schedule rather than chaining invocations that would only use up the items' attempts.
-  const progressed = report.issued + report.redelivered + report.rejected > 0;
+  const progressed = report.issued + report.redelivered + report.rejected > 0 || droppedDecided;
   if (report.stoppedBy === 'TIME' && progressed) await handOver(deps, couponId);
   return report;
 }
@@ -208,21 +210,28 @@ interface Isolated {
  * committed before the other half meets a transient fault, so that half's items are returned as failed
  * instead: the committed half is acknowledged and only what was not written goes back to the queue.
  */
-async function persistIsolating(deps: Deps, couponId: string, total: number, items: readonly ClaimedItem[]): Promise<Isolated> {
+async function persistIsolating(
+  deps: Deps,
+  couponId: string,
+  total: number,
+  items: readonly ClaimedItem[],
+  split: { transientFault?: string } = {},
+): Promise<Isolated> {
+  // A transient fault met elsewhere in this split: the ledger is struggling, so what is left of the
+  // split is not tried (each try could cost the SDK's whole retry cycle) and goes back to the queue.
+  if (split.transientFault !== undefined) return unwritten(items, split.transientFault);
   try {
     const result = await deps.ledger.persistBatch(couponId, total, items);
     return { ...result, failed: [] };
   } catch (error) {
     if (isTransientLedgerError(error)) throw error;
-    if (items.length === 1) {
-      return { decisions: new Map(), newlyIssued: 0, capExceeded: false, failed: [{ userId: items[0]!.userId, error: describe(error) }] };
-    }
+    if (items.length === 1) return unwritten(items, describe(error));
     const middle = Math.ceil(items.length / 2);
     const half = (part: readonly ClaimedItem[]) =>
-      persistIsolating(deps, couponId, total, part).catch((halfError: unknown) => {
+      persistIsolating(deps, couponId, total, part, split).catch((halfError: unknown) => {
         if (!isTransientLedgerError(halfError)) throw halfError;
-        const failed = part.map((item) => ({ userId: item.userId, error: describe(halfError) }));
-        return { decisions: new Map<string, LedgerDecision>(), newlyIssued: 0, capExceeded: false, failed };
+        split.transientFault = describe(halfError);
+        return unwritten(part, split.transientFault);
       });
     const first = await half(items.slice(0, middle));
     const second = await half(items.slice(middle));
@@ -235,6 +244,12 @@ async function persistIsolating(deps: Deps, couponId: string, total: number, ite
   }
 }
 
+const unwritten = (items: readonly ClaimedItem[], error: string): Isolated => ({
+  decisions: new Map(),
+  newlyIssued: 0,
+  capExceeded: false,
+  failed: items.map((item) => ({ userId: item.userId, error })),
+});
 
 async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], reason: string): Promise<void> {
   if (items.length === 0) return;
