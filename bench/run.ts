@@ -231,8 +231,9 @@ const WARM_UP_SECONDS = quick ? 2 : 10;
  * DynamoDB Local's JVM compiles its hot paths during its first ~15-20 s of load: measured here, its CPU
  * per ledger item fell from 2.7-2.9 ms in the first 4 s of writes to 0.9-1.1 ms at 8-12 s and 0.5-0.6 ms
  * from 16 s on. Writing while the stacks start (serverless offline bundles for ~10 s meanwhile) takes
- * most of that off the runs that come first, at no cost in wall time. A 20 s floor instead (8-10 s more
- * start) made no consistent difference to the runs that followed, in two interleaved pairs.
+ * most of that off the runs that come first, overlapping the start rather than adding to it (it shares
+ * the cores with the bundling). A 20 s floor instead (8-10 s more start) made no consistent difference
+ * to the runs that followed, in two interleaved pairs.
  */
 const JVM_WARM_UP_SECONDS = 10;
 const JVM_WARM_UP_TAIL_SECONDS = 4;

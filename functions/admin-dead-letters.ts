@@ -2,7 +2,7 @@ import { listDeadLetters, parseRequeueRequest, requeueDeadLetters } from '../lib
 import { parseId } from '../lib/coupons/ids.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { getRuntime } from '../lib/runtime.js';
-import { adminDenied, error, httpHandler, json, jsonBody, pathParam } from './http.js';
+import { adminDenied, couponNotFound, httpHandler, json, jsonBody, pathParam } from './http.js';
 
 const integerParam = (raw: string | undefined, name: string): number | undefined => {
   if (raw === undefined) return undefined;
@@ -18,7 +18,7 @@ export const list = httpHandler(async (event) => {
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const query = event.queryStringParameters ?? {};
   const items = await listDeadLetters(runtime, couponId, integerParam(query.offset, 'offset'), integerParam(query.limit, 'limit'));
-  return items ? json(200, { items }) : notFound(couponId);
+  return items ? json(200, { items }) : couponNotFound(couponId);
 });
 
 /** POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue  body {} or {"userIds": [...]} */
@@ -29,7 +29,6 @@ export const requeue = httpHandler(async (event) => {
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const userIds = parseRequeueRequest(event.body ? jsonBody(event) : undefined);
   const requeued = await requeueDeadLetters(runtime, couponId, userIds);
-  return requeued === undefined ? notFound(couponId) : json(200, { couponId, requeued });
+  return requeued === undefined ? couponNotFound(couponId) : json(200, { couponId, requeued });
 });
 
-const notFound = (couponId: string) => error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);

@@ -1,7 +1,7 @@
 import { getAdminCouponView } from '../lib/coupons/campaigns.js';
 import { parseId } from '../lib/coupons/ids.js';
 import { getRuntime } from '../lib/runtime.js';
-import { adminDenied, error, httpHandler, json, pathParam } from './http.js';
+import { adminDenied, couponNotFound, httpHandler, json, pathParam } from './http.js';
 
 /** GET /api/v2/admin/coupons/{couponId}: the public view plus queued, inflight, issued, deadLettered. */
 export const handler = httpHandler(async (event) => {
@@ -10,5 +10,5 @@ export const handler = httpHandler(async (event) => {
   if (denied) return denied;
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const view = await getAdminCouponView(runtime, couponId);
-  return view ? json(200, view) : error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+  return view ? json(200, view) : couponNotFound(couponId);
 });

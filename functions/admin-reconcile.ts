@@ -2,7 +2,7 @@ import { parseId } from '../lib/coupons/ids.js';
 import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { getRuntime } from '../lib/runtime.js';
-import { adminDenied, error, httpHandler, json, pathParam } from './http.js';
+import { adminDenied, couponNotFound, httpHandler, json, pathParam } from './http.js';
 
 /** POST /api/v2/admin/coupons/{couponId}/reconcile[?dryRun=true]: compare Redis with the ledger and repair. */
 export const handler = httpHandler(async (event) => {
@@ -15,5 +15,5 @@ export const handler = httpHandler(async (event) => {
     throw new InvalidInputError('dryRun must be true or false');
   }
   const report = await reconcileCoupon(runtime, couponId, { dryRun: dryRunParam === 'true' });
-  return report ? json(200, report) : error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+  return report ? json(200, report) : couponNotFound(couponId);
 });

@@ -22,6 +22,9 @@ export function error(statusCode: number, code: string, message: string, headers
   return json(statusCode, { error: code, message }, headers);
 }
 
+/** 404 for a coupon the system does not know. */
+export const couponNotFound = (couponId: string): HttpResult => error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+
 /**
  * Run a handler body; turn expected faults into their answers. Unknown errors become a generic 500:
  * the details go to the log, never to the client.

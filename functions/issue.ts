@@ -1,7 +1,7 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { getRuntime } from '../lib/runtime.js';
-import { error, httpHandler, json, pathParam, userDenied } from './http.js';
+import { couponNotFound, error, httpHandler, json, pathParam, userDenied } from './http.js';
 
 /** POST /api/v2/users/{userId}/coupons/{couponId}/issue */
 export const handler = httpHandler(async (event) => {
@@ -30,7 +30,7 @@ export const handler = httpHandler(async (event) => {
     case 'ENDED':
       return error(409, 'ENDED', `Coupon ${couponId} has ended.`);
     case 'COUPON_NOT_FOUND':
-      return error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+      return couponNotFound(couponId);
     case 'RATE_LIMITED':
       return error(429, 'RATE_LIMITED', 'Too many requests for this coupon from this user or address; retry shortly.', {
         'retry-after': '1',

@@ -1,7 +1,7 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { getRuntime } from '../lib/runtime.js';
-import { error, httpHandler, json, pathParam, userDenied } from './http.js';
+import { couponNotFound, error, httpHandler, json, pathParam, userDenied } from './http.js';
 
 /** GET /api/v2/users/{userId}/coupons/{couponId}: where the user stands on one coupon. */
 export const handler = httpHandler(async (event) => {
@@ -23,6 +23,6 @@ export const handler = httpHandler(async (event) => {
     case 'NOT_REQUESTED':
       return error(404, 'NOT_REQUESTED', `User ${userId} has no ticket for coupon ${couponId}.`);
     case 'COUPON_NOT_FOUND':
-      return error(404, 'COUPON_NOT_FOUND', `There is no coupon ${couponId}.`);
+      return couponNotFound(couponId);
   }
 });

@@ -42,10 +42,11 @@ describe('Lua scripts', () => {
   it('the rebuild lock is released only by its holder: one that outlived its TTL leaves the next holder\'s lock alone', async () => {
     const { store, redis } = testDeps();
     const couponId = uniqueCouponId('lock');
-    const first = await store.tryLockRebuild(couponId, 50);
+    // Long enough that a loaded machine's round trip cannot outlast it before the second try.
+    const first = await store.tryLockRebuild(couponId, 1_000);
     expect(first).toEqual(expect.any(String));
-    expect(await store.tryLockRebuild(couponId, 50)).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await store.tryLockRebuild(couponId, 1_000)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     const second = await store.tryLockRebuild(couponId, 10_000);
     expect(second).toEqual(expect.any(String));
     expect(await store.unlockRebuild(couponId, first!)).toBe(false);

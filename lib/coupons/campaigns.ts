@@ -148,14 +148,20 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3
 
 function optionalTime(field: string, raw: unknown): number | undefined {
   if (raw === undefined || raw === null) return undefined;
-  const parts = typeof raw === 'string' ? ISO_TIME.exec(raw) : null;
-  // Date.parse alone would roll 2026-02-30 over to March 2 and take 24:00: every field is checked.
-  const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = (parts?.slice(1) ?? []).map((p) => Number(p ?? 0));
-  const valid =
-    parts !== null &&
-    month! >= 1 && month! <= 12 &&
-    day! >= 1 && day! <= new Date(Date.UTC(year!, month!, 0)).getUTCDate() &&
-    hour! <= 23 && minute! <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
-  if (!valid) throw new InvalidInputError(`${field} must be an ISO-8601 time with a time zone, e.g. 2026-11-24T10:00:00Z`);
-  return Date.parse(raw as string);
+  if (typeof raw !== 'string' || !isCalendarTime(raw)) {
+    throw new InvalidInputError(`${field} must be an ISO-8601 time with a time zone, e.g. 2026-11-24T10:00:00Z`);
+  }
+  return Date.parse(raw);
 }
+
+/** ISO_TIME, with every field in range: Date.parse alone would roll 2026-02-30 over to March 2 and take 24:00. */
+function isCalendarTime(raw: string): boolean {
+  const parts = ISO_TIME.exec(raw);
+  if (!parts) return false;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = parts.slice(1).map((part) => Number(part ?? 0));
+  // Days per month from the leap year 2000 (Date.UTC maps years below 100 to 19xx), less February 29.
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+}
+
+const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
