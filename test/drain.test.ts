@@ -17,6 +17,19 @@ async function newCoupon(deps: TestDeps, totalQuantity: number, label = 'drain')
   return couponId;
 }
 
+const refused = () => new LedgerRefusedError('an item the ledger cannot store');
+const unavailable = () => Object.assign(new Error('service unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } });
+
+/** The ledger failing its n-th persistBatch call with faultOf(n); undefined lets the real write through. */
+function scriptedLedger(deps: TestDeps, faultOf: (call: number) => Error | undefined) {
+  let calls = 0;
+  const persistBatch: Ledger['persistBatch'] = (...args) => {
+    const fault = faultOf(++calls);
+    return fault ? Promise.reject(fault) : deps.ledger.persistBatch(...args);
+  };
+  return { deps: { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch }) }, calls: () => calls };
+}
+
 async function ledgerUsers(deps: TestDeps, couponId: string): Promise<string[]> {
   const users: string[] = [];
   for await (const page of deps.ledger.issuancesOf(couponId)) users.push(...page.map((i) => i.userId));
@@ -197,15 +210,8 @@ describe('the drain: claim, write, acknowledge', () => {
     for (const user of ['u0', 'u1', 'u2', 'u3']) await issueCoupon(deps, couponId, user);
     // The whole batch is refused (a poison item, say), so the drain splits it: the first half commits,
     // the second half meets a 503. Every later write goes through.
-    let calls = 0;
-    const persistBatch: Ledger['persistBatch'] = (...args) => {
-      calls += 1;
-      if (calls === 1) return Promise.reject(new LedgerRefusedError('an item the ledger cannot store'));
-      if (calls === 3) return Promise.reject(Object.assign(new Error('service unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }));
-      return deps.ledger.persistBatch(...args);
-    };
-    const flaky = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch }) };
-    const report = await drainCoupon(flaky, couponId, forever);
+    const ledger = scriptedLedger(deps, (call) => (call === 1 ? refused() : call === 3 ? unavailable() : undefined));
+    const report = await drainCoupon(ledger.deps, couponId, forever);
     // Released: only u2 and u3. Had the committed u0 and u1 gone back too, their retry would count them
     // as redelivered and use up one of their attempts.
     expect(report).toMatchObject({ issued: 4, redelivered: 0, released: 2 });
@@ -218,17 +224,10 @@ describe('the drain: claim, write, acknowledge', () => {
     const couponId = await newCoupon(deps, 10);
     for (const user of ['u0', 'u1', 'u2', 'u3']) await issueCoupon(deps, couponId, user);
     // Refused whole, refused again as [u0, u1], then [u0] meets a 503: [u1] and [u2, u3] are not tried.
-    let calls = 0;
-    const persistBatch: Ledger['persistBatch'] = (...args) => {
-      calls += 1;
-      if (calls <= 2) return Promise.reject(new LedgerRefusedError('an item the ledger cannot store'));
-      if (calls === 3) return Promise.reject(Object.assign(new Error('service unavailable'), { name: 'ServiceUnavailable', $metadata: { httpStatusCode: 503 } }));
-      return deps.ledger.persistBatch(...args);
-    };
-    const flaky = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch }) };
-    const report = await drainCoupon(flaky, couponId, forever);
+    const ledger = scriptedLedger(deps, (call) => (call <= 2 ? refused() : call === 3 ? unavailable() : undefined));
+    const report = await drainCoupon(ledger.deps, couponId, forever);
     // Three failed calls, then one transaction for all four once released.
-    expect(calls).toBe(4);
+    expect(ledger.calls()).toBe(4);
     expect(report).toMatchObject({ issued: 4, released: 4, redelivered: 0 });
     expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3']);
   });
