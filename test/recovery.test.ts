@@ -166,6 +166,27 @@ describe('reconcile finds and repairs each kind of drift', () => {
     expect((await deps.ledger.getCoupon(couponId, true))?.issuedCount).toBe(1);
   });
 
+  it('does not report as drift an admission that lands while it reads the winners: it asks to run again and sets nothing', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 10);
+    await issueCoupon(deps, couponId, 'u1');
+    await issueCoupon(deps, couponId, 'u2');
+    // remaining is read (9: before u2's admission, as it would be under load), then the winners (u1, u2).
+    let reads = 0;
+    const store = Object.assign(Object.create(deps.store), {
+      async readCounters(id: string) {
+        const counters = await deps.store.readCounters(id);
+        return counters && ++reads === 1 ? { ...counters, remaining: counters.remaining + 1 } : counters;
+      },
+    });
+    const report = await reconcileCoupon({ ...deps, store }, couponId, { dryRun: false });
+    expect(report?.summary).toEqual({});
+    expect(report).toMatchObject({ retry: true, repaired: false });
+    expect((await deps.store.readCounters(couponId))?.remaining).toBe(8);
+    // Settled, the same coupon reconciles clean.
+    expect(await reconcileCoupon(deps, couponId, { dryRun: false })).toMatchObject({ summary: {}, retry: false });
+  });
+
   it('lists dead letters with their last error, and requeues them with a fresh attempt count', async () => {
     const deps = testDeps({ drain: { maxAttempts: 1 } });
     const couponId = await newCoupon(deps, 5);

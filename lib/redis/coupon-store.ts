@@ -46,6 +46,11 @@ export interface RedisClient extends ScriptClient {
 /** Everything Redis holds about one coupon's winners, read for reconcile (not atomically). */
 export interface CouponSnapshot {
   readonly remaining: number;
+  /**
+   * False when remaining changed while the snapshot was read (admissions are flowing): the tickets
+   * scanned then no longer match it, so remaining cannot be checked against them.
+   */
+  readonly remainingSettled: boolean;
   readonly total: number;
   /** userId -> ticket */
   readonly tickets: Map<string, number>;
@@ -374,14 +379,19 @@ export class CouponStore {
       await this.scanPairs('zscan', key, (member) => set.add(member));
       return set;
     };
+    const queued = await members(k.queue);
+    const inflight = await members(k.inflight);
+    const dead = await members(k.dead);
+    const after = await this.readCounters(couponId);
     return {
       remaining: counters.remaining,
+      remainingSettled: after?.remaining === counters.remaining,
       total: counters.total,
       tickets,
       outcomes,
-      queued: await members(k.queue),
-      inflight: await members(k.inflight),
-      dead: await members(k.dead),
+      queued,
+      inflight,
+      dead,
     };
   }
 
