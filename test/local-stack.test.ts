@@ -1,6 +1,11 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { createCoupon } from '../lib/coupons/campaigns.js';
 import { assertPortFree, freePort, StackError } from '../localstack/processes.js';
+import { reconcileAfterUncleanStop } from '../localstack/recover.js';
+import type { Stack } from '../localstack/stack.js';
+import { services, testDeps, uniqueCouponId } from './support/deps.js';
 
 describe('the local stack', () => {
   it('refuses a taken port with one clear sentence naming the variable that moves it', async () => {
@@ -15,5 +20,27 @@ describe('the local stack', () => {
       await new Promise<void>((resolve) => holder.close(() => resolve()));
     }
     await expect(assertPortFree(port, 'DynamoDB Local', 'DYNAMODB_PORT')).resolves.toBeUndefined();
+  });
+
+  it('after an unclean stop, a coupon whose reconcile cannot be reached or fails counts as failed (npm start then keeps its marker)', async () => {
+    const couponId = uniqueCouponId('unclean');
+    await createCoupon(testDeps(), { couponId, name: 'n', totalQuantity: 1, startsAt: undefined, endsAt: undefined });
+    const stackAt = (apiUrl: string) =>
+      ({ apiUrl, dynamodbEndpoint: services().dynamodbEndpoint, env: { TABLE_NAME: services().tableName, AWS_REGION: 'us-east-1' } }) as unknown as Stack;
+
+    const unreachable = await reconcileAfterUncleanStop(stackAt(`http://127.0.0.1:${await freePort()}`), 'token');
+    expect(unreachable.failed).toBeGreaterThanOrEqual(1);
+    expect(unreachable.lines).toContainEqual(expect.stringMatching(new RegExp(`^coupon ${couponId}: reconcile failed \\(.+\\); run npm run reconcile -- --coupon ${couponId}$`)));
+
+    const broken = createHttpServer((_req, res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"INTERNAL","message":"boom"}'));
+    const port = await freePort();
+    await new Promise<void>((resolve) => broken.listen(port, '127.0.0.1', () => resolve()));
+    try {
+      const failing = await reconcileAfterUncleanStop(stackAt(`http://127.0.0.1:${port}`), 'token');
+      expect(failing.failed).toBe(unreachable.failed);
+      expect(failing.lines).toContainEqual(`coupon ${couponId}: reconcile failed (500 boom); run npm run reconcile -- --coupon ${couponId}`);
+    } finally {
+      await new Promise<void>((resolve) => broken.close(() => resolve()));
+    }
   });
 });
