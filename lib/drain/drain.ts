@@ -136,8 +136,9 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     if (hasTime()) next = deps.store.claim(couponId, tuning);
     else report.stoppedBy = 'TIME';
   }
-  // Written or decided something (or dropped entries already decided): a run whose writes all failed (the ledger down) leaves the rest to
-  // the schedule rather than chaining invocations that would only use up the items' attempts.
+  // Written or decided something (or dropped entries already decided): a run whose writes all failed
+  // (the ledger down) leaves the rest to the schedule rather than chaining invocations that would only
+  // use up the items' attempts.
   const progressed = report.issued + report.redelivered + report.rejected > 0 || droppedDecided;
   if (report.stoppedBy === 'TIME' && progressed) await handOver(deps, couponId);
   return report;
