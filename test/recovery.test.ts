@@ -146,6 +146,24 @@ describe('reconcile finds and repairs each kind of drift', () => {
     expect(await ledgerUsers(deps, couponId)).toEqual(['u1']);
   });
 
+  it('indexes the coupon before requeueing: a failure in between leaves the drift for the next run, never queued items no drain visits', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 5);
+    await issueCoupon(deps, couponId, 'u1');
+    const k = deps.store.keys(couponId);
+    await deps.redis.zrem(k.queue, 'u1');
+    await deps.redis.hset(k.outcomes, { u1: `I:${Date.now()}` });
+    await deps.store.forgetCoupon(couponId); // sold out and settled: the schedule no longer visits it
+    const store = Object.assign(Object.create(deps.store), {
+      indexCoupon: async () => Promise.reject(new Error('Redis unavailable')),
+    });
+    await expect(reconcileCoupon({ ...deps, store }, couponId, { dryRun: false })).rejects.toThrow('Redis unavailable');
+    // Nothing moved: the next reconcile finds the same drift and repairs it, indexing the coupon.
+    expect(await deps.redis.zscore(k.queue, 'u1')).toBeNull();
+    expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ MARKED_NOT_PERSISTED: 1 });
+    expect(await deps.store.listCoupons()).toContain(couponId);
+  });
+
   it("corrects remaining units and the ledger's counter when they drift", async () => {
     const deps = testDeps();
     const couponId = await newCoupon(deps, 10);
