@@ -25,6 +25,16 @@ async function newCoupon(deps: TestDeps, totalQuantity: number) {
   return couponId;
 }
 
+/** A coupon whose one winner Redis marks ISSUED though the ledger has no item for it (MARKED_NOT_PERSISTED). */
+async function couponWithIssuedMarkOnly(deps: TestDeps, userId: string): Promise<string> {
+  const couponId = await newCoupon(deps, 5);
+  await issueCoupon(deps, couponId, userId);
+  const k = deps.store.keys(couponId);
+  await deps.redis.zrem(k.queue, userId);
+  await deps.redis.hset(k.outcomes, { [userId]: `I:${Date.now()}` });
+  return couponId;
+}
+
 describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
   let own: Awaited<ReturnType<typeof ownRedis>>;
   let deps: TestDeps;
@@ -136,11 +146,7 @@ describe('reconcile finds and repairs each kind of drift', () => {
 
   it('requeues a winner Redis marks ISSUED without a ledger item', async () => {
     const deps = testDeps();
-    const couponId = await newCoupon(deps, 5);
-    await issueCoupon(deps, couponId, 'u1');
-    const k = deps.store.keys(couponId);
-    await deps.redis.zrem(k.queue, 'u1');
-    await deps.redis.hset(k.outcomes, { u1: `I:${Date.now()}` });
+    const couponId = await couponWithIssuedMarkOnly(deps, 'u1');
     expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ MARKED_NOT_PERSISTED: 1 });
     await drainCoupon(deps, couponId, forever);
     expect(await ledgerUsers(deps, couponId)).toEqual(['u1']);
@@ -148,11 +154,8 @@ describe('reconcile finds and repairs each kind of drift', () => {
 
   it('indexes the coupon before requeueing: a failure in between leaves the drift for the next run, never queued items no drain visits', async () => {
     const deps = testDeps();
-    const couponId = await newCoupon(deps, 5);
-    await issueCoupon(deps, couponId, 'u1');
+    const couponId = await couponWithIssuedMarkOnly(deps, 'u1');
     const k = deps.store.keys(couponId);
-    await deps.redis.zrem(k.queue, 'u1');
-    await deps.redis.hset(k.outcomes, { u1: `I:${Date.now()}` });
     await deps.store.forgetCoupon(couponId); // sold out and settled: the schedule no longer visits it
     const store = Object.assign(Object.create(deps.store), {
       indexCoupon: async () => Promise.reject(new Error('Redis unavailable')),
