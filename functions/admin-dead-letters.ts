@@ -31,4 +31,3 @@ export const requeue = httpHandler(async (event) => {
   const requeued = await requeueDeadLetters(runtime, couponId, userIds);
   return requeued === undefined ? couponNotFound(couponId) : json(200, { couponId, requeued });
 });
-
