@@ -94,20 +94,19 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
 
 export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToken: string, dynamo: DynamoDBClient, table: string): System {
   const redis = createRedis({ url: redisUrl, token: redisToken, retries: 1 });
-  const keys = seedKeys;
   return {
     name: 'seed-redis',
     baseUrl: baselineUrl,
     prefix: '/seed-redis',
     async createCoupon(couponId, units) {
-      await redis.set(keys(couponId).stock, units);
+      await redis.set(seedKeys(couponId).stock, units);
       await redis.sadd('seed:active-coupons', couponId);
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
     // The scheduler adds a user to the issued set just before its insert (and removes it if the insert
     // fails): an upper bound that meets the ledger's count once the scheduler is idle.
-    count: (couponId) => redis.scard(keys(couponId).issued),
-    pending: (couponId) => redis.zcard(keys(couponId).queue),
+    count: (couponId) => redis.scard(seedKeys(couponId).issued),
+    pending: (couponId) => redis.zcard(seedKeys(couponId).queue),
   };
 }
 
