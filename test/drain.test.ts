@@ -52,13 +52,16 @@ describe('the drain: claim, write, acknowledge', () => {
   });
 
   it('lingers when a claim empties the queue: the next moments\' admissions are persisted by the same run, in one transaction', async () => {
-    const deps = testDeps({ drain: { lingerMs: 400 } });
+    const deps = testDeps({ drain: { lingerMs: 2_000 } });
     const couponId = await newCoupon(deps, 10);
     await issueCoupon(deps, couponId, 'u0');
     const running = drainCoupon(deps, couponId, forever);
-    // Without the linger the run would be over by now: it claims again as soon as u0 is written.
-    await sleep(150);
-    for (let i = 1; i <= 5; i++) await issueCoupon(deps, couponId, `u${i}`);
+    // Once u0 is written, the run lingers 2 s; without the linger it would claim again and be over within
+    // milliseconds. The admissions come 300 ms into the linger, leaving a loaded machine 1.7 s for them
+    // (a fixed sleep from the start, and a 400 ms linger, once proved too short in CI).
+    while ((await getAdminCouponView(deps, couponId))?.issued !== 1) await sleep(20);
+    await sleep(300);
+    await Promise.all([1, 2, 3, 4, 5].map((i) => issueCoupon(deps, couponId, `u${i}`)));
     expect(await running).toMatchObject({ issued: 6, batches: 2, stoppedBy: 'EMPTY' });
     expect(await ledgerUsers(deps, couponId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5']);
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, issued: 6 });
