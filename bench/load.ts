@@ -35,6 +35,12 @@ export interface LoadResult {
   readonly usersWith200: Set<string>;
   /** Requests sent without an answer (in flight when a timed run ended, timed out, connection lost): they may have been served. */
   readonly unanswered: number;
+  /**
+   * Requests answered 504 because the handler outran its Lambda timeout. serverless offline answers
+   * without stopping the handler (API Gateway would not wait either), so it may still finish and issue:
+   * like an unanswered request, its outcome is unknown.
+   */
+  readonly timedOutInHandler: number;
   /** Start of each request relative to the run's start (ms), with its status, for charts. */
   readonly timeline: { t: number; status: number }[];
 }
@@ -48,7 +54,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let sent = 0;
   let unattributed = 0;
   // Set by onResponse and read by the 'response' event autocannon emits right after it, synchronously.
-  let lastAnswerWasCrash = false;
+  let crashStatus: number | undefined;
   const instance = autocannon({
     url: spec.baseUrl,
     connections: spec.connections,
@@ -65,13 +71,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         },
         // A 200 is credited to the user the answer names (every system's 200 carries "userId"), not to
         // autocannon's per-connection context, which is not tied to one request. A handler that threw
-        // is answered by serverless offline with 200 and the error as the body, where API Gateway would
-        // answer 500: it is counted as that 500.
+        // or timed out is answered by serverless offline with 200 and the error as the body: it is
+        // counted as the status that error stands for (see parseAnswer).
         onResponse: (status: number, body: string) => {
-          lastAnswerWasCrash = false;
+          crashStatus = undefined;
           if (status !== 200) return;
           const answer = parseAnswer(body);
-          if (answer.crashed) lastAnswerWasCrash = true;
+          if (answer.crashStatus !== undefined) crashStatus = answer.crashStatus;
           else if (answer.userId === undefined) unattributed += 1;
           else usersWith200.add(answer.userId);
         },
@@ -82,8 +88,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     lastAnswerAt = Date.now();
     latenciesMs.push(responseTime);
-    const status = lastAnswerWasCrash ? 500 : statusCode;
-    lastAnswerWasCrash = false;
+    const status = crashStatus ?? statusCode;
+    crashStatus = undefined;
     statuses[status] = (statuses[status] ?? 0) + 1;
     timeline.push({ t: Date.now() - started - responseTime, status });
   });
@@ -99,13 +105,14 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     errors: result.errors + result.timeouts,
     usersWith200,
     unanswered: Math.max(0, sent - latenciesMs.length),
+    timedOutInHandler: statuses[HANDLER_TIMEOUT_STATUS] ?? 0,
     timeline,
   };
 }
 
 /**
  * Requests sent with Node's own HTTP client, and what their answers tell, kept as a LoadResult: exact
- * latencies, statuses (a crash body counted as the 500 it would be), and the users answered 200.
+ * latencies, statuses (a crash body counted as the status it stands for), and the users answered 200.
  */
 class Recorder {
   readonly latenciesMs: number[] = [];
@@ -153,11 +160,11 @@ class Recorder {
       });
       this.latenciesMs.push(performance.now() - intendedAt);
       this.lastAnswerAt = Date.now();
-      const parsed = answer.status === 200 ? parseAnswer(answer.body) : { crashed: false };
-      const status = parsed.crashed ? 500 : answer.status;
+      const parsed = answer.status === 200 ? parseAnswer(answer.body) : {};
+      const status = parsed.crashStatus ?? answer.status;
       this.statuses[status] = (this.statuses[status] ?? 0) + 1;
       this.timeline.push({ t: sentAtMs, status });
-      if (answer.status === 200 && !parsed.crashed) {
+      if (status === 200) {
         if (parsed.userId === undefined) this.unattributed += 1;
         else this.usersWith200.add(parsed.userId);
       }
@@ -179,6 +186,7 @@ class Recorder {
       usersWith200: this.usersWith200,
       // A request that timed out or lost its connection may still have been served: its outcome is unknown.
       unanswered: this.errors,
+      timedOutInHandler: this.statuses[HANDLER_TIMEOUT_STATUS] ?? 0,
       timeline: this.timeline,
     };
   }
@@ -278,13 +286,22 @@ const TICK_MS = 2;
 const REQUEST_TIMEOUT_MS = 10_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function parseAnswer(body: string): { crashed: boolean; userId?: string } {
+/** What API Gateway would answer for a handler that outran its timeout (serverless offline's "[504] - Lambda timeout."). */
+const HANDLER_TIMEOUT_STATUS = 504;
+
+/**
+ * A 200's body: the user it names, or, for serverless offline's body of a handler that failed (it
+ * answers those 200 with `errorType`), the status API Gateway would have answered: 504 for a Lambda
+ * timeout, 500 for a handler that threw.
+ */
+function parseAnswer(body: string): { crashStatus?: number; userId?: string } {
   try {
     const answer = JSON.parse(body) as { userId?: unknown; errorType?: unknown };
-    if (answer.errorType !== undefined) return { crashed: true };
-    return { crashed: false, userId: typeof answer.userId === 'string' ? answer.userId : undefined };
+    if (answer.errorType === 'LambdaTimeoutError') return { crashStatus: HANDLER_TIMEOUT_STATUS };
+    if (answer.errorType !== undefined) return { crashStatus: 500 };
+    return { userId: typeof answer.userId === 'string' ? answer.userId : undefined };
   } catch {
-    return { crashed: false };
+    return {};
   }
 }
 
