@@ -15,7 +15,7 @@ import type { Stack } from './stack.js';
  * the write is durable, so a deployed stage never needs it.
  *
  * Returns one line per coupon that had differences or could not be reconciled (none when all were in
- * sync), and how many could not.
+ * sync), and how many could not, or not completely (`retry`).
  */
 export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string): Promise<{ lines: string[]; failed: number }> {
   const lines: string[] = [];
@@ -31,9 +31,15 @@ export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string
       continue;
     }
     const found = Object.entries(body.summary ?? {});
-    if (found.length === 0) continue;
     const what = found.map(([kind, count]) => `${count} ${kind}`).join(', ');
-    lines.push(`coupon ${couponId}: repaired ${what}${body.retry ? ' (state moved meanwhile: run npm run reconcile again)' : ''}`);
+    if (body.retry) {
+      // A counter moved while it was checked (requests are already arriving): not finished.
+      failed += 1;
+      lines.push(`coupon ${couponId}: ${found.length > 0 ? `repaired ${what}, ` : ''}not finished, state moved meanwhile; run npm run reconcile -- --coupon ${couponId}`);
+      continue;
+    }
+    if (found.length === 0) continue;
+    lines.push(`coupon ${couponId}: repaired ${what}`);
   }
   return { lines, failed };
 }

@@ -116,7 +116,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       LAMBDA_PORT: String(ports.lambda),
       // Lambda runs nodejs22.x; the SDK's notice about local Node 20 is noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...(dynamodbEndpoint ? { DYNAMODB_ENDPOINT: dynamodbEndpoint } : {}),
+      // Empty means AWS DynamoDB: left unset, serverless.yml's local stage would point the handlers at
+      // 127.0.0.1:8000.
+      DYNAMODB_ENDPOINT: dynamodbEndpoint ?? '',
       ...options.extraEnv,
     };
 

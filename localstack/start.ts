@@ -115,6 +115,7 @@ async function main(): Promise<void> {
     dataDir,
     ports,
     tableName: env.TABLE_NAME ?? 'fcfs-coupons-local',
+    redisKeyPrefix: env.REDIS_KEY_PREFIX || undefined,
     adminToken,
     upstashToken: env.GATEWAY_TOKEN ?? 'local-upstash-token',
     offline: true,

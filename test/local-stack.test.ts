@@ -22,7 +22,7 @@ describe('the local stack', () => {
     await expect(assertPortFree(port, 'DynamoDB Local', 'DYNAMODB_PORT')).resolves.toBeUndefined();
   });
 
-  it('after an unclean stop, a coupon whose reconcile cannot be reached or fails counts as failed (npm start then keeps its marker)', async () => {
+  it('after an unclean stop, a coupon whose reconcile cannot be reached, fails or cannot finish counts as failed (npm start then keeps its marker)', async () => {
     const couponId = uniqueCouponId('unclean');
     await createCoupon(testDeps(), { couponId, name: 'n', totalQuantity: 1, startsAt: undefined, endsAt: undefined });
     const stackAt = (apiUrl: string) =>
@@ -41,6 +41,22 @@ describe('the local stack', () => {
       expect(failing.lines).toContainEqual(`coupon ${couponId}: reconcile failed (500 boom); run npm run reconcile -- --coupon ${couponId}`);
     } finally {
       await new Promise<void>((resolve) => broken.close(() => resolve()));
+    }
+
+    // A reconcile that could not finish (a counter moved while it was checked) is not done either.
+    const moving = createHttpServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ summary: { WINNER_NOT_TRACKED: 2 }, retry: true })),
+    );
+    const movingPort = await freePort();
+    await new Promise<void>((resolve) => moving.listen(movingPort, '127.0.0.1', () => resolve()));
+    try {
+      const unfinished = await reconcileAfterUncleanStop(stackAt(`http://127.0.0.1:${movingPort}`), 'token');
+      expect(unfinished.failed).toBe(unreachable.failed);
+      expect(unfinished.lines).toContainEqual(
+        `coupon ${couponId}: repaired 2 WINNER_NOT_TRACKED, not finished, state moved meanwhile; run npm run reconcile -- --coupon ${couponId}`,
+      );
+    } finally {
+      await new Promise<void>((resolve) => moving.close(() => resolve()));
     }
   });
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../lib/config.js';
 import { PROJECT_ROOT } from '../localstack/processes.js';
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -111,6 +112,26 @@ describe('serverless package', () => {
       expect(env.UPSTASH_REDIS_REST_TOKEN_PARAM).toBe('/fcfs-coupons/prod/upstash-redis-rest-token');
       expect(env.ADMIN_TOKEN_PARAM).toBe('/fcfs-coupons/prod/admin-token');
       expect(env.DYNAMODB_ENDPOINT).toBe('');
+    }
+  });
+
+  it('passes every setting the handlers read to every function, so each can be set at deploy time', () => {
+    // The names loadConfig reads for a deployed stage, recorded through a proxy (Lambda sets AWS_*).
+    const read = new Set<string>();
+    const deployed: Record<string, string> = {
+      STAGE: 'prod',
+      AWS_REGION: 'us-east-1',
+      TABLE_NAME: 't',
+      UPSTASH_REDIS_REST_URL_PARAM: '/u',
+      UPSTASH_REDIS_REST_TOKEN_PARAM: '/t',
+      ADMIN_TOKEN_PARAM: '/a',
+    };
+    loadConfig(new Proxy(deployed, { get: (target, name: string) => (read.add(name), target[name]) }));
+    const settings = [...read, 'LOG_LEVEL' /* lib/log.ts */].filter((name) => !name.startsWith('AWS_'));
+    expect(settings).toEqual(expect.arrayContaining(['REDIS_RETRIES', 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 'ADMIN_TOKEN_PARAM']));
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      const passed = Object.keys(fn.Properties.Environment.Variables);
+      expect(settings.filter((name) => !passed.includes(name))).toEqual([]);
     }
   });
 
