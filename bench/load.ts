@@ -36,11 +36,11 @@ export interface LoadResult {
   /** Requests sent without an answer (in flight when a timed run ended, timed out, connection lost): they may have been served. */
   readonly unanswered: number;
   /**
-   * Requests answered 504 because the handler outran its Lambda timeout. serverless offline answers
-   * without stopping the handler (API Gateway would not wait either), so it may still finish and issue:
-   * like an unanswered request, its outcome is unknown.
+   * Requests answered 5xx: a handler that outran its Lambda timeout (which serverless offline answers
+   * without stopping it), that crashed, or whose store did not answer in time (503). Each may still
+   * have been served, so, like an unanswered request, its outcome is unknown.
    */
-  readonly timedOutInHandler: number;
+  readonly answered5xx: number;
   /** Start of each request relative to the run's start (ms), with its status, for charts. */
   readonly timeline: { t: number; status: number }[];
 }
@@ -105,7 +105,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     errors: result.errors + result.timeouts,
     usersWith200,
     unanswered: Math.max(0, sent - latenciesMs.length),
-    timedOutInHandler: statuses[HANDLER_TIMEOUT_STATUS] ?? 0,
+    answered5xx: count5xx(statuses),
     timeline,
   };
 }
@@ -186,7 +186,7 @@ class Recorder {
       usersWith200: this.usersWith200,
       // A request that timed out or lost its connection may still have been served: its outcome is unknown.
       unanswered: this.errors,
-      timedOutInHandler: this.statuses[HANDLER_TIMEOUT_STATUS] ?? 0,
+      answered5xx: count5xx(this.statuses),
       timeline: this.timeline,
     };
   }
@@ -286,13 +286,16 @@ const TICK_MS = 2;
 const REQUEST_TIMEOUT_MS = 10_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** What API Gateway would answer for a handler that outran its timeout (serverless offline's "[504] - Lambda timeout."). */
+/** serverless offline's own status for a handler that outran its Lambda timeout ("[504] - Lambda timeout."). */
 const HANDLER_TIMEOUT_STATUS = 504;
 
+const count5xx = (statuses: Record<string, number>) =>
+  Object.entries(statuses).reduce((n, [status, count]) => (Number(status) >= 500 ? n + count : n), 0);
+
 /**
- * A 200's body: the user it names, or, for serverless offline's body of a handler that failed (it
- * answers those 200 with `errorType`), the status API Gateway would have answered: 504 for a Lambda
- * timeout, 500 for a handler that threw.
+ * A 200's body: the user it names, or, for serverless offline's body of a handler that failed (with
+ * payload 2.0 it answers those 200, with `errorType`), the failure's status: 504 for a Lambda timeout
+ * (serverless offline's label), 500 for a handler that threw.
  */
 function parseAnswer(body: string): { crashStatus?: number; userId?: string } {
   try {

@@ -49,7 +49,7 @@ if (values.json) {
   }
   if (r.differences.length > 20) console.log(`    ... and ${r.differences.length - 20} more (--json lists them)`);
   if (r.repaired) console.log('  repaired');
-  if (r.retry) console.log('  some state changed while repairing: run reconcile again');
+  if (r.retry) console.log(`  some state changed while ${r.dryRun ? 'reading' : 'repairing'}: run reconcile again`);
 }
 const differences = Object.keys(body.summary ?? {}).length > 0;
 // retry without differences: `remaining` moved while it was read, so it was not checked at all.

@@ -35,7 +35,7 @@ export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string
     if (body.retry) {
       // A counter moved while it was checked (requests are already arriving): not finished.
       failed += 1;
-      lines.push(`coupon ${couponId}: ${found.length > 0 ? `repaired ${what}, ` : ''}not finished, state moved meanwhile; run npm run reconcile -- --coupon ${couponId}`);
+      lines.push(`coupon ${couponId}: ${found.length > 0 ? `found ${what}, ` : ''}not finished, state moved meanwhile; run npm run reconcile -- --coupon ${couponId}`);
       continue;
     }
     if (found.length === 0) continue;

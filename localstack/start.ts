@@ -5,6 +5,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadConfig } from '../lib/config.js';
+import { ConfigError } from '../lib/errors.js';
 import { PROJECT_ROOT, StackError } from './processes.js';
 import { reconcileAfterUncleanStop } from './recover.js';
 import { startStack, type Stack } from './stack.js';
@@ -91,7 +93,29 @@ async function drainOnce(): Promise<void> {
   }).catch((error: unknown) => console.warn(`The initial drain could not be started (${String(error)}); the schedule will run it.`));
 }
 
+/**
+ * The handlers read their settings (DRAIN_*, RATE_LIMIT_*, REDIS_*, AUTH_MODE...) from this environment
+ * at their first request, and a bad one would make every request fail with 500. Checked before
+ * anything starts, with what npm start sets itself filled in.
+ */
+function checkHandlerSettings(): void {
+  try {
+    loadConfig({
+      ...env,
+      STAGE: 'local',
+      UPSTASH_REDIS_REST_URL: externalRedis?.url ?? 'http://127.0.0.1',
+      UPSTASH_REDIS_REST_TOKEN: externalRedis?.token ?? 'local',
+      DYNAMODB_ENDPOINT: undefined,
+      LAMBDA_ENDPOINT: undefined,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(`${error.message}.`);
+    throw error;
+  }
+}
+
 async function main(): Promise<void> {
+  checkHandlerSettings();
   mkdirSync(dataDir, { recursive: true });
   if (stopLeftovers()) writeFileSync(reconcileMarker, 'the last run did not stop cleanly\n');
   let stopping = false;
