@@ -240,7 +240,13 @@ const WARM_UP_SECONDS = quick ? 2 : 10;
 const JVM_WARM_UP_SECONDS = 10;
 const JVM_WARM_UP_TAIL_SECONDS = 4;
 
-/** Load a throwaway coupon for a few seconds and wait until the system is idle again. Not recorded. */
+const OPEN_LOOP_WARM_UP_RATE = 1_000;
+const OPEN_LOOP_WARM_UP_SECONDS = 2;
+
+/**
+ * Load a throwaway coupon for a few seconds, closed loop then open loop, and wait until the system is
+ * idle again. Not recorded.
+ */
 async function warmUp(system: System): Promise<void> {
   const couponId = `bench-warmup-${Date.now().toString(36)}-${++couponSeq}`;
   // Enough units to run every path (admission, drain or scheduler, ledger writes), few enough that the
@@ -253,6 +259,19 @@ async function warmUp(system: System): Promise<void> {
     nextUser: () => `w${n++}`,
     connections: 100,
     durationSeconds: WARM_UP_SECONDS,
+  });
+  // Then an open loop, as constant-rate's: the first one a system meets (hundreds of connections opened
+  // as answers slow down, and as many invocations in flight) was far slower than the next. Measured in two
+  // interleaved pairs (npm run bench -- --quick --systems fcfs-coupons,seed-redis --scenarios
+  // constant-rate): constant-rate's p99 was 61 and 194 ms for fcfs-coupons with this warm-up, 2,982 and
+  // 5,003 ms without; seed-redis 2,217 and 3,755 ms with it, 4,105 and 9,211 ms without.
+  await runOpenLoop({
+    baseUrl: system.baseUrl,
+    path: (u) => `${system.prefix}/api/v2/users/${u}/coupons/${couponId}/issue`,
+    nextUser: () => `w${n++}`,
+    ratePerSecond: OPEN_LOOP_WARM_UP_RATE,
+    seconds: OPEN_LOOP_WARM_UP_SECONDS,
+    maxConnections: 2_000,
   });
   await settled(system, couponId, 0);
   log(`warmed up ${system.name} (${n} requests)`);
