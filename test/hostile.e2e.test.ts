@@ -110,7 +110,10 @@ describe('hostile input through serverless offline', () => {
     await api(stack.apiUrl, 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl').createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1 });
     await admin.call('POST', `/api/v2/admin/coupons/${other}/reconcile`);
     await eventually(() => admin.adminCoupon(other), (r) => r.body.issued === 5, 30_000, 'persisted');
-    const logs = readdirSync(join(dir, 'logs')).map((f) => readFileSync(join(dir, 'logs', f), 'utf8')).join('\n');
+    // The drain logs "coupon finished" just after the write that made `issued` 5: wait for that line,
+    // so the logs read below cover the whole run.
+    const readLogs = async () => readdirSync(join(dir, 'logs')).map((f) => readFileSync(join(dir, 'logs', f), 'utf8')).join('\n');
+    const logs = await eventually(readLogs, (text) => text.includes(other), 15_000, `a log line about ${other}`).catch(readLogs);
     expect(logs.length).toBeGreaterThan(1_000);
     expect(logs).toContain(other);
     for (const secret of [adminToken, upstashToken, 'eyJhbGciOiJIUzI1NiJ9']) expect(logs).not.toContain(secret);
