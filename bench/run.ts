@@ -264,7 +264,8 @@ async function warmUp(system: System): Promise<void> {
   // as answers slow down, and as many invocations in flight) was far slower than the next. Measured in two
   // interleaved pairs (npm run bench -- --quick --systems fcfs-coupons,seed-redis --scenarios
   // constant-rate): constant-rate's p99 was 61 and 194 ms for fcfs-coupons with this warm-up, 2,982 and
-  // 5,003 ms without; seed-redis 2,217 and 3,755 ms with it, 4,105 and 9,211 ms without.
+  // 5,003 ms without; seed-redis 2,217 and 3,755 ms with it, 4,105 and 9,211 ms without. In a whole quick
+  // run, where constant-rate comes minutes later, it did not remove fcfs-coupons' tail (README).
   await runOpenLoop({
     baseUrl: system.baseUrl,
     path: (u) => `${system.prefix}/api/v2/users/${u}/coupons/${couponId}/issue`,
