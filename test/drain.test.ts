@@ -7,7 +7,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { LedgerRefusedError } from '../lib/ledger/faults.js';
 import { Ledger } from '../lib/ledger/ledger.js';
-import { forever, services, sleep, testDeps, uniqueCouponId } from './support/deps.js';
+import { forever, services, sleep, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
 
@@ -27,7 +27,7 @@ function scriptedLedger(deps: TestDeps, faultOf: (call: number) => Error | undef
     const fault = faultOf(++calls);
     return fault ? Promise.reject(fault) : deps.ledger.persistBatch(...args);
   };
-  return { deps: { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch }) }, calls: () => calls };
+  return { deps: withLedger(deps, { persistBatch }), calls: () => calls };
 }
 
 async function ledgerUsers(deps: TestDeps, couponId: string): Promise<string[]> {
@@ -172,7 +172,7 @@ describe('the drain: claim, write, acknowledge', () => {
     const deps = testDeps({ drain: { maxAttempts: 2 } });
     const couponId = await newCoupon(deps, 10);
     await issueCoupon(deps, couponId, 'poison');
-    const failing = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch: async () => Promise.reject(new Error('boom')) }) };
+    const failing = withLedger(deps, { persistBatch: async () => Promise.reject(new Error('boom')) });
     await drainCoupon(failing, couponId, forever);
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ queued: 0, inflight: 0, deadLettered: 1 });
     expect(await deps.redis.hget(deps.store.keys(couponId).errors, 'poison')).toBe('Error: boom');

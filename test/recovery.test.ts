@@ -9,7 +9,7 @@ import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainCoupon } from '../lib/drain/drain.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { ownRedis, scenarioDeps } from './faults/scenarios.js';
-import { defaultDrain, forever, services, testDeps, uniqueCouponId } from './support/deps.js';
+import { defaultDrain, forever, services, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
 
@@ -106,7 +106,7 @@ describe('restoring a coupon from the ledger', () => {
     await drainCoupon(deps, couponId, forever);
     await deps.redis.del(deps.store.keys(couponId).meta);
     // A drain that claimed u2 and u3 before Redis lost its state commits them during the scan.
-    const ledger = Object.assign(Object.create(deps.ledger), {
+    const committing = withLedger(deps, {
       async *issuancesOf(id: string) {
         for await (const page of deps.ledger.issuancesOf(id)) {
           yield page;
@@ -117,7 +117,7 @@ describe('restoring a coupon from the ledger', () => {
         }
       },
     });
-    expect(await restoreCouponState({ ...deps, ledger }, couponId)).toMatchObject({ kind: 'RESTORED', winners: 1 });
+    expect(await restoreCouponState(committing, couponId)).toMatchObject({ kind: 'RESTORED', winners: 1 });
     // 10 units less the 3 the ledger's counter holds: with the counter read before the scan, 9.
     expect((await deps.store.readCounters(couponId))?.remaining).toBe(7);
   });
@@ -215,7 +215,7 @@ describe('reconcile finds and repairs each kind of drift', () => {
     const couponId = await newCoupon(deps, 5);
     await issueCoupon(deps, couponId, 'd1');
     await issueCoupon(deps, couponId, 'd2');
-    const failing = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch: async () => Promise.reject(new Error('ValidationException: boom')) }) };
+    const failing = withLedger(deps, { persistBatch: async () => Promise.reject(new Error('ValidationException: boom')) });
     await drainCoupon(failing, couponId, forever);
     const letters = await listDeadLetters(deps, couponId);
     expect(letters).toEqual([
@@ -240,7 +240,7 @@ describe('reconcile finds and repairs each kind of drift', () => {
     const deps = testDeps({ drain: { maxAttempts: 1 } });
     const couponId = await newCoupon(deps, 5);
     await issueCoupon(deps, couponId, 'd1');
-    const failing = { ...deps, ledger: Object.assign(Object.create(deps.ledger), { persistBatch: async () => Promise.reject(new Error('ValidationException: boom')) }) };
+    const failing = withLedger(deps, { persistBatch: async () => Promise.reject(new Error('ValidationException: boom')) });
     await drainCoupon(failing, couponId, forever);
     const report = await reconcileCoupon(deps, couponId, { dryRun: false });
     expect(report?.summary).toEqual({});

@@ -39,6 +39,11 @@ export function testDeps(
   );
 }
 
+/** The same deps with some of the ledger's methods replaced (the rest still reach the real ledger). */
+export function withLedger<D extends { ledger: object }>(deps: D, overrides: Partial<D['ledger']>): D {
+  return { ...deps, ledger: Object.assign(Object.create(deps.ledger), overrides) };
+}
+
 let counter = 0;
 /** A coupon id no other test uses (the ledger table is shared by the whole run). */
 export function uniqueCouponId(label = 'c'): string {
