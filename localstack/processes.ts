@@ -131,6 +131,16 @@ export async function stopChild(spawned: Spawned, graceMs = 5_000): Promise<void
   clearTimeout(timer);
 }
 
+/** A child that never became ready is stopped, not left running (and holding its port) for no one. */
+async function readyOrStopped(spawned: Spawned, ready: () => Promise<void>): Promise<void> {
+  try {
+    await ready();
+  } catch (error) {
+    await stopChild(spawned);
+    throw error;
+  }
+}
+
 export interface RedisOptions {
   readonly port: number;
   readonly dataDir: string;
@@ -160,7 +170,7 @@ export async function startRedis(options: RedisOptions): Promise<Spawned> {
     ],
     { logFile: options.logFile },
   );
-  await waitForPort(options.port, 'redis-server', spawned.child, 30_000);
+  await readyOrStopped(spawned, () => waitForPort(options.port, 'redis-server', spawned.child, 30_000));
   return spawned;
 }
 
@@ -189,7 +199,7 @@ export async function startDynamo(options: DynamoOptions): Promise<Spawned> {
     : (console.warn('WARNING: this Java has no compiler module, so DynamoDB Local listens on ALL interfaces, not only 127.0.0.1. Install a JDK (openjdk-17-jdk-headless) to keep it local.'),
       [libPath, '-jar', join(EMULATOR_DIR, 'DynamoDBLocal.jar'), ...common]);
   const spawned = spawnLogged('dynamodb-local', 'java', args, { logFile: options.logFile });
-  await waitForPort(options.port, 'DynamoDB Local', spawned.child, 90_000);
+  await readyOrStopped(spawned, () => waitForPort(options.port, 'DynamoDB Local', spawned.child, 90_000));
   return spawned;
 }
 

@@ -9,6 +9,7 @@ import { createDynamo } from '../lib/ledger/dynamo.js';
 import {
   assertPortFree,
   PROJECT_ROOT,
+  requireBinary,
   spawnLogged,
   startDynamo,
   startRedis,
@@ -75,6 +76,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       checks.push(assertPortFree(ports.lambda, 'the Lambda invoke endpoint (serverless offline)', 'LAMBDA_PORT'));
     }
     await Promise.all(checks);
+    // Both binaries before either starts: a missing one must not leave the other running.
+    if (!options.externalRedis) requireBinary('redis-server');
+    if (!options.externalDynamo) requireBinary('java');
 
     const redisUrl = options.externalRedis?.url ?? `http://127.0.0.1:${ports.gateway}`;
     const redisToken = options.externalRedis?.token ?? options.upstashToken;
@@ -100,7 +104,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         startDynamo({ port: ports.dynamodb, dataDir: join(options.dataDir, 'dynamodb'), logFile: join(logs, 'dynamodb.log') }).then(watch),
       );
     }
-    await Promise.all(starting);
+    // Every start settles before the first failure is thrown, so that stop() below sees every child
+    // that did start (a start that fails stops its own child).
+    const failed = (await Promise.allSettled(starting)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const region = process.env.AWS_REGION ?? 'us-east-1';
     await ensureTable(createDynamo({ region, endpoint: dynamodbEndpoint }), options.tableName);
 

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../lib/config.js';
-import { ConfigError } from '../lib/errors.js';
+import { parseNewCoupon } from '../lib/coupons/campaigns.js';
+import { ConfigError, InvalidInputError } from '../lib/errors.js';
 import { PROJECT_ROOT, StackError } from './processes.js';
 import { reconcileAfterUncleanStop } from './recover.js';
 import { startStack, type Stack } from './stack.js';
@@ -28,7 +29,9 @@ const ports = {
 };
 const adminToken = env.ADMIN_TOKEN || 'local-admin-token';
 const seedCouponId = env.SEED_COUPON_ID ?? '1';
-const seedQuantity = Number(env.SEED_COUPON_QUANTITY ?? 10_000);
+const rawSeedQuantity = env.SEED_COUPON_QUANTITY || '10000';
+const seedQuantity = /^\d{1,15}$/.test(rawSeedQuantity) ? Number(rawSeedQuantity) : Number.NaN;
+const seeding = seedCouponId !== '' && seedQuantity !== 0;
 const externalRedis =
   env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN
     ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
@@ -73,7 +76,7 @@ function stopLeftovers(): boolean {
 }
 
 async function seedCoupon(stack: Stack): Promise<string> {
-  if (!seedCouponId || seedQuantity <= 0) return 'no seed coupon (SEED_COUPON_QUANTITY=0)';
+  if (!seeding) return 'none (SEED_COUPON_QUANTITY=0 or SEED_COUPON_ID empty)';
   const reply = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
@@ -94,11 +97,21 @@ async function drainOnce(): Promise<void> {
 }
 
 /**
- * The handlers read their settings (DRAIN_*, RATE_LIMIT_*, REDIS_*, AUTH_MODE...) from this environment
- * at their first request, and a bad one would make every request fail with 500. Checked before
- * anything starts, with what npm start sets itself filled in.
+ * Checked before anything starts: the seed coupon, and the handlers' settings (DRAIN_*, RATE_LIMIT_*,
+ * REDIS_*, AUTH_MODE...), which they read from this environment at their first request, where a bad one
+ * would make every request fail with 500. What npm start sets itself is filled in.
  */
-function checkHandlerSettings(): void {
+function checkSettings(): void {
+  if (seeding) {
+    // The admin API would refuse a bad seed coupon only once everything is up.
+    if (Number.isNaN(seedQuantity)) fail(`SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "${env.SEED_COUPON_QUANTITY}".`);
+    try {
+      parseNewCoupon({ couponId: seedCouponId, name: `Seed coupon ${seedCouponId}`, totalQuantity: seedQuantity });
+    } catch (error) {
+      if (error instanceof InvalidInputError) fail(`seed coupon (SEED_COUPON_ID, SEED_COUPON_QUANTITY): ${error.message}.`);
+      throw error;
+    }
+  }
   try {
     loadConfig({
       ...env,
@@ -115,7 +128,7 @@ function checkHandlerSettings(): void {
 }
 
 async function main(): Promise<void> {
-  checkHandlerSettings();
+  checkSettings();
   mkdirSync(dataDir, { recursive: true });
   if (stopLeftovers()) writeFileSync(reconcileMarker, 'the last run did not stop cleanly\n');
   let stopping = false;
@@ -154,6 +167,18 @@ async function main(): Promise<void> {
     },
   });
   writeFileSync(pidFile, stack.children.map((c) => c.child.pid).join('\n'));
+  try {
+    await afterStart(stack);
+  } catch (error) {
+    // Nothing may keep running (and holding its port) after the start failed.
+    stopping = true;
+    await stack.stop();
+    rmSync(pidFile, { force: true });
+    throw error;
+  }
+}
+
+async function afterStart(stack: Stack): Promise<void> {
   const seeded = await seedCoupon(stack);
   if (existsSync(reconcileMarker) && !externalDynamo) {
     console.log('The last run did not stop cleanly: reconciling every coupon with the ledger...');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,51 @@ describe('the local stack', () => {
     expect(start.status).toBe(1);
     expect(start.stderr.trim()).toBe('fcfs-coupons: DRAIN_BATCH_SIZE must be an integer in 1..99, got "100".');
     expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('npm start refuses a bad seed coupon with one sentence, before starting anything', () => {
+    const refusals: [Record<string, string>, string][] = [
+      [{ SEED_COUPON_QUANTITY: 'lots' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "lots".'],
+      [{ SEED_COUPON_QUANTITY: '-5' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "-5".'],
+      [{ SEED_COUPON_ID: 'spring sale!' }, 'fcfs-coupons: seed coupon (SEED_COUPON_ID, SEED_COUPON_QUANTITY): couponId must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-".'],
+    ];
+    for (const [settings, sentence] of refusals) {
+      const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
+      const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DATA_DIR: dataDir, ...settings },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(start.status).toBe(1);
+      expect(start.stderr.trim()).toBe(sentence);
+      expect(existsSync(dataDir)).toBe(false);
+    }
+  });
+
+  it('npm start without java says how to install it and leaves nothing running (redis-server would start first)', async () => {
+    // A PATH with redis-server and sh (which looks binaries up) but no java.
+    const bin = mkdtempSync(join(tmpdir(), 'fcfs-bin-'));
+    for (const name of ['sh', 'redis-server']) {
+      const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+      symlinkSync(found, join(bin, name));
+    }
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
+    const ports = { API_PORT: await freePort(), LAMBDA_PORT: await freePort(), DYNAMODB_PORT: await freePort(), GATEWAY_PORT: await freePort(), REDIS_PORT: await freePort() };
+    try {
+      const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, PATH: bin, DATA_DIR: dataDir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(start.status).toBe(1);
+      expect(start.stderr.trim().split('\n').at(-1)).toMatch(/^fcfs-coupons: java was not found on PATH\. Java 17 is needed for DynamoDB Local: install it \(.+\) and try again\.$/);
+      await expect(assertPortFree(ports.REDIS_PORT, 'redis-server', 'REDIS_PORT')).resolves.toBeUndefined();
+    } finally {
+      // Whatever the outcome, no redis-server of this test outlives it.
+      spawnSync('pkill', ['-f', `redis-server.*:${ports.REDIS_PORT}`]);
+    }
   });
 
   it('after an unclean stop, a coupon whose reconcile cannot be reached, fails or cannot finish counts as failed (npm start then keeps its marker)', async () => {
