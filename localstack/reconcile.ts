@@ -13,7 +13,8 @@ const { values } = parseArgs({
     coupon: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
-    api: { type: 'string', default: process.env.BASE_URL ?? `http://127.0.0.1:${process.env.API_PORT ?? 8080}` },
+    // Never taken from BASE_URL: a repair goes to another stage only when asked for by name.
+    api: { type: 'string', default: `http://127.0.0.1:${process.env.API_PORT ?? 8080}` },
   },
 });
 
