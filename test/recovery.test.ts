@@ -8,6 +8,7 @@ import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainCoupon } from '../lib/drain/drain.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
+import { CouponStore, REPAIR_CHUNK, scripts } from '../lib/redis/coupon-store.js';
 import { ownRedis, scenarioDeps } from './faults/scenarios.js';
 import { defaultDrain, forever, services, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
 
@@ -167,6 +168,31 @@ describe('reconcile finds and repairs each kind of drift', () => {
     expect(await deps.redis.zscore(k.queue, 'u1')).toBeNull();
     expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ MARKED_NOT_PERSISTED: 1 });
     expect(await deps.store.listCoupons()).toContain(couponId);
+  });
+
+  it('repairs a drift larger than one script call can carry, in calls of at most REPAIR_CHUNK users', async () => {
+    const deps = testDeps();
+    const winners = REPAIR_CHUNK * 2 + 1;
+    const couponId = await newCoupon(deps, winners);
+    const users = Array.from({ length: winners }, (_, i) => `w${i}`);
+    for (let i = 0; i < winners; i += 100) await Promise.all(users.slice(i, i + 100).map((u) => issueCoupon(deps, couponId, u)));
+    // Every winner persisted, none acknowledged: the whole coupon is PERSISTED_NOT_MARKED.
+    for (;;) {
+      const claim = await deps.store.claim(couponId, { ...deps.drain, batchSize: 99 });
+      if (claim.items.length === 0) break;
+      await deps.ledger.persistBatch(couponId, winners, claim.items);
+    }
+    const usersPerCall: number[] = [];
+    const recording = Object.assign(Object.create(deps.redis), {
+      evalsha: (sha: string, keys: string[], args: (string | number)[]) => {
+        if (sha === scripts.ack.sha1) usersPerCall.push(args.length / 2);
+        return deps.redis.evalsha(sha, keys, args);
+      },
+    });
+    const report = await reconcileCoupon({ ...deps, store: new CouponStore(recording, deps.store.keyPrefix) }, couponId, { dryRun: false });
+    expect(report?.summary).toEqual({ PERSISTED_NOT_MARKED: winners });
+    expect(usersPerCall).toEqual([REPAIR_CHUNK, REPAIR_CHUNK, 1]);
+    expect(await reconcileCoupon(deps, couponId, { dryRun: true })).toMatchObject({ summary: {}, redis: { inflight: 0, issued: winners } });
   });
 
   it("corrects remaining units and the ledger's counter when they drift", async () => {

@@ -9,7 +9,6 @@ export type RestoreResult =
 
 const REBUILD_LOCK_MS = 30_000;
 const REBUILD_WAIT_MS = 3_000;
-const RESTORE_CHUNK = 500;
 
 /**
  * Load a coupon's Redis state from the ledger: after it is created, and whenever Redis turns out to have
@@ -34,11 +33,8 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
     let winners = 0;
     let highestTicket = 0;
     for await (const page of ledger.issuancesOf(couponId)) {
-      for (let i = 0; i < page.length; i += RESTORE_CHUNK) {
-        const chunk = page.slice(i, i + RESTORE_CHUNK);
-        await store.restoreWinners(couponId, chunk);
-        for (const w of chunk) highestTicket = Math.max(highestTicket, w.ticket);
-      }
+      await store.restoreWinners(couponId, page);
+      for (const w of page) highestTicket = Math.max(highestTicket, w.ticket);
       winners += page.length;
     }
     // The counter, not the item count, is what the ledger's guard enforces, so it decides what is left.

@@ -30,6 +30,9 @@ export const scripts = {
   unlock: new LuaScript('unlock', unlockSource),
 } as const;
 
+/** Users per call of a repair script (restore, acknowledge, requeue, unmark): see inChunks. */
+export const REPAIR_CHUNK = 500;
+
 /** The slice of @upstash/redis the coupon store uses: scripts plus a few plain commands. */
 export interface RedisClient extends ScriptClient {
   set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
@@ -235,14 +238,13 @@ export class CouponStore {
 
   /** Record the ledger's decisions and take the items out of flight. Idempotent. */
   async acknowledge(couponId: string, decided: ReadonlyMap<string, ItemOutcome>): Promise<number> {
-    if (decided.size === 0) return 0;
     const k = this.keys(couponId);
-    const args: string[] = [];
-    for (const [userId, outcome] of decided) {
-      args.push(userId, outcome.kind === 'ISSUED' ? `I:${outcome.issuedAt}` : 'R');
-    }
-    return Number(
-      await this.run(scripts.ack, [k.inflight, k.outcomes, k.attempts, k.errors, k.dead, k.queue], args),
+    return this.inChunks([...decided], (chunk) =>
+      this.run(
+        scripts.ack,
+        [k.inflight, k.outcomes, k.attempts, k.errors, k.dead, k.queue],
+        chunk.flatMap(([userId, outcome]) => [userId, outcome.kind === 'ISSUED' ? `I:${outcome.issuedAt}` : 'R']),
+      ),
     );
   }
 
@@ -306,10 +308,10 @@ export class CouponStore {
   }
 
   async restoreWinners(couponId: string, winners: readonly RestoredWinner[]): Promise<number> {
-    if (winners.length === 0) return 0;
     const k = this.keys(couponId);
-    const args = winners.flatMap((w) => [w.userId, `${w.ticket}:${w.requestedAt}`, `I:${w.issuedAt}`]);
-    return Number(await this.run(scripts.restoreWinners, [k.tickets, k.outcomes], args));
+    return this.inChunks(winners, (chunk) =>
+      this.run(scripts.restoreWinners, [k.tickets, k.outcomes], chunk.flatMap((w) => [w.userId, `${w.ticket}:${w.requestedAt}`, `I:${w.issuedAt}`])),
+    );
   }
 
   /**
@@ -322,8 +324,8 @@ export class CouponStore {
     if (which !== 'ALL_DEAD_LETTERS' && which.length === 0) return 0;
     const k = this.keys(couponId);
     await this.indexCoupon(couponId);
-    const userIds = which === 'ALL_DEAD_LETTERS' ? [] : [...which];
-    return Number(await this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], userIds));
+    const requeue = (userIds: string[]) => this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], userIds);
+    return which === 'ALL_DEAD_LETTERS' ? Number(await requeue([])) : this.inChunks(which, (chunk) => requeue([...chunk]));
   }
 
   /** Undo ISSUED marks the ledger does not back; the winners go back in the queue (indexed first, as requeue). */
@@ -331,7 +333,7 @@ export class CouponStore {
     if (userIds.length === 0) return 0;
     const k = this.keys(couponId);
     await this.indexCoupon(couponId);
-    return Number(await this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...userIds]));
+    return this.inChunks(userIds, (chunk) => this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...chunk]));
   }
 
   /** Compare-and-set of remaining units; false when it changed since `expected` was read. */
@@ -435,6 +437,18 @@ export class CouponStore {
 
   async forgetCoupon(couponId: string): Promise<void> {
     await this.guard('unindex coupon', () => this.redis.srem(couponIndexKey(this.keyPrefix), couponId));
+  }
+
+  /**
+   * A per-user script over any number of users, REPAIR_CHUNK users per call: one call for a whole
+   * drift (thousands of winners after Redis lost its data) could exceed the REST API's request size
+   * and then fail on every run. Each chunk is atomic on its own and the scripts act per user, so a
+   * failure part-way leaves the earlier chunks applied and a re-run repairs the rest. Sums the counts.
+   */
+  private async inChunks<T>(items: readonly T[], call: (chunk: readonly T[]) => Promise<unknown>): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < items.length; i += REPAIR_CHUNK) total += Number(await call(items.slice(i, i + REPAIR_CHUNK)));
+    return total;
   }
 
   private run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
