@@ -4,7 +4,7 @@ import { issueCoupon } from '../lib/coupons/issue.js';
 import { listUserCoupons } from '../lib/coupons/user-coupons.js';
 import { drainCoupon } from '../lib/drain/drain.js';
 import { InvalidInputError } from '../lib/errors.js';
-import { forever, testDeps, uniqueCouponId } from './support/deps.js';
+import { forever, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
 
 describe('creating a coupon', () => {
   const valid = { couponId: 'c1', name: 'Half price', totalQuantity: 10 };
@@ -54,6 +54,18 @@ describe('creating a coupon', () => {
     const repeat = await createCoupon(deps, { couponId, name: 'second', totalQuantity: 99, startsAt: undefined, endsAt: undefined });
     expect(repeat).toEqual({ kind: 'COUPON_EXISTS' });
     expect(await getCouponView(deps, couponId)).toMatchObject({ name: 'first', totalQuantity: 3, remaining: 2 });
+  });
+
+  it("answers a create with the new coupon where DynamoDB's eventually consistent reads do not see it yet", async () => {
+    const deps = testDeps();
+    const couponId = uniqueCouponId('fresh');
+    // As a real table may answer right after the write: only a strongly consistent read sees the item.
+    const lagging = withLedger(deps, {
+      getCoupon: (id: string, consistent = false) => (consistent ? deps.ledger.getCoupon(id, true) : Promise.resolve(undefined)),
+    });
+    const outcome = await createCoupon(lagging, { couponId, name: 'fresh', totalQuantity: 3, startsAt: undefined, endsAt: undefined });
+    expect(outcome).toMatchObject({ kind: 'CREATED', coupon: { couponId, totalQuantity: 3, remaining: 3 } });
+    expect(await getAdminCouponView(lagging, couponId)).toMatchObject({ couponId, issued: 0 });
   });
 
   it('shows SCHEDULED before the start, SOLD_OUT while units await persistence, FINISHED once persisted', async () => {

@@ -103,15 +103,25 @@ export async function createCoupon(deps: Deps, input: NewCoupon): Promise<Create
 }
 
 export async function getCouponView(deps: Deps, couponId: string): Promise<CouponView | undefined> {
-  const view = await getAdminCouponView(deps, couponId);
+  // The public view may lag the ledger by a moment (an eventually consistent read, half the cost).
+  const view = await readCouponView(deps, couponId, false);
   if (!view) return undefined;
   const { queued: _q, inflight: _i, issued: _s, deadLettered: _d, ...publicView } = view;
   return publicView;
 }
 
-export async function getAdminCouponView(deps: Deps, couponId: string): Promise<AdminCouponView | undefined> {
+/**
+ * The operator's view reads the ledger strongly consistently: right after a create (DynamoDB may
+ * otherwise not return the item yet, and the create would answer 500 for a coupon it made) and while
+ * checking a campaign, whose issued count must not lag.
+ */
+export function getAdminCouponView(deps: Deps, couponId: string): Promise<AdminCouponView | undefined> {
+  return readCouponView(deps, couponId, true);
+}
+
+async function readCouponView(deps: Deps, couponId: string, consistentRead: boolean): Promise<AdminCouponView | undefined> {
   const [record, liveOrMissing] = await Promise.all([
-    deps.ledger.getCoupon(couponId),
+    deps.ledger.getCoupon(couponId, consistentRead),
     deps.store.readCounters(couponId),
   ]);
   if (!record) return undefined;
