@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createCoupon, getAdminCouponView } from '../lib/coupons/campaigns.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
+import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainAll, drainCoupon } from '../lib/drain/drain.js';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
@@ -279,6 +280,20 @@ describe('the drain: claim, write, acknowledge', () => {
     const reports = await drainAll(deps, forever);
     expect(reports.map((r) => r.issued)).toEqual([3, 3]);
     expect(await deps.store.listCoupons()).toEqual([]);
+  });
+
+  it('the scheduled run marks FINISHED and forgets a sold-out coupon whose last units no drain acknowledged (reconcile did)', async () => {
+    const deps = testDeps();
+    const couponId = await newCoupon(deps, 2, 'sched-reconciled');
+    for (const userId of ['u1', 'u2']) await issueCoupon(deps, couponId, userId);
+    // A drain wrote both and died before acknowledging them; reconcile acknowledged them afterwards.
+    const claim = await deps.store.claim(couponId, { ...deps.drain, batchSize: 99 });
+    await deps.ledger.persistBatch(couponId, 2, claim.items);
+    expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ PERSISTED_NOT_MARKED: 2 });
+    expect((await deps.ledger.getCoupon(couponId, true))?.status).toBe('ACTIVE');
+    await drainAll(deps, forever);
+    expect((await deps.ledger.getCoupon(couponId, true))?.status).toBe('FINISHED');
+    expect(await deps.store.listCoupons()).not.toContain(couponId);
   });
 });
 

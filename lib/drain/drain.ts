@@ -313,7 +313,11 @@ async function forgetIfSettled(deps: Deps, couponId: string): Promise<void> {
     return;
   }
   if (live.queued + live.inflight + live.deadLettered > 0) return;
-  const soldOutAndPersisted = live.remaining <= 0 && (await deps.ledger.getCoupon(couponId))?.status === 'FINISHED';
+  // A drain marks the coupon FINISHED when it writes the last units, but they may have been
+  // acknowledged by reconcile instead, or the drain may have died or failed right before marking it:
+  // marked here (conditionally, so only when every unit is persisted), the coupon is not visited forever.
+  if (live.remaining <= 0) await markFinished(deps, couponId);
+  const soldOutAndPersisted = live.remaining <= 0 && (await deps.ledger.getCoupon(couponId, true))?.status === 'FINISHED';
   const ended = live.endsAt > 0 && live.now >= live.endsAt;
   if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId);
 }
