@@ -97,14 +97,18 @@ function throughputSpec(runs: Run[]): vegaLite.TopLevelSpec {
 function drainSpec(runs: Run[]): vegaLite.TopLevelSpec {
   const values = runs
     .filter((r) => r.scenario === 'burst' && r.persisted_timeline)
-    .flatMap((r) => r.persisted_timeline!.map((persisted, second) => ({ system: r.system, second, persisted })));
+    .flatMap((r) => {
+      // Entry i counts what was persisted by the end of step i; the line starts from nothing at 0.
+      const step = (r.persisted_timeline_step_ms ?? 1_000) / 1_000;
+      return [{ system: r.system, second: 0, persisted: 0 }, ...r.persisted_timeline!.map((persisted, i) => ({ system: r.system, second: (i + 1) * step, persisted }))];
+    });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Burst: units persisted over time since the first request',
     width: 640,
     height: 260,
     data: { values },
-    mark: { type: 'line', point: true },
+    mark: { type: 'line', point: { size: 12 }, opacity: 0.85 },
     encoding: {
       x: { field: 'second', type: 'quantitative', title: 'seconds since the burst began' },
       y: { field: 'persisted', type: 'quantitative', title: 'units persisted' },
