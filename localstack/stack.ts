@@ -54,13 +54,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const children: Spawned[] = [];
   const logs = join(options.dataDir, 'logs');
   const buildFolder = ports.api === 8080 ? undefined : join(PROJECT_ROOT, `.esbuild-${ports.api}`);
+  let stopped = false;
   const stop = async () => {
+    stopped = true;
     for (const child of [...children].reverse()) await stopChild(child);
     if (buildFolder) rmSync(buildFolder, { recursive: true, force: true });
   };
   const watch = (spawned: Spawned) => {
     children.push(spawned);
-    spawned.child.once('exit', (code, signal) => options.onChildExit?.(spawned.name, code, signal));
+    // The children stop() ends did not exit unexpectedly.
+    spawned.child.once('exit', (code, signal) => stopped || options.onChildExit?.(spawned.name, code, signal));
     return spawned;
   };
 
@@ -104,8 +107,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         startDynamo({ port: ports.dynamodb, dataDir: join(options.dataDir, 'dynamodb'), logFile: join(logs, 'dynamodb.log') }).then(watch),
       );
     }
-    // Every start settles before the first failure is thrown, so that stop() below sees every child
-    // that did start (a start that fails stops its own child).
+    // Every start settles before the first failure is thrown (a DynamoDB Local still starting can take
+    // up to its 90 s timeout), so that stop() below sees every child that did start; a start that fails
+    // stops its own child.
     const failed = (await Promise.allSettled(starting)).find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const region = process.env.AWS_REGION ?? 'us-east-1';

@@ -132,11 +132,16 @@ async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   if (stopLeftovers()) writeFileSync(reconcileMarker, 'the last run did not stop cleanly\n');
   let stopping = false;
-  let stack: Stack | undefined;
+  let starting: Promise<Stack> | undefined;
+  let started = false;
+  /** Set when a child exits while the stack is still starting, after the start had waited for it. */
+  let diedDuringStart: string | undefined;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nStopping the local stack...');
+    // A start under way either hands over the stack or, failing, stops what it had started: wait for it.
+    const stack = await starting?.catch(() => undefined);
     await stack?.stop();
     rmSync(pidFile, { force: true });
     process.exit(code);
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
     console.warn('AUTH_MODE=none: user routes trust the userId in the path. For local runs and benchmarks only.');
   }
   console.log('Starting fcfs-coupons locally (redis-server, Upstash REST gateway, DynamoDB Local, serverless offline)...');
-  stack = await startStack({
+  starting = startStack({
     dataDir,
     ports,
     tableName: env.TABLE_NAME ?? 'fcfs-coupons-local',
@@ -160,16 +165,30 @@ async function main(): Promise<void> {
     externalDynamo,
     onChildExit: (name, code, signal) => {
       if (stopping) return;
+      if (!started) {
+        // The start fails on a child it is waiting for by itself; one it had already waited for is
+        // checked once the start returns.
+        diedDuringStart ??= `${name} exited while the stack was starting (code ${code}, signal ${signal}); see its log in ${join(dataDir, 'logs')}.`;
+        return;
+      }
       // A child killed under load (DynamoDB Local by the OOM killer, say) is an unclean stop too.
       writeFileSync(reconcileMarker, `${name} exited unexpectedly\n`);
       console.error(`fcfs-coupons: ${name} exited unexpectedly (code ${code}, signal ${signal}); stopping the stack.`);
       void shutdown(1);
     },
   });
+  const stack = await starting.catch((error: unknown) => {
+    if (stopping) return undefined; // stopped by a signal: shutdown() exits
+    throw error;
+  });
+  if (!stack || stopping) return;
+  started = true;
   writeFileSync(pidFile, stack.children.map((c) => c.child.pid).join('\n'));
   try {
+    if (diedDuringStart) throw new StackError(diedDuringStart);
     await afterStart(stack);
   } catch (error) {
+    if (stopping) return; // a signal arrived meanwhile: shutdown() stops the stack and exits
     // Nothing may keep running (and holding its port) after the start failed.
     stopping = true;
     await stack.stop();

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,13 +27,7 @@ describe('the local stack', () => {
   });
 
   it('npm start refuses a bad handler setting with one sentence, before starting anything', () => {
-    const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
-    const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, DATA_DIR: dataDir, DRAIN_BATCH_SIZE: '100' },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const { start, dataDir } = npmStart({ DRAIN_BATCH_SIZE: '100' });
     expect(start.status).toBe(1);
     expect(start.stderr.trim()).toBe('fcfs-coupons: DRAIN_BATCH_SIZE must be an integer in 1..99, got "100".');
     expect(existsSync(dataDir)).toBe(false);
@@ -46,41 +40,34 @@ describe('the local stack', () => {
       [{ SEED_COUPON_ID: 'spring sale!' }, 'fcfs-coupons: seed coupon (SEED_COUPON_ID, SEED_COUPON_QUANTITY): couponId must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-".'],
     ];
     for (const [settings, sentence] of refusals) {
-      const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
-      const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, DATA_DIR: dataDir, ...settings },
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
+      const { start, dataDir } = npmStart(settings);
       expect(start.status).toBe(1);
       expect(start.stderr.trim()).toBe(sentence);
       expect(existsSync(dataDir)).toBe(false);
     }
   });
 
-  it('npm start without java says how to install it and leaves nothing running (redis-server would start first)', async () => {
-    // A PATH with redis-server and sh (which looks binaries up) but no java.
-    const bin = mkdtempSync(join(tmpdir(), 'fcfs-bin-'));
-    for (const name of ['sh', 'redis-server']) {
-      const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
-      symlinkSync(found, join(bin, name));
-    }
-    const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
-    const ports = { API_PORT: await freePort(), LAMBDA_PORT: await freePort(), DYNAMODB_PORT: await freePort(), GATEWAY_PORT: await freePort(), REDIS_PORT: await freePort() };
+  it('npm start without java says how to install it, before starting anything', async () => {
+    const ports = await freePorts();
     try {
-      const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, PATH: bin, DATA_DIR: dataDir, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) },
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const { start } = npmStart(ports, pathWith({}));
       expect(start.status).toBe(1);
-      expect(start.stderr.trim().split('\n').at(-1)).toMatch(/^fcfs-coupons: java was not found on PATH\. Java 17 is needed for DynamoDB Local: install it \(.+\) and try again\.$/);
-      await expect(assertPortFree(ports.REDIS_PORT, 'redis-server', 'REDIS_PORT')).resolves.toBeUndefined();
+      expect(lastLine(start.stderr)).toMatch(/^fcfs-coupons: java was not found on PATH\. Java 17 is needed for DynamoDB Local: install it \(.+\) and try again\.$/);
+      await expectFree(ports.REDIS_PORT, ports.GATEWAY_PORT);
     } finally {
-      // Whatever the outcome, no redis-server of this test outlives it.
-      spawnSync('pkill', ['-f', `redis-server.*:${ports.REDIS_PORT}`]);
+      killLeftovers(ports);
+    }
+  });
+
+  it('npm start whose DynamoDB Local dies while starting says so and stops what had started (redis-server, the gateway)', async () => {
+    const ports = await freePorts();
+    try {
+      const { start } = npmStart(ports, pathWith({ java: '#!/bin/sh\nexit 1\n' }));
+      expect(start.status).toBe(1);
+      expect(lastLine(start.stderr)).toBe(`fcfs-coupons: DynamoDB Local exited with code 1 before listening on port ${ports.DYNAMODB_PORT}; see its log.`);
+      await expectFree(ports.REDIS_PORT, ports.GATEWAY_PORT);
+    } finally {
+      killLeftovers(ports);
     }
   });
 
@@ -122,3 +109,54 @@ describe('the local stack', () => {
     }
   });
 });
+
+/** Settings a developer's shell may hold that would change what npm start does in these tests. */
+const STACK_SETTINGS = /^(DRAIN_|RATE_LIMIT_|REDIS_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|[A-Z]+_PORT)$/;
+
+/** `npm start` (its script, run directly) with only the given settings, in a data directory of its own. */
+function npmStart(settings: Record<string, string | number>, path?: string) {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
+  const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !STACK_SETTINGS.test(k))) as Record<string, string>;
+  for (const [k, v] of Object.entries(settings)) env[k] = String(v);
+  const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...env, DATA_DIR: dataDir, ...(path ? { PATH: path } : {}) },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { start, dataDir };
+}
+
+async function freePorts() {
+  return { API_PORT: await freePort(), LAMBDA_PORT: await freePort(), DYNAMODB_PORT: await freePort(), GATEWAY_PORT: await freePort(), REDIS_PORT: await freePort() };
+}
+
+/** A PATH of sh (which looks binaries up) and redis-server from this machine, plus the given scripts. */
+function pathWith(scripts: Record<string, string>): string {
+  const bin = mkdtempSync(join(tmpdir(), 'fcfs-bin-'));
+  for (const name of ['sh', 'redis-server']) symlinkSync(spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim(), join(bin, name));
+  for (const [name, script] of Object.entries(scripts)) writeFileSync(join(bin, name), script, { mode: 0o755 });
+  return bin;
+}
+
+const lastLine = (text: string) => text.trim().split('\n').at(-1);
+
+async function expectFree(...ports: number[]): Promise<void> {
+  for (const port of ports) await expect(assertPortFree(port, 'a child of npm start', 'PORT')).resolves.toBeUndefined();
+}
+
+/** Whatever a test's outcome, no redis-server or gateway it started outlives it (Linux: read from /proc). */
+function killLeftovers(ports: { REDIS_PORT: number; GATEWAY_PORT: number }): void {
+  if (!existsSync('/proc')) return;
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const ours =
+        (cmdline.includes('redis-server') && cmdline.includes(`:${ports.REDIS_PORT}`)) ||
+        (cmdline.includes('upstash-gateway') && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`GATEWAY_PORT=${ports.GATEWAY_PORT}`));
+      if (ours) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+}
