@@ -261,8 +261,11 @@ async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, item
   }
 }
 
-async function markFinished(deps: Deps, couponId: string): Promise<void> {
-  if (await deps.ledger.markFinishedIfComplete(couponId)) log.info('coupon finished: every unit persisted', { couponId });
+/** True when this call marked the coupon FINISHED. */
+async function markFinished(deps: Deps, couponId: string): Promise<boolean> {
+  const marked = await deps.ledger.markFinishedIfComplete(couponId);
+  if (marked) log.info('coupon finished: every unit persisted', { couponId });
+  return marked;
 }
 
 async function totalQuantityOf(deps: Deps, couponId: string): Promise<number | undefined> {
@@ -313,11 +316,15 @@ async function forgetIfSettled(deps: Deps, couponId: string): Promise<void> {
     return;
   }
   if (live.queued + live.inflight + live.deadLettered > 0) return;
-  // A drain marks the coupon FINISHED when it writes the last units, but they may have been
-  // acknowledged by reconcile instead, or the drain may have died or failed right before marking it:
-  // marked here (conditionally, so only when every unit is persisted), the coupon is not visited forever.
-  if (live.remaining <= 0) await markFinished(deps, couponId);
-  const soldOutAndPersisted = live.remaining <= 0 && (await deps.ledger.getCoupon(couponId, true))?.status === 'FINISHED';
+  let soldOutAndPersisted = false;
+  if (live.remaining <= 0) {
+    const record = await deps.ledger.getCoupon(couponId, true);
+    // A drain marks the coupon FINISHED when it writes the last units, but they may have been
+    // acknowledged by reconcile instead, or the drain may have died or failed right before marking it:
+    // marked here, the coupon is not visited forever. Tried only when every unit is persisted.
+    soldOutAndPersisted =
+      record?.status === 'FINISHED' || (record !== undefined && record.issuedCount >= record.totalQuantity && (await markFinished(deps, couponId)));
+  }
   const ended = live.endsAt > 0 && live.now >= live.endsAt;
   if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId);
 }
