@@ -88,7 +88,10 @@ const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type
 export function setup() {
   const couponId = __ENV.COUPON_ID || `k6-${SCENARIO}-${Date.now()}`;
   if (!__ENV.COUPON_ID) {
-    const created = http.post(`${BASE_URL}/api/v2/admin/coupons`, JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units }), admin);
+    const created = http.post(`${BASE_URL}/api/v2/admin/coupons`, JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units }), {
+      ...admin,
+      responseCallback: http.expectedStatuses(201),
+    });
     if (created.status !== 201) fail(`creating coupon ${couponId} answered ${created.status}: ${created.body}`);
   }
   return { couponId };
