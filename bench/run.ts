@@ -27,13 +27,27 @@ import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
 import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, seedRedisSystem, type Persisted, type System, type SystemName } from './systems.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    systems: { type: 'string' },
-    scenarios: { type: 'string' },
-  },
-});
+const USAGE = 'npm run bench [-- --quick] [--systems a,b] [--scenarios x,y]';
+
+/** A bad command line stops the bench with one sentence, before anything starts or is written. */
+function refuse(message: string): never {
+  process.stderr.write(`bench: ${message}\nUsage: ${USAGE}\n`);
+  process.exit(2);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        systems: { type: 'string' },
+        scenarios: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    return refuse(error instanceof Error ? error.message : String(error));
+  }
+})();
 
 interface HttpCeiling {
   requests: number;
@@ -88,10 +102,17 @@ export interface Run {
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 const quick = values.quick ?? false;
-const wanted = <T extends string>(list: string | undefined, all: readonly T[]) => (list ? all.filter((x) => list.split(',').includes(x)) : [...all]);
+/** The names a --systems or --scenarios list picks, in the bench's own order; all when not given. */
+function wanted<T extends string>(option: string, list: string | undefined, all: readonly T[]): T[] {
+  if (list === undefined) return [...all];
+  const names = list.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(all as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) refuse(`--${option} names ${unknown.map((n) => `"${n}"`).join(', ') || 'nothing'}, not one of ${all.join(', ')}.`);
+  return all.filter((name) => names.includes(name));
+}
 const allSystems: SystemName[] = ['fcfs-coupons', 'seed-redis', 'pessimistic-lock', 'dynamodb-sync'];
-const systemNames = wanted(values.systems, allSystems);
-const plan = scenarios(quick).filter((s) => wanted(values.scenarios, ['seed-profile', 'max-throughput', 'burst', 'constant-rate']).includes(s.name));
+const systemNames = wanted('systems', values.systems, allSystems);
+const plan = scenarios(quick).filter((s) => wanted('scenarios', values.scenarios, ['seed-profile', 'max-throughput', 'burst', 'constant-rate']).includes(s.name));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bench-'));
 const children: ChildProcess[] = [];

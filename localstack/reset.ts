@@ -1,5 +1,5 @@
 /** `npm run reset`: wipe the local stack's state (.data/, or DATA_DIR). Refuses while it is running. */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT } from './processes.js';
 
@@ -17,6 +17,13 @@ const running = existsSync(pidFile)
   : false;
 if (running) {
   console.error('fcfs-coupons: the local stack is running; stop it (Ctrl-C) before `npm run reset`.');
+  process.exit(1);
+}
+// Only what npm start writes is wiped: a DATA_DIR pointed at some other folder is left alone.
+const OURS = new Set(['redis', 'dynamodb', 'logs', 'stack.pids', 'reconcile-needed']);
+const foreign = existsSync(dataDir) ? readdirSync(dataDir).filter((entry) => !OURS.has(entry)) : [];
+if (foreign.length > 0) {
+  console.error(`fcfs-coupons: ${dataDir} holds more than the local stack's state (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); not removing it. Check DATA_DIR.`);
   process.exit(1);
 }
 rmSync(dataDir, { recursive: true, force: true });
