@@ -107,7 +107,7 @@ function wanted<T extends string>(option: string, list: string | undefined, all:
   if (list === undefined) return [...all];
   const names = list.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(all as readonly string[]).includes(name));
-  if (unknown.length > 0 || names.length === 0) refuse(`--${option} names ${unknown.map((n) => `"${n}"`).join(', ') || 'nothing'}, not one of ${all.join(', ')}.`);
+  if (unknown.length > 0) refuse(`--${option} names ${unknown.map((n) => `"${n}"`).join(', ')}, not one of ${all.join(', ')}.`);
   return all.filter((name) => names.includes(name));
 }
 const allSystems: SystemName[] = ['fcfs-coupons', 'seed-redis', 'pessimistic-lock', 'dynamodb-sync'];

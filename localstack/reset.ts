@@ -1,5 +1,5 @@
 /** `npm run reset`: wipe the local stack's state (.data/, or DATA_DIR). Refuses while it is running. */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PROJECT_ROOT } from './processes.js';
 
@@ -21,6 +21,10 @@ if (running) {
 }
 // Only what npm start writes is wiped: a DATA_DIR pointed at some other folder is left alone.
 const OURS = new Set(['redis', 'dynamodb', 'logs', 'stack.pids', 'reconcile-needed']);
+if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
+  console.error(`fcfs-coupons: ${dataDir} is not a directory; not removing it. Check DATA_DIR.`);
+  process.exit(1);
+}
 const foreign = existsSync(dataDir) ? readdirSync(dataDir).filter((entry) => !OURS.has(entry)) : [];
 if (foreign.length > 0) {
   console.error(`fcfs-coupons: ${dataDir} holds more than the local stack's state (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); not removing it. Check DATA_DIR.`);
