@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort, PROJECT_ROOT } from '../localstack/processes.js';
 
+// As package.json runs them (the Lua loader lets the store's scripts be imported).
 const run = (script: string, args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, script), ...args], {
+  spawnSync(process.execPath, ['--import', 'tsx', '--import', './localstack/lua-loader.mjs', join(PROJECT_ROOT, script), ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -31,6 +32,14 @@ describe('npm run bench', () => {
     expect(bench.stderr.split('\n')[0]).toBe(sentence);
     expect(bench.stderr).toContain('Usage: npm run bench [-- --quick] [--systems a,b] [--scenarios x,y]');
     expect(existsSync(results) ? readdirSync(results) : []).toEqual(before);
+  });
+});
+
+describe('npm run chaos', () => {
+  it('refuses an unknown option with one sentence (exit 2), starting nothing', () => {
+    const chaos = run('test/faults/chaos.ts', ['--fast']);
+    expect(chaos.status).toBe(2);
+    expect(chaos.stderr.split('\n')[0]).toBe("chaos: Unknown option '--fast'");
   });
 });
 

@@ -13,7 +13,15 @@ import {
   type ScenarioResult,
 } from './scenarios.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values } = (() => {
+  try {
+    return parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+  } catch (error) {
+    // One sentence, before any service starts.
+    process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\nUsage: npm run chaos [-- --quick]\n`);
+    process.exit(2);
+  }
+})();
 const k = values.quick ? 0.2 : 1;
 const scale = (requests: number, users: number, units: number) => ({
   requests: Math.round(requests * k),
