@@ -11,13 +11,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
 import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
 import { couponIndexKey, couponKeys } from '../lib/redis/keys.js';
+import { parseCommandLine, refuse, type Tool } from '../localstack/command-line.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
@@ -27,27 +27,12 @@ import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
 import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, seedRedisSystem, type Persisted, type System, type SystemName } from './systems.js';
 
-const USAGE = 'npm run bench [-- --quick] [--systems a,b] [--scenarios x,y]';
-
-/** A bad command line stops the bench with one sentence, before anything starts or is written. */
-function refuse(message: string): never {
-  process.stderr.write(`bench: ${message}\nUsage: ${USAGE}\n`);
-  process.exit(2);
-}
-
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        quick: { type: 'boolean', default: false },
-        systems: { type: 'string' },
-        scenarios: { type: 'string' },
-      },
-    });
-  } catch (error) {
-    return refuse(error instanceof Error ? error.message : String(error));
-  }
-})();
+const BENCH: Tool = { name: 'bench', usage: 'npm run bench [-- --quick] [--systems a,b] [--scenarios x,y]', refusedExitCode: 2 };
+const values = parseCommandLine(BENCH, {
+  quick: { type: 'boolean', default: false },
+  systems: { type: 'string' },
+  scenarios: { type: 'string' },
+});
 
 interface HttpCeiling {
   requests: number;
@@ -107,7 +92,7 @@ function wanted<T extends string>(option: string, list: string | undefined, all:
   if (list === undefined) return [...all];
   const names = list.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(all as readonly string[]).includes(name));
-  if (unknown.length > 0) refuse(`--${option} names ${unknown.map((n) => `"${n}"`).join(', ')}, not one of ${all.join(', ')}.`);
+  if (unknown.length > 0) refuse(BENCH, `--${option} names ${unknown.map((n) => `"${n}"`).join(', ')}, not one of ${all.join(', ')}.`);
   return all.filter((name) => names.includes(name));
 }
 const allSystems: SystemName[] = ['fcfs-coupons', 'seed-redis', 'pessimistic-lock', 'dynamodb-sync'];

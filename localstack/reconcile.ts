@@ -6,41 +6,27 @@
  * ADMIN_TOKEN. Exit code: 0 in sync or repaired, 2 differences left (dry run) or not finished (state
  * changed meanwhile: run it again), 1 on error.
  */
-import { parseArgs } from 'node:util';
 import { isValidId } from '../lib/coupons/ids.js';
+import { parseCommandLine, refuse, type Tool } from './command-line.js';
 
-const USAGE = 'npm run reconcile -- --coupon <couponId> [--dry-run] [--json] [--api <base url>]';
+const RECONCILE: Tool = { name: 'reconcile', usage: 'npm run reconcile -- --coupon <couponId> [--dry-run] [--json] [--api <base url>]', refusedExitCode: 1 };
 
 function fail(message: string): never {
   console.error(`reconcile: ${message}`);
   process.exit(1);
 }
 
-/** A bad command line is refused with one sentence, before anything is asked of the API. */
-function refuse(message: string): never {
-  console.error(`reconcile: ${message}\nUsage: ${USAGE}`);
-  process.exit(1);
-}
+const values = parseCommandLine(RECONCILE, {
+  coupon: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  // Never taken from BASE_URL: a repair goes to another stage only when asked for by name.
+  api: { type: 'string', default: `http://127.0.0.1:${process.env.API_PORT ?? 8080}` },
+});
 
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        coupon: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        // Never taken from BASE_URL: a repair goes to another stage only when asked for by name.
-        api: { type: 'string', default: `http://127.0.0.1:${process.env.API_PORT ?? 8080}` },
-      },
-    });
-  } catch (error) {
-    return refuse(error instanceof Error ? error.message : String(error));
-  }
-})();
-
-if (!values.coupon) refuse('--coupon <couponId> is required, e.g. npm run reconcile -- --coupon 1');
-if (!isValidId(values.coupon)) refuse(`--coupon must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-", got "${values.coupon}"`);
-if (!/^https?:\/\/\S+$/.test(values.api!)) refuse(`--api must be an http(s) URL, got "${values.api}"`);
+if (!values.coupon) refuse(RECONCILE, '--coupon <couponId> is required, e.g. npm run reconcile -- --coupon 1');
+if (!isValidId(values.coupon)) refuse(RECONCILE, `--coupon must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-", got "${values.coupon}"`);
+if (!/^https?:\/\/\S+$/.test(values.api!)) refuse(RECONCILE, `--api must be an http(s) URL, got "${values.api}"`);
 const url = `${values.api!.replace(/\/$/, '')}/api/v2/admin/coupons/${encodeURIComponent(values.coupon)}/reconcile${values['dry-run'] ? '?dryRun=true' : ''}`;
 const response = await fetch(url, {
   method: 'POST',

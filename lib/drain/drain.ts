@@ -268,6 +268,18 @@ async function markFinished(deps: Deps, couponId: string): Promise<boolean> {
   return marked;
 }
 
+/**
+ * Whether the ledger has the coupon FINISHED. A drain marks it when it writes the last units, but they
+ * may have been acknowledged by reconcile instead, or the drain may have died or failed right before
+ * marking it: marked here, the coupon is not visited forever. Tried only when every unit is persisted.
+ */
+async function finishedInLedger(deps: Deps, couponId: string): Promise<boolean> {
+  const record = await deps.ledger.getCoupon(couponId, true);
+  if (!record) return false;
+  if (record.status === 'FINISHED') return true;
+  return record.issuedCount >= record.totalQuantity && markFinished(deps, couponId);
+}
+
 async function totalQuantityOf(deps: Deps, couponId: string): Promise<number | undefined> {
   // totalQuantity never changes once a coupon exists, so it is read once per container.
   let total = totals.get(couponId);
@@ -316,15 +328,7 @@ async function forgetIfSettled(deps: Deps, couponId: string): Promise<void> {
     return;
   }
   if (live.queued + live.inflight + live.deadLettered > 0) return;
-  let soldOutAndPersisted = false;
-  if (live.remaining <= 0) {
-    const record = await deps.ledger.getCoupon(couponId, true);
-    // A drain marks the coupon FINISHED when it writes the last units, but they may have been
-    // acknowledged by reconcile instead, or the drain may have died or failed right before marking it:
-    // marked here, the coupon is not visited forever. Tried only when every unit is persisted.
-    soldOutAndPersisted =
-      record?.status === 'FINISHED' || (record !== undefined && record.issuedCount >= record.totalQuantity && (await markFinished(deps, couponId)));
-  }
+  const soldOutAndPersisted = live.remaining <= 0 && (await finishedInLedger(deps, couponId));
   const ended = live.endsAt > 0 && live.now >= live.endsAt;
   if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId);
 }

@@ -2,7 +2,7 @@
  * `npm run chaos [-- --quick]`: the fault scenarios of test/faults.test.ts at a larger scale, on services
  * this run starts itself; prints one table and exits non-zero if anything was lost, duplicated or oversold.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../../localstack/command-line.js';
 import { startServices } from '../support/services.js';
 import {
   aofRestartScenario,
@@ -13,15 +13,7 @@ import {
   type ScenarioResult,
 } from './scenarios.js';
 
-const { values } = (() => {
-  try {
-    return parseArgs({ options: { quick: { type: 'boolean', default: false } } });
-  } catch (error) {
-    // One sentence, before any service starts.
-    process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\nUsage: npm run chaos [-- --quick]\n`);
-    process.exit(2);
-  }
-})();
+const values = parseCommandLine({ name: 'chaos', usage: 'npm run chaos [-- --quick]', refusedExitCode: 2 }, { quick: { type: 'boolean', default: false } });
 const k = values.quick ? 0.2 : 1;
 const scale = (requests: number, users: number, units: number) => ({
   requests: Math.round(requests * k),
