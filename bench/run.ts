@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os';
+import { availableParallelism, cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
@@ -22,10 +22,11 @@ import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js'
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
 import { percentile, runLoad, runOpenLoop, runVirtualUsers, type LoadResult } from './load.js';
+import { procCpuMeter, runCpu, usageBetween, type CpuSnapshot, type RunCpu } from './cpu.js';
 import { chartsWritten, writeReport } from './report.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
-import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, seedRedisSystem, type Persisted, type System, type SystemName } from './systems.js';
+import { dynamodbSyncSystem, fcfsSystem, pessimisticLockSystem, ROLE, seedRedisSystem, type Persisted, type System, type SystemName } from './systems.js';
 
 const BENCH: Tool = { name: 'bench', usage: 'npm run bench [-- --quick] [--systems a,b] [--scenarios x,y]', refusedExitCode: 2 };
 const values = parseCommandLine(BENCH, {
@@ -40,6 +41,8 @@ interface HttpCeiling {
   p50_ms: number;
   p95_ms: number;
   p99_ms: number;
+  /** CPU milliseconds per request of the handler's serverless offline and the load generator together. */
+  cpu_per_request_ms?: number;
 }
 
 export interface Ceilings {
@@ -82,6 +85,8 @@ export interface Run {
    */
   persisted_timeline?: number[];
   persisted_timeline_step_ms?: number;
+  /** Where the CPU went (Linux only): by process, per request, and what the machine's cores allow. */
+  cpu?: RunCpu;
   invariant_failures: string[];
 }
 
@@ -101,6 +106,10 @@ const plan = scenarios(quick).filter((s) => wanted('scenarios', values.scenarios
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bench-'));
 const children: ChildProcess[] = [];
+/** The processes the bench started, by role, for the CPU accounting (bench/cpu.ts). */
+const roles = new Map<number, string>([[process.pid, ROLE.loadGenerator]]);
+const cpuMeter = procCpuMeter(roles);
+const CORES = availableParallelism();
 let stack: Stack | undefined;
 let pool: pg.Pool | undefined;
 
@@ -136,6 +145,9 @@ async function main(): Promise<void> {
   jvmWarming.catch(() => undefined); // awaited below, after the stacks: a failure must not go unhandled meanwhile
   const [, baselineUrl] = await stacksUp;
   if (!stack) throw new Error('unreachable: the stack started');
+  // The stack names its children redis-server, upstash-gateway, dynamodb-local and serverless-offline.
+  for (const { child, name } of stack.children) if (child.pid) roles.set(child.pid, name === 'serverless-offline' ? ROLE.fcfsOffline : name);
+  if (!cpuMeter) log('no /proc here (not Linux): runs are reported without their CPU accounting');
   const jvm = await jvmWarming;
   log(`warmed up DynamoDB Local's JVM: ${jvm.items} ledger items in ${jvm.seconds} s, the last ${JVM_WARM_UP_TAIL_SECONDS} s at ${jvm.tailItemsPerS} items/s`);
   log(`fcfs-coupons up at ${stack.apiUrl}, baselines and the ceiling handler at ${baselineUrl}`);
@@ -183,6 +195,7 @@ async function main(): Promise<void> {
       log(
         `  ${run.requests} requests, ${run.rps.toFixed(0)} req/s, p50 ${run.p50_ms} ms, p95 ${run.p95_ms} ms, p99 ${run.p99_ms} ms, ` +
           `issued ${run.issued}/${run.expected_issued}${run.lag_p99_ms !== undefined ? `, lag p99 ${run.lag_p99_ms} ms` : ''}` +
+          (run.cpu ? `, ${run.cpu.per_request_ms_total} ms of CPU per request until persisted (${run.cpu.cores} cores allow ${run.cpu.cores_allow_rps} req/s of it)` : '') +
           `${run.invariant_failures.length ? `  INVARIANT BROKEN: ${run.invariant_failures.join('; ')}` : ''}`,
       );
     }
@@ -224,6 +237,7 @@ async function startBaselines(connections: Record<string, string>): Promise<stri
     stdio: ['ignore', logFile('baselines-offline.log'), logFile('baselines-offline.log')],
   });
   children.push(offline);
+  if (offline.pid) roles.set(offline.pid, ROLE.baselinesOffline);
   await waitForPort(port, 'the baselines (serverless offline)', offline, 120_000);
   return `http://127.0.0.1:${port}`;
 }
@@ -236,6 +250,7 @@ function startSeedScheduler(redisPort: number): void {
     stdio: ['ignore', logFile('seed-scheduler.log'), logFile('seed-scheduler.log')],
   });
   children.push(scheduler);
+  if (scheduler.pid) roles.set(scheduler.pid, ROLE.seedScheduler);
 }
 
 const WARM_UP_SECONDS = quick ? 2 : 10;
@@ -294,7 +309,7 @@ async function warmUp(system: System): Promise<void> {
  * items where no one can see them). The next run starts only then, on an idle machine. Polls the
  * system's cheap count; the items themselves are read once, at the end.
  */
-async function settled(system: System, couponId: string, expected: number): Promise<Persisted & { timedOut: boolean }> {
+async function settled(system: System, couponId: string, expected: number): Promise<Persisted & { timedOut: boolean; cpuWhenSettled?: CpuSnapshot }> {
   // At least 50 items/s of persistence is waited for (the seed design's scheduler does 100-300).
   const begun = Date.now();
   const deadline = begun + (quick ? 60_000 : 300_000) + expected * 20;
@@ -308,12 +323,14 @@ async function settled(system: System, couponId: string, expected: number): Prom
       const quiet = count >= expected && count === previous && (await system.pending(couponId)) === 0;
       stable = quiet ? stable + 1 : 0;
     }
+    // Before the items are read: reading them all is the bench's cost, not the system's.
+    const cpuWhenSettled = cpuMeter?.snapshot();
     const persisted = await system.persisted(couponId);
     const timedOut = stable < 4;
     if (timedOut) log(`  ${system.name} had not settled after waiting ${Math.round((Date.now() - begun) / 1000)} s`);
     // A count ahead of the items is a write still in flight (the seed scheduler counts a user just
     // before its insert): wait for it.
-    if (timedOut || persisted.users.length >= count) return { ...persisted, timedOut };
+    if (timedOut || persisted.users.length >= count) return { ...persisted, timedOut, cpuWhenSettled };
   }
 }
 
@@ -364,15 +381,24 @@ async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Prom
   let n = 0;
   const base = { baseUrl: baselineUrl, path: (u: string) => `/ceiling/api/v2/users/${u}/coupons/ceiling/issue`, nextUser: () => `t${n++}` };
   await runLoad({ ...base, connections: 100, durationSeconds: WARM_UP_SECONDS });
+  const before = cpuMeter?.snapshot();
   const load = await drive(base, scenario);
-  const ceiling = {
+  const used = cpuMeter && before ? usageBetween(before, cpuMeter.snapshot(), cpuMeter.ticksPerSecond) : undefined;
+  const ceiling: HttpCeiling = {
     requests: load.requests,
     rps: Math.round((load.requests / load.durationMs) * 1000),
     p50_ms: round1(percentile(load.latenciesMs, 50)),
     p95_ms: round1(percentile(load.latenciesMs, 95)),
     p99_ms: round1(percentile(load.latenciesMs, 99)),
   };
-  log(`ceiling now (${scenario.name}): a do-nothing handler under serverless offline does ${ceiling.rps} req/s (p50 ${ceiling.p50_ms} ms, p95 ${ceiling.p95_ms} ms, p99 ${ceiling.p99_ms} ms)`);
+  if (used) {
+    const seconds = (used.by_role_s[ROLE.baselinesOffline] ?? 0) + (used.by_role_s[ROLE.loadGenerator] ?? 0);
+    ceiling.cpu_per_request_ms = Math.round((seconds * 1_000_000) / load.requests) / 1_000;
+  }
+  log(
+    `ceiling now (${scenario.name}): a do-nothing handler under serverless offline does ${ceiling.rps} req/s (p50 ${ceiling.p50_ms} ms, p95 ${ceiling.p95_ms} ms, p99 ${ceiling.p99_ms} ms)` +
+      (ceiling.cpu_per_request_ms !== undefined ? `, ${ceiling.cpu_per_request_ms} ms of CPU per request with the load generator's` : ''),
+  );
   return ceiling;
 }
 
@@ -436,8 +462,10 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
   const path = (userId: string) => `${system.prefix}/api/v2/users/${userId}/coupons/${couponId}/issue`;
   const base = { baseUrl: system.baseUrl, path, nextUser };
 
+  const cpuAtStart = cpuMeter?.snapshot();
   const runStarted = Date.now();
   const load = await drive(base, scenario);
+  const cpuAtLoadEnd = cpuMeter?.snapshot();
 
   const expected = Math.min(scenario.units, load.usersWith200.size);
   const persisted = await settled(system, couponId, expected);
@@ -482,6 +510,9 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
     statuses: load.statuses,
     invariant_failures: failures,
   };
+  if (cpuMeter && cpuAtStart && cpuAtLoadEnd && persisted.cpuWhenSettled) {
+    run.cpu = runCpu({ start: cpuAtStart, loadEnd: cpuAtLoadEnd, persisted: persisted.cpuWhenSettled }, system.processes, load.requests, CORES, cpuMeter.ticksPerSecond);
+  }
   if (persisted.users.length > 0) {
     run.lag_p50_ms = percentile(lags, 50);
     run.lag_p95_ms = percentile(lags, 95);

@@ -2,10 +2,11 @@
  * How the bench drives and inspects each system: create a coupon, wait until what was accepted is
  * persisted, and read back what each store holds (who, when requested, when persisted).
  */
-import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
 import { Ledger } from '../lib/ledger/ledger.js';
 import { createRedis } from '../lib/redis/client.js';
+import { POSTGRESQL } from './cpu.js';
 import { seedKeys } from './systems/seed-redis.js';
 
 export type SystemName = 'fcfs-coupons' | 'seed-redis' | 'pessimistic-lock' | 'dynamodb-sync';
@@ -16,8 +17,22 @@ export interface Persisted {
   readonly issuedAt: number[];
 }
 
+/** The processes the bench runs, named as its CPU accounting (bench/cpu.ts) names them. */
+export const ROLE = {
+  loadGenerator: 'bench (load generator)',
+  fcfsOffline: 'serverless offline (fcfs-coupons)',
+  baselinesOffline: 'serverless offline (baselines, ceiling)',
+  seedScheduler: 'seed-redis scheduler',
+  gateway: 'upstash-gateway',
+  redis: 'redis-server',
+  dynamodbLocal: 'dynamodb-local',
+  postgresql: POSTGRESQL,
+} as const;
+
 export interface System {
   readonly name: SystemName;
+  /** The processes whose CPU a request of this system costs (the load generator's included). */
+  readonly processes: readonly string[];
   /** Base URL plus path prefix before /api/v2/... */
   readonly baseUrl: string;
   readonly prefix: string;
@@ -33,8 +48,8 @@ export interface System {
   pending(couponId: string): Promise<number>;
 }
 
-/** The pages of a coupon's issuance items (ALL_ATTRIBUTES), or only their counts (COUNT). */
-async function* issuancePages(dynamo: DynamoDBClient, table: string, couponId: string, select: 'ALL_ATTRIBUTES' | 'COUNT') {
+/** The pages of a coupon's issuance items. */
+async function* issuancePages(dynamo: DynamoDBClient, table: string, couponId: string) {
   let start: Record<string, any> | undefined;
   do {
     const page = await dynamo.send(
@@ -43,7 +58,6 @@ async function* issuancePages(dynamo: DynamoDBClient, table: string, couponId: s
         KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
         ExpressionAttributeValues: { ':pk': { S: `COUPON#${couponId}` }, ':issue': { S: 'ISSUE#' } },
         ConsistentRead: true,
-        Select: select,
         ExclusiveStartKey: start,
       }),
     );
@@ -52,15 +66,9 @@ async function* issuancePages(dynamo: DynamoDBClient, table: string, couponId: s
   } while (start);
 }
 
-async function countItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<number> {
-  let count = 0;
-  for await (const page of issuancePages(dynamo, table, couponId, 'COUNT')) count += page.Count ?? 0;
-  return count;
-}
-
 async function queryItems(dynamo: DynamoDBClient, table: string, couponId: string): Promise<Persisted> {
   const out: Persisted = { users: [], requestedAt: [], issuedAt: [] };
-  for await (const page of issuancePages(dynamo, table, couponId, 'ALL_ATTRIBUTES')) {
+  for await (const page of issuancePages(dynamo, table, couponId)) {
     for (const item of page.Items ?? []) {
       out.users.push(item.userId!.S!);
       out.requestedAt.push(Date.parse(item.requestedAt!.S!));
@@ -76,6 +84,7 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
     fetch(`${apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } });
   return {
     name: 'fcfs-coupons',
+    processes: [ROLE.loadGenerator, ROLE.fcfsOffline, ROLE.gateway, ROLE.redis, ROLE.dynamodbLocal],
     baseUrl: apiUrl,
     prefix: '',
     async createCoupon(couponId, units) {
@@ -96,6 +105,7 @@ export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToke
   const redis = createRedis({ url: redisUrl, token: redisToken, retries: 1 });
   return {
     name: 'seed-redis',
+    processes: [ROLE.loadGenerator, ROLE.baselinesOffline, ROLE.gateway, ROLE.redis, ROLE.seedScheduler, ROLE.dynamodbLocal],
     baseUrl: baselineUrl,
     prefix: '/seed-redis',
     async createCoupon(couponId, units) {
@@ -113,15 +123,21 @@ export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToke
 export function dynamodbSyncSystem(baselineUrl: string, dynamo: DynamoDBClient, table: string): System {
   return {
     name: 'dynamodb-sync',
+    processes: [ROLE.loadGenerator, ROLE.baselinesOffline, ROLE.dynamodbLocal],
     baseUrl: baselineUrl,
     prefix: '/dynamodb-sync',
     async createCoupon(couponId, units) {
       await dynamo.send(
-        new PutItemCommand({ TableName: table, Item: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' }, stock: { N: String(units) } } }),
+        new PutItemCommand({ TableName: table, Item: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' }, total: { N: String(units) }, stock: { N: String(units) } } }),
       );
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
-    count: (couponId) => countItems(dynamo, table, couponId),
+    // Each issuance decrements the stock in its own transaction: one item read, not a count of every
+    // issuance four times a second, which would load the JVM the system writes to.
+    async count(couponId) {
+      const meta = await dynamo.send(new GetItemCommand({ TableName: table, Key: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' } }, ConsistentRead: true }));
+      return meta.Item ? Number(meta.Item.total!.N) - Number(meta.Item.stock!.N) : 0;
+    },
     pending: async () => 0,
   };
 }
@@ -129,6 +145,7 @@ export function dynamodbSyncSystem(baselineUrl: string, dynamo: DynamoDBClient, 
 export function pessimisticLockSystem(baselineUrl: string, pool: pg.Pool): System {
   return {
     name: 'pessimistic-lock',
+    processes: [ROLE.loadGenerator, ROLE.baselinesOffline, ROLE.postgresql],
     baseUrl: baselineUrl,
     prefix: '/pessimistic-lock',
     async createCoupon(couponId, units) {
