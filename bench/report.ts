@@ -215,7 +215,7 @@ function cpuSection(runs: Run[], http: Partial<Ceilings>['serverless_offline_tri
   const lines = [
     '## Where the CPU went',
     '',
-    `CPU time of every process a system uses (load generator, serverless offline, Redis gateway, redis-server, DynamoDB Local's JVM, PostgreSQL), read from /proc from the run's first request until everything it accepted was persisted, per request. All of them share this machine's ${cores} cores, so ${cores} cores cannot sustain more than ${cores} / (CPU per request) requests per second of the same work. "Cores busy" is the whole machine during the load; "steal" is time the hypervisor gave elsewhere.`,
+    `CPU time of every process a system uses (load generator, serverless offline, Redis gateway, redis-server, DynamoDB Local's JVM, PostgreSQL), read from /proc from the run's first request until everything it accepted was persisted, per request. All of them share this machine's ${cores} cores, so ${cores} cores cannot sustain more than ${cores} / (CPU per request) requests per second of the same work. Where the load leaves the cores partly idle (seed-profile, constant-rate), what the processes spend anyway (timers, garbage collection, the JIT) is spread over fewer requests, so that bound is lower than what they could reach. "Cores busy" is the whole machine during the load; "steal" is time the hypervisor gave elsewhere.`,
     '',
     '| system | scenario | CPU ms per request | by process (ms per request) | cores busy during the load (steal) | at most, on these cores |',
     '|---|---|---:|---|---:|---:|',
