@@ -27,10 +27,12 @@ export function writeReport(results: Results, dir: string, stamp: string): strin
     latency: `${stamp}-latency.png`,
     throughput: `${stamp}-throughput.png`,
     drain: `${stamp}-drain.png`,
+    cpu: `${stamp}-cpu.png`,
   };
   render(latencySpec(results.runs), join(dir, charts.latency));
   render(throughputSpec(results.runs), join(dir, charts.throughput));
   render(drainSpec(results.runs), join(dir, charts.drain));
+  if (results.runs.some((r) => r.cpu)) render(cpuSpec(results.runs), join(dir, charts.cpu));
   const markdown = reportMarkdown(results, charts);
   const path = join(dir, `${stamp}.md`);
   writeFileSync(path, markdown);
@@ -113,6 +115,27 @@ function drainSpec(runs: Run[]): vegaLite.TopLevelSpec {
       x: { field: 'second', type: 'quantitative', title: 'seconds since the burst began' },
       y: { field: 'persisted', type: 'quantitative', title: 'units persisted' },
       color: { field: 'system', type: 'nominal', sort: SYSTEMS },
+    },
+  } as vegaLite.TopLevelSpec;
+}
+
+function cpuSpec(runs: Run[]): vegaLite.TopLevelSpec {
+  const values = runs.flatMap((r) => Object.entries(r.cpu?.per_request_ms ?? {}).map(([process, ms]) => ({ system: r.system, scenario: r.scenario, process, ms })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: 'CPU per request until persisted, by process (ms; lower is better)',
+    data: { values },
+    facet: { column: { field: 'scenario', type: 'nominal', title: null } },
+    spec: {
+      width: 160,
+      height: 220,
+      mark: 'bar',
+      encoding: {
+        x: { field: 'system', type: 'nominal', sort: SYSTEMS, title: null, axis: { labelAngle: -40 } },
+        y: { field: 'ms', type: 'quantitative', stack: 'zero', title: 'ms of CPU per request' },
+        color: { field: 'process', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 3, labelLimit: 400 } },
+        tooltip: [{ field: 'process' }, { field: 'ms' }],
+      },
     },
   } as vegaLite.TopLevelSpec;
 }
@@ -200,7 +223,7 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
       '',
     );
   }
-  lines.push(...cpuSection(runs, http));
+  lines.push(...cpuSection(runs, http, charts.cpu!));
   return lines.join('\n');
 }
 
@@ -208,7 +231,7 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
  * Where each run's CPU went: per request, by process, from the first request until all was persisted.
  * Every process runs on the same cores, so their sum bounds what the machine can sustain.
  */
-function cpuSection(runs: Run[], http: Partial<Ceilings>['serverless_offline_trivial_handler']): string[] {
+function cpuSection(runs: Run[], http: Partial<Ceilings>['serverless_offline_trivial_handler'], chart: string): string[] {
   const measured = runs.filter((r) => r.cpu);
   if (measured.length === 0) return [];
   const cores = measured[0]!.cpu!.cores;
@@ -229,6 +252,7 @@ function cpuSection(runs: Run[], http: Partial<Ceilings>['serverless_offline_tri
       .join(', ');
     lines.push(`| ${r.system} | ${r.scenario} | ${cpu.per_request_ms_total.toFixed(2)} | ${parts} | ${cpu.during_load.cores_busy.toFixed(2)} (${cpu.during_load.steal_cores.toFixed(2)}) | ${cpu.cores_allow_rps} req/s |`);
   }
+  lines.push('', `![cpu](${chart})`);
   if (http?.cpu_per_request_ms !== undefined) {
     lines.push(
       '',
