@@ -8,7 +8,8 @@
  * Everything a request costs runs on the same cores here (load generator, serverless offline, the
  * Redis gateway, redis-server, DynamoDB Local's JVM, PostgreSQL), so CPU per request summed over those
  * processes, from the first request until everything accepted is persisted, bounds the throughput:
- * N cores cannot sustain more than N / (CPU seconds per request) requests per second of that work.
+ * N cores cannot keep up with more than N / (CPU seconds per request) requests per second of that work
+ * for long (RunCpu.sustainable_rps says what that does not cover).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -19,7 +20,10 @@ export interface ProcessTicks {
   readonly ppid: number;
   /** The executable's name (at most 15 characters, as the kernel keeps it). */
   readonly comm: string;
-  /** User + system time, in clock ticks. */
+  /**
+   * User + system time, in clock ticks, with that of its children it has collected: a child that exits
+   * and is reaped (a PostgreSQL backend, an esbuild run) then still counts, in its parent.
+   */
   readonly ticks: number;
 }
 
@@ -28,8 +32,6 @@ export interface MachineTicks {
   readonly busy: number;
   /** Ticks the hypervisor gave to another VM while this one had work (steal). */
   readonly steal: number;
-  /** Every tick, idle included. */
-  readonly total: number;
 }
 
 export interface CpuSnapshot {
@@ -67,13 +69,18 @@ export function ticksByRole(processes: readonly ProcessTicks[], known: ReadonlyM
     return process.comm === 'postgres' ? POSTGRESQL : OTHER;
   };
   const sums = new Map<string, number>();
-  for (const p of processes) sums.set(roleOf(p), (sums.get(roleOf(p)) ?? 0) + p.ticks);
+  for (const p of processes) {
+    const role = roleOf(p);
+    sums.set(role, (sums.get(role) ?? 0) + p.ticks);
+  }
   return sums;
 }
 
 /**
- * CPU used between two snapshots. A role's processes that exited in between lose what they used since
- * the first snapshot (the kernel keeps it only for their parent to collect); none of the bench's do.
+ * CPU used between two snapshots. A process that exits in between moves its time into its parent once
+ * reaped (ProcessTicks.ticks), so its role keeps it when the parent has the same role, as PostgreSQL's
+ * backends and the bench's children's children do. A role's sum never goes backwards by more than a
+ * process reparented elsewhere, which the clamp covers.
  */
 export function usageBetween(before: CpuSnapshot, after: CpuSnapshot, ticksPerSecond: number): CpuUsage {
   const seconds = (after.at - before.at) / 1_000;
@@ -105,19 +112,20 @@ export function procCpuMeter(known: ReadonlyMap<number, string>): { snapshot(): 
 export function machineTicks(procStat: string): MachineTicks {
   const line = procStat.split('\n').find((l) => l.startsWith('cpu '));
   if (!line) throw new Error('/proc/stat has no aggregate cpu line');
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
-  // guest and guest_nice are already counted in user and nice.
-  const busy = user! + nice! + system! + irq! + softirq!;
-  return { busy, steal: steal!, total: busy + idle! + iowait! + steal! };
+  // idle and iowait are not busy; guest and guest_nice are already counted in user and nice.
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+  return { busy: user! + nice! + system! + irq! + softirq!, steal: steal! };
 }
 
 /** One line of /proc/<pid>/stat. The name is in parentheses and may itself hold spaces or parentheses. */
 export function parseProcessStat(stat: string): ProcessTicks {
   const open = stat.indexOf('(');
   const close = stat.lastIndexOf(')');
-  // After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime ...
+  // After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+  // cutime cstime ...
   const fields = stat.slice(close + 2).split(' ');
-  return { pid: Number(stat.slice(0, open).trim()), ppid: Number(fields[1]), comm: stat.slice(open + 1, close), ticks: Number(fields[11]) + Number(fields[12]) };
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  return { pid: Number(stat.slice(0, open).trim()), ppid: Number(fields[1]), comm: stat.slice(open + 1, close), ticks };
 }
 
 function processTable(): ProcessTicks[] {
@@ -156,9 +164,19 @@ export interface RunCpu {
   /** CPU milliseconds per request over until_persisted, for each process the system uses. */
   readonly per_request_ms: Readonly<Record<string, number>>;
   readonly per_request_ms_total: number;
-  /** The machine's cores, and the most requests per second of this work they could sustain. */
+  /**
+   * Processes the system uses that no snapshot found (PostgreSQL on another host or in another PID
+   * namespace, say): their CPU is missing from the figures above.
+   */
+  readonly unseen: readonly string[];
   readonly cores: number;
-  readonly cores_allow_rps: number;
+  /**
+   * cores ÷ CPU per request: the most requests per second these cores keep up with when everything
+   * accepted is also persisted, on an otherwise idle machine. A short run can answer faster by leaving
+   * persistence for later (the seed design's scheduler does), and one process can cap it lower: a
+   * serverless offline runs its handlers' JavaScript on one thread, so it cannot go past one core.
+   */
+  readonly sustainable_rps: number;
 }
 
 /**
@@ -186,7 +204,8 @@ export function runCpu(
     until_persisted: untilPersisted,
     per_request_ms: perRequest,
     per_request_ms_total: round3(total),
+    unseen: processes.filter((role) => !snapshots.persisted.byRole.has(role)),
     cores,
-    cores_allow_rps: total > 0 ? Math.round((cores * 1_000) / total) : 0,
+    sustainable_rps: total > 0 ? Math.round((cores * 1_000) / total) : 0,
   };
 }

@@ -22,7 +22,7 @@ import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js'
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
 import { percentile, runLoad, runOpenLoop, runVirtualUsers, type LoadResult } from './load.js';
-import { procCpuMeter, runCpu, usageBetween, type CpuSnapshot, type RunCpu } from './cpu.js';
+import { procCpuMeter, runCpu, type CpuSnapshot, type RunCpu } from './cpu.js';
 import { chartsWritten, writeReport } from './report.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
@@ -108,6 +108,20 @@ const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bench-'));
 const children: ChildProcess[] = [];
 /** The processes the bench started, by role, for the CPU accounting (bench/cpu.ts). */
 const roles = new Map<number, string>([[process.pid, ROLE.loadGenerator]]);
+/** Roles of the local stack's children, by the names localstack/stack.ts gives them. */
+const STACK_ROLES: Record<string, string> = {
+  'redis-server': ROLE.redis,
+  'upstash-gateway': ROLE.gateway,
+  'dynamodb-local': ROLE.dynamodbLocal,
+  'serverless-offline': ROLE.fcfsOffline,
+};
+/** Counts a child's CPU under `role` while it lives (its pid may be reused afterwards). */
+function knowRole(child: ChildProcess, role: string): void {
+  if (!child.pid) return;
+  const pid = child.pid;
+  roles.set(pid, role);
+  child.once('exit', () => roles.delete(pid));
+}
 const cpuMeter = procCpuMeter(roles);
 const CORES = availableParallelism();
 let stack: Stack | undefined;
@@ -145,8 +159,11 @@ async function main(): Promise<void> {
   jvmWarming.catch(() => undefined); // awaited below, after the stacks: a failure must not go unhandled meanwhile
   const [, baselineUrl] = await stacksUp;
   if (!stack) throw new Error('unreachable: the stack started');
-  // The stack names its children redis-server, upstash-gateway, dynamodb-local and serverless-offline.
-  for (const { child, name } of stack.children) if (child.pid) roles.set(child.pid, name === 'serverless-offline' ? ROLE.fcfsOffline : name);
+  for (const { child, name } of stack.children) {
+    const role = STACK_ROLES[name];
+    if (!role) throw new Error(`the stack started a process the bench's CPU accounting does not know: ${name} (add it to STACK_ROLES)`);
+    knowRole(child, role);
+  }
   if (!cpuMeter) log('no /proc here (not Linux): runs are reported without their CPU accounting');
   const jvm = await jvmWarming;
   log(`warmed up DynamoDB Local's JVM: ${jvm.items} ledger items in ${jvm.seconds} s, the last ${JVM_WARM_UP_TAIL_SECONDS} s at ${jvm.tailItemsPerS} items/s`);
@@ -195,7 +212,7 @@ async function main(): Promise<void> {
       log(
         `  ${run.requests} requests, ${run.rps.toFixed(0)} req/s, p50 ${run.p50_ms} ms, p95 ${run.p95_ms} ms, p99 ${run.p99_ms} ms, ` +
           `issued ${run.issued}/${run.expected_issued}${run.lag_p99_ms !== undefined ? `, lag p99 ${run.lag_p99_ms} ms` : ''}` +
-          (run.cpu ? `, ${run.cpu.per_request_ms_total} ms of CPU per request until persisted (${run.cpu.cores} cores allow ${run.cpu.cores_allow_rps} req/s of it)` : '') +
+          (run.cpu ? `, ${run.cpu.per_request_ms_total} ms of CPU per request until persisted (${run.cpu.cores} cores keep up with ${run.cpu.sustainable_rps} req/s of it)` : '') +
           `${run.invariant_failures.length ? `  INVARIANT BROKEN: ${run.invariant_failures.join('; ')}` : ''}`,
       );
     }
@@ -237,7 +254,7 @@ async function startBaselines(connections: Record<string, string>): Promise<stri
     stdio: ['ignore', logFile('baselines-offline.log'), logFile('baselines-offline.log')],
   });
   children.push(offline);
-  if (offline.pid) roles.set(offline.pid, ROLE.baselinesOffline);
+  knowRole(offline, ROLE.baselinesOffline);
   await waitForPort(port, 'the baselines (serverless offline)', offline, 120_000);
   return `http://127.0.0.1:${port}`;
 }
@@ -250,7 +267,7 @@ function startSeedScheduler(redisPort: number): void {
     stdio: ['ignore', logFile('seed-scheduler.log'), logFile('seed-scheduler.log')],
   });
   children.push(scheduler);
-  if (scheduler.pid) roles.set(scheduler.pid, ROLE.seedScheduler);
+  knowRole(scheduler, ROLE.seedScheduler);
 }
 
 const WARM_UP_SECONDS = quick ? 2 : 10;
@@ -323,7 +340,8 @@ async function settled(system: System, couponId: string, expected: number): Prom
       const quiet = count >= expected && count === previous && (await system.pending(couponId)) === 0;
       stable = quiet ? stable + 1 : 0;
     }
-    // Before the items are read: reading them all is the bench's cost, not the system's.
+    // Before the items are read: reading them all is the bench's cost, not the system's (a second
+    // round, rare, counts the first round's read too).
     const cpuWhenSettled = cpuMeter?.snapshot();
     const persisted = await system.persisted(couponId);
     const timedOut = stable < 4;
@@ -383,7 +401,7 @@ async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Prom
   await runLoad({ ...base, connections: 100, durationSeconds: WARM_UP_SECONDS });
   const before = cpuMeter?.snapshot();
   const load = await drive(base, scenario);
-  const used = cpuMeter && before ? usageBetween(before, cpuMeter.snapshot(), cpuMeter.ticksPerSecond) : undefined;
+  const after = cpuMeter?.snapshot();
   const ceiling: HttpCeiling = {
     requests: load.requests,
     rps: Math.round((load.requests / load.durationMs) * 1000),
@@ -391,9 +409,10 @@ async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Prom
     p95_ms: round1(percentile(load.latenciesMs, 95)),
     p99_ms: round1(percentile(load.latenciesMs, 99)),
   };
-  if (used) {
-    const seconds = (used.by_role_s[ROLE.baselinesOffline] ?? 0) + (used.by_role_s[ROLE.loadGenerator] ?? 0);
-    ceiling.cpu_per_request_ms = Math.round((seconds * 1_000_000) / load.requests) / 1_000;
+  if (cpuMeter && before && after) {
+    // Nothing to persist: the load's end is the whole window.
+    const cpu = runCpu({ start: before, loadEnd: after, persisted: after }, [ROLE.baselinesOffline, ROLE.loadGenerator], load.requests + load.unanswered, CORES, cpuMeter.ticksPerSecond);
+    ceiling.cpu_per_request_ms = cpu.per_request_ms_total;
   }
   log(
     `ceiling now (${scenario.name}): a do-nothing handler under serverless offline does ${ceiling.rps} req/s (p50 ${ceiling.p50_ms} ms, p95 ${ceiling.p95_ms} ms, p99 ${ceiling.p99_ms} ms)` +
@@ -510,8 +529,12 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
     statuses: load.statuses,
     invariant_failures: failures,
   };
-  if (cpuMeter && cpuAtStart && cpuAtLoadEnd && persisted.cpuWhenSettled) {
-    run.cpu = runCpu({ start: cpuAtStart, loadEnd: cpuAtLoadEnd, persisted: persisted.cpuWhenSettled }, system.processes, load.requests, CORES, cpuMeter.ticksPerSecond);
+  // Per request sent: one left unanswered (timed out, in flight at the end) may have been served too.
+  // A run that never settled has no end to measure to.
+  if (cpuMeter && cpuAtStart && cpuAtLoadEnd && persisted.cpuWhenSettled && !persisted.timedOut) {
+    const sent = load.requests + load.unanswered;
+    run.cpu = runCpu({ start: cpuAtStart, loadEnd: cpuAtLoadEnd, persisted: persisted.cpuWhenSettled }, system.processes, sent, CORES, cpuMeter.ticksPerSecond);
+    if (run.cpu.unseen.length > 0) log(`  no process found for ${run.cpu.unseen.join(', ')}: its CPU is missing from this run's figures`);
   }
   if (persisted.users.length > 0) {
     run.lag_p50_ms = percentile(lags, 50);
