@@ -174,7 +174,7 @@ export interface RunCpu {
    * cores ÷ CPU per request: the most requests per second these cores keep up with when everything
    * accepted is also persisted, on an otherwise idle machine. A short run can answer faster by leaving
    * persistence for later (the seed design's scheduler does), and one process can cap it lower: a
-   * serverless offline runs its handlers' JavaScript on one thread, so it cannot go past one core.
+   * serverless offline runs its handlers' JavaScript on one thread, so it gets little past one core.
    */
   readonly sustainable_rps: number;
 }

@@ -85,7 +85,7 @@ export interface Run {
    */
   persisted_timeline?: number[];
   persisted_timeline_step_ms?: number;
-  /** Where the CPU went (Linux only): by process, per request, and what the machine's cores allow. */
+  /** Where the CPU went (Linux only): by process, per request, and what the machine's cores keep up with. */
   cpu?: RunCpu;
   invariant_failures: string[];
 }
