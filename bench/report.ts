@@ -229,7 +229,7 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
 
 /**
  * Where each run's CPU went: per request, by process, from the first request until all was persisted.
- * Every process runs on the same cores, so their sum bounds what the machine can sustain.
+ * Every process runs on the same cores, so their sum bounds what the machine keeps up with.
  */
 function cpuSection(runs: Run[], http: Partial<Ceilings>['serverless_offline_trivial_handler'], chart: string): string[] {
   const measured = runs.filter((r) => r.cpu);
