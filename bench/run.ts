@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
@@ -324,9 +325,15 @@ async function warmUp(system: System): Promise<void> {
  * Wait until what was accepted is persisted (asynchronous systems): at least `expected` persisted,
  * nothing pending, and the count unchanged for a second (the seed design's scheduler holds popped
  * items where no one can see them). The next run starts only then, on an idle machine. Polls the
- * system's cheap count; the items themselves are read once, at the end.
+ * system's cheap count; the items themselves are read once, at the end. With `meter`, also reads the
+ * CPU snapshot that ends a run's accounting, just before that read.
  */
-async function settled(system: System, couponId: string, expected: number): Promise<Persisted & { timedOut: boolean; cpuWhenSettled?: CpuSnapshot }> {
+async function settled(
+  system: System,
+  couponId: string,
+  expected: number,
+  meter?: typeof cpuMeter,
+): Promise<Persisted & { timedOut: boolean; cpuWhenSettled?: CpuSnapshot }> {
   // At least 50 items/s of persistence is waited for (the seed design's scheduler does 100-300).
   const begun = Date.now();
   const deadline = begun + (quick ? 60_000 : 300_000) + expected * 20;
@@ -342,7 +349,7 @@ async function settled(system: System, couponId: string, expected: number): Prom
     }
     // Before the items are read: reading them all is the bench's cost, not the system's (a second
     // round, rare, counts the first round's read too).
-    const cpuWhenSettled = cpuMeter?.snapshot();
+    const cpuWhenSettled = meter?.snapshot();
     const persisted = await system.persisted(couponId);
     const timedOut = stable < 4;
     if (timedOut) log(`  ${system.name} had not settled after waiting ${Math.round((Date.now() - begun) / 1000)} s`);
@@ -487,7 +494,7 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
   const cpuAtLoadEnd = cpuMeter?.snapshot();
 
   const expected = Math.min(scenario.units, load.usersWith200.size);
-  const persisted = await settled(system, couponId, expected);
+  const persisted = await settled(system, couponId, expected, cpuMeter);
   // Invariants. A timed run ends with requests in flight whose answers it does not wait for: those may
   // be issued too, and so may requests answered 5xx (a handler that outran its Lambda timeout carries
   // on; a 503 after a store timeout may have been applied): at most that many units beyond the users
@@ -601,37 +608,74 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
   await system.createCoupon(couponId, 1_000_000);
   const redis = new IORedis({ port: redisPortOf(stack) });
   redis.on('error', () => undefined);
-  const release = await holdDrain(redis, stack, couponId, 120_000);
-  // One admission first: a fresh process's first EVALSHA meets NOSCRIPT and loads the script (EVAL);
-  // that happens once per script cache, not per admission, and is left out of the count.
-  await fetch(`${stack.apiUrl}/api/v2/users/warmup/coupons/${couponId}/issue`, { method: 'POST' });
-  const monitorConnection = redis.duplicate();
-  monitorConnection.on('error', () => undefined);
-  const monitor = await monitorConnection.monitor();
-  monitor.on('error', () => undefined);
-  const byCommand: Record<string, number> = {};
-  let scriptCommands = 0;
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!args.some((a) => a.includes(couponId))) return;
-    if (source === 'lua') scriptCommands += 1;
-    else byCommand[args[0]!.toLowerCase()] = (byCommand[args[0]!.toLowerCase()] ?? 0) + 1;
+  try {
+    const release = await holdDrain(redis, stack, couponId, 120_000);
+    // One admission first: a fresh process's first EVALSHA meets NOSCRIPT and loads the script (EVAL);
+    // that happens once per script cache, not per admission, and is left out of the count.
+    await fetch(`${stack.apiUrl}/api/v2/users/warmup/coupons/${couponId}/issue`, { method: 'POST' });
+    const byCommand: Record<string, number> = {};
+    let scriptCommands = 0;
+    const stopMonitoring = await monitorRedis(redisPortOf(stack), (line) => {
+      if (!line.includes(couponId)) return;
+      // <time> [<db> <client address, or "lua" inside a script>] "<command>" "<arg>"...
+      const source = /\[\d+ ([^\]]+)\]/.exec(line)?.[1];
+      const command = /\] "([^"]*)"/.exec(line)?.[1]?.toLowerCase() ?? 'unparsed';
+      if (source === 'lua') scriptCommands += 1;
+      else byCommand[command] = (byCommand[command] ?? 0) + 1;
+    });
+    let n = 0;
+    const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `c${n++}`, connections: 20, amount: 2_000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Stop watching before the probe's own clean-up commands, so that they are not counted.
+    await stopMonitoring();
+    await release();
+    const total = Object.values(byCommand).reduce((a, b) => a + b, 0);
+    return {
+      admissions: load.requests,
+      by_command: byCommand,
+      per_admission: Math.round((total / load.requests) * 1000) / 1000,
+      commands_run_inside_the_script_per_admission: Math.round((scriptCommands / load.requests) * 10) / 10,
+    };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Redis's MONITOR feed, a line per command, on a plain socket. ioredis's monitor mode fails its
+ * connection ("Command queue state error") when another client's command is echoed in the same packet
+ * as MONITOR's +OK, which a busy stack makes likely. Resolves once monitoring; the returned function
+ * closes the feed.
+ */
+async function monitorRedis(port: number, onLine: (line: string) => void): Promise<() => Promise<void>> {
+  const socket = connect(port, '127.0.0.1');
+  socket.setEncoding('utf8');
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  let pending = '';
+  let monitoring!: () => void;
+  const started = new Promise<void>((resolve, reject) => {
+    monitoring = resolve;
+    socket.once('error', reject);
   });
-  let n = 0;
-  const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `c${n++}`, connections: 20, amount: 2_000 });
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  // Stop watching before the probe's own clean-up commands, so that they are not counted.
-  const monitorEnded = new Promise((resolve) => monitor.once('end', resolve));
-  monitor.disconnect();
-  monitorConnection.disconnect();
-  await Promise.race([monitorEnded, new Promise((resolve) => setTimeout(resolve, 2_000))]);
-  await release();
-  redis.disconnect();
-  const total = Object.values(byCommand).reduce((a, b) => a + b, 0);
-  return {
-    admissions: load.requests,
-    by_command: byCommand,
-    per_admission: Math.round((total / load.requests) * 1000) / 1000,
-    commands_run_inside_the_script_per_admission: Math.round((scriptCommands / load.requests) * 10) / 10,
+  socket.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let end = pending.indexOf('\r\n'); end >= 0; end = pending.indexOf('\r\n')) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 2);
+      if (line === '+OK') monitoring();
+      else if (line.startsWith('+')) onLine(line.slice(1));
+    }
+  });
+  socket.write('MONITOR\r\n');
+  try {
+    await started;
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+  return async () => {
+    socket.end();
+    await closed;
   };
 }
 
