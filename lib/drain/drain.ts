@@ -50,17 +50,7 @@ const totals = new Map<string, number>();
  * @param timeLeftMs how long the invocation still has (Lambda's getRemainingTimeInMillis)
  */
 export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () => number): Promise<DrainReport> {
-  const report: DrainReport = {
-    couponId,
-    batches: 0,
-    issued: 0,
-    redelivered: 0,
-    rejected: 0,
-    released: 0,
-    deadLettered: 0,
-    requeued: 0,
-    stoppedBy: 'EMPTY',
-  };
+  const report = emptyReport(couponId);
   const total = await totalQuantityOf(deps, couponId);
   if (total === undefined) {
     log.error('drain found a coupon without META in the ledger; nothing persisted', { couponId });
@@ -159,11 +149,21 @@ async function handOver(deps: Deps, couponId: string): Promise<void> {
   }
 }
 
+export function emptyReport(couponId: string): DrainReport {
+  return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stoppedBy: 'EMPTY' };
+}
+
 /**
- * Write one claim to the ledger and acknowledge it; give back whatever could not be written.
- * True when every item was decided.
+ * Write one claim to the ledger and acknowledge it; give back whatever could not be written: what a
+ * drain does with each batch it claims. True when every item was decided.
  */
-async function persistClaim(deps: Deps, couponId: string, total: number, claim: Claim, report: DrainReport): Promise<boolean> {
+export async function persistClaim(
+  deps: Deps,
+  couponId: string,
+  total: number,
+  claim: Claim,
+  report: DrainReport = emptyReport(couponId),
+): Promise<boolean> {
   let written: Isolated;
   try {
     written = await persistIsolating(deps, couponId, total, claim.items);
