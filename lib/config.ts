@@ -54,6 +54,12 @@ export interface DrainSettings {
    * Shorter than triggerLeaseMs, so admissions still see the drain running while it waits.
    */
   readonly lingerMs: number;
+  /**
+   * After a ledger write fails for a reason that may pass (throttling, a 5xx, no connection), no drain
+   * claims the coupon again for backoffBaseMs, doubling with each further failure up to backoffMaxMs.
+   */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
 }
 
 export type SecretSource = { readonly value: string } | { readonly ssmParameter: string };
@@ -83,6 +89,7 @@ export function loadConfig(env: Env = process.env): Config {
       triggerLeaseMs,
       stopBeforeTimeoutMs: integer(env, 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 5_000, 0, 600_000),
       lingerMs: integer(env, 'DRAIN_LINGER_MS', Math.min(100, triggerLeaseMs - 1), 0, triggerLeaseMs - 1),
+      ...backoff(env),
     },
     drainTrigger: {
       functionName: env.DRAIN_FUNCTION_NAME || undefined,
@@ -95,6 +102,12 @@ export function loadConfig(env: Env = process.env): Config {
       ipPerSecond: integer(env, 'RATE_LIMIT_IP_PER_SECOND', stage === 'local' ? 0 : 300, 0, 1_000_000),
     },
   };
+}
+
+function backoff(env: Env): Pick<DrainSettings, 'backoffBaseMs' | 'backoffMaxMs'> {
+  const backoffMaxMs = integer(env, 'DRAIN_BACKOFF_MAX_MS', 30_000, 10, 600_000);
+  const backoffBaseMs = integer(env, 'DRAIN_BACKOFF_BASE_MS', Math.min(500, backoffMaxMs), 10, backoffMaxMs);
+  return { backoffBaseMs, backoffMaxMs };
 }
 
 function required(env: Env, name: string): string {

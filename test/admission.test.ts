@@ -17,6 +17,7 @@ async function loadState(couponId: string, state: Partial<{ total: number; remai
     seq: 0,
     startsAt: state.startsAt ?? Date.now() - hour,
     endsAt: state.endsAt ?? 0,
+    epoch: 0,
   });
 }
 

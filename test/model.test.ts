@@ -104,7 +104,7 @@ class Persist implements fc.AsyncCommand<Model, Real> {
     if (this.acknowledge) {
       await persistClaim(drainDeps(real), real.couponId, total, claim);
     } else if (!real.ledgerDown) {
-      await real.deps.ledger.persistBatch(real.couponId, total, claim.items);
+      await real.deps.ledger.persistBatch(real.couponId, total, claim.items, claim.epoch);
     }
     await checkInvariants(model, real);
   }

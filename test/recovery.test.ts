@@ -6,7 +6,7 @@ import { restoreCouponState } from '../lib/coupons/coupon-state.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
-import { drainCoupon } from '../lib/drain/drain.js';
+import { drainCoupon, persistClaim } from '../lib/drain/drain.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { CouponStore, REPAIR_CHUNK, scripts } from '../lib/redis/coupon-store.js';
 import { ownRedis, scenarioDeps } from './faults/scenarios.js';
@@ -48,7 +48,7 @@ describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
   });
   afterAll(() => own.close());
 
-  it('never oversells, keeps answering, and reconcile reports and repairs what the flush left', async () => {
+  it('never oversells, keeps answering, and the batch a drain held across the flush is given back to the rebuilt state', async () => {
     const couponId = await newCoupon(deps, 100);
     for (let i = 0; i < 60; i++) await issueCoupon(deps, couponId, `early${i}`);
     await drainCoupon(deps, couponId, forever);
@@ -65,27 +65,24 @@ describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
     expect(outcomes.filter((o) => o.kind === 'ACCEPTED')).toHaveLength(40);
     expect(outcomes.filter((o) => o.kind === 'SOLD_OUT')).toHaveLength(60);
 
-    // The interrupted drain finishes its write; then everything is drained.
-    const written = await deps.ledger.persistBatch(couponId, 100, claim.items);
-    await deps.store.acknowledge(couponId, written.decisions);
+    // The interrupted drain finishes its write: the ledger refuses it (claimed before the rebuild), and
+    // its 20 winners go back to the rebuilt state, which has no unit left for them: they are rejected,
+    // as winners whose admission Redis lost are. Nothing of theirs reached the ledger.
+    expect(await persistClaim(deps, couponId, 100, claim)).toBe('DECIDED');
     const report = await drainCoupon(deps, couponId, forever);
-    expect(report).toMatchObject({ issued: 20, rejected: 20 });
+    expect(report).toMatchObject({ issued: 40, rejected: 0 });
 
     const coupon = await deps.ledger.getCoupon(couponId, true);
     expect(coupon).toMatchObject({ issuedCount: 100, status: 'FINISHED' });
     const users = await ledgerUsers(deps, couponId);
     expect(users).toHaveLength(100);
     expect(new Set(users).size).toBe(100);
+    expect(users.filter((u) => u.startsWith('mid'))).toEqual([]);
+    expect(await getUserCouponStatus(deps, couponId, 'mid0')).toMatchObject({ status: 'REJECTED' });
+    expect(await issueCoupon(deps, couponId, 'mid0')).toEqual({ kind: 'SOLD_OUT' });
 
-    // Redis does not know the 20 winners written across the flush: reconcile reports it, then repairs it.
-    const dry = await reconcileCoupon(deps, couponId, { dryRun: true });
-    expect(dry?.summary).toEqual({ PERSISTED_MISSING_FROM_REDIS: 20 });
-    expect(await getUserCouponStatus(deps, couponId, 'mid0')).toEqual({ kind: 'NOT_REQUESTED' });
-    const repaired = await reconcileCoupon(deps, couponId, { dryRun: false });
-    expect(repaired).toMatchObject({ repaired: true, retry: false });
+    // Redis and the ledger agree: reconcile finds nothing.
     expect((await reconcileCoupon(deps, couponId, { dryRun: true }))?.summary).toEqual({});
-    expect(await getUserCouponStatus(deps, couponId, 'mid0')).toMatchObject({ status: 'ISSUED' });
-    expect(await issueCoupon(deps, couponId, 'mid0')).toMatchObject({ kind: 'ALREADY_ACCEPTED', status: 'ISSUED' });
   });
 
   it('reconcile restores a coupon whose Redis state is gone', async () => {
@@ -100,18 +97,19 @@ describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
 });
 
 describe('restoring a coupon from the ledger', () => {
-  it('counts a batch a drain commits while the ledger is being scanned (its units are not free)', async () => {
+  it('refuses a batch claimed before the loss that a drain writes while the ledger is being scanned: the rebuilt remaining is exact', async () => {
     const deps = testDeps();
     const couponId = await newCoupon(deps, 10);
     await issueCoupon(deps, couponId, 'u1');
     await drainCoupon(deps, couponId, forever);
     await deps.redis.del(deps.store.keys(couponId).meta);
-    // A drain that claimed u2 and u3 before Redis lost its state commits them during the scan.
+    // A drain that claimed u2 and u3 before Redis lost its state writes them during the scan.
+    let written: Awaited<ReturnType<typeof deps.ledger.persistBatch>> | undefined;
     const committing = withLedger(deps, {
       async *issuancesOf(id: string) {
         for await (const page of deps.ledger.issuancesOf(id)) {
           yield page;
-          await deps.ledger.persistBatch(id, 10, [
+          written = await deps.ledger.persistBatch(id, 10, [
             { userId: 'u2', ticket: 2, requestedAt: 2 },
             { userId: 'u3', ticket: 3, requestedAt: 3 },
           ]);
@@ -119,8 +117,10 @@ describe('restoring a coupon from the ledger', () => {
       },
     });
     expect(await restoreCouponState(committing, couponId)).toMatchObject({ kind: 'RESTORED', winners: 1 });
-    // 10 units less the 3 the ledger's counter holds: with the counter read before the scan, 9.
-    expect((await deps.store.readCounters(couponId))?.remaining).toBe(7);
+    expect(written).toMatchObject({ newlyIssued: 0, stale: [{ userId: 'u2' }, { userId: 'u3' }], ledgerEpoch: 1 });
+    // 10 units less the 1 the ledger holds.
+    expect((await deps.store.readCounters(couponId))?.remaining).toBe(9);
+    expect(await deps.ledger.getCoupon(couponId, true)).toMatchObject({ issuedCount: 1, epoch: 1 });
   });
 });
 
@@ -155,19 +155,16 @@ describe('reconcile finds and repairs each kind of drift', () => {
     expect(await ledgerUsers(deps, couponId)).toEqual(['u1']);
   });
 
-  it('indexes the coupon before requeueing: a failure in between leaves the drift for the next run, never queued items no drain visits', async () => {
+  it('indexes the coupon in the same step as it requeues: a coupon the schedule had forgotten is visited again', async () => {
     const deps = testDeps();
     const couponId = await couponWithIssuedMarkOnly(deps, 'u1');
     const k = deps.store.keys(couponId);
-    await deps.store.forgetCoupon(couponId); // sold out and settled: the schedule no longer visits it
-    const store = Object.assign(Object.create(deps.store), {
-      indexCoupon: async () => Promise.reject(new Error('Redis unavailable')),
-    });
-    await expect(reconcileCoupon({ ...deps, store }, couponId, { dryRun: false })).rejects.toThrow('Redis unavailable');
-    // Nothing moved: the next reconcile finds the same drift and repairs it, indexing the coupon.
-    expect(await deps.redis.zscore(k.queue, 'u1')).toBeNull();
+    expect(await deps.store.forgetCoupon(couponId, 'SETTLED')).toBe(true); // as if sold out and settled
     expect((await reconcileCoupon(deps, couponId, { dryRun: false }))?.summary).toEqual({ MARKED_NOT_PERSISTED: 1 });
+    expect(await deps.redis.zscore(k.queue, 'u1')).not.toBeNull();
     expect(await deps.store.listCoupons()).toContain(couponId);
+    // And the index keeps it while work is queued: the schedule's removal checks in the same step.
+    expect(await deps.store.forgetCoupon(couponId, 'SETTLED')).toBe(false);
   });
 
   it('repairs a drift larger than one script call can carry, in calls of at most REPAIR_CHUNK users', async () => {

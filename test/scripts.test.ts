@@ -30,7 +30,7 @@ describe('Lua scripts', () => {
   it('a flushed script cache (NOSCRIPT) is reloaded transparently, never surfaced', async () => {
     const deps = testDeps();
     const couponId = uniqueCouponId();
-    await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0 });
+    await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0, epoch: 0 });
     await deps.redis.scriptFlush();
     expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([0]);
     expect((await deps.store.admit(couponId, 'u1', { triggerLeaseMs: 1_000 })).kind).toBe('ACCEPTED');
@@ -55,7 +55,7 @@ describe('Lua scripts', () => {
     expect(await store.tryLockRebuild(couponId, 50)).toEqual(expect.any(String));
   });
 
-  it('every key a script touches is passed in KEYS and shares the coupon hash tag (Redis Cluster safe)', () => {
+  it('every key a script touches is passed in KEYS and shares the coupon hash tag, but for the coupon index', () => {
     const keys = Object.values(testDeps().store.keys('abc'));
     for (const key of keys) expect(key).toContain('{abc}');
     for (const script of Object.values(scripts)) {

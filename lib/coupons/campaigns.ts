@@ -77,12 +77,18 @@ export function parseNewCoupon(body: unknown): NewCoupon {
 }
 
 /**
- * Create a coupon: META in the ledger first (conditional, so a repeat is COUPON_EXISTS and changes
- * nothing), then its Redis state. If loading Redis fails after META was written, the coupon still
- * exists: the first admission or view restores its state from the ledger.
+ * Create a coupon: META in the ledger first (conditional, so an existing couponId changes nothing), then
+ * its Redis state. If loading Redis fails after META was written, the coupon still exists: the first
+ * admission or view restores its state from the ledger, and so does a retry of the create.
+ *
+ * A retry of the very request that created the coupon (the SDK retrying a write that had committed, an
+ * operator retrying after a timeout) is answered CREATED, as the first attempt would have been: META
+ * keeps the request's definition, and an identical one is the same create. A different definition under
+ * an existing id is COUPON_EXISTS.
  */
 export async function createCoupon(deps: Deps, input: NewCoupon): Promise<CreateCouponOutcome> {
   const now = Date.now();
+  const definition = couponDefinition(input);
   const record: CouponRecord = {
     couponId: input.couponId,
     name: input.name,
@@ -92,14 +98,37 @@ export async function createCoupon(deps: Deps, input: NewCoupon): Promise<Create
     endsAt: input.endsAt,
     status: 'ACTIVE',
     createdAt: now,
+    epoch: 0,
+    definition,
   };
   const created = await deps.ledger.createCoupon(record);
-  if (created.kind === 'COUPON_EXISTS') return created;
+  if (created.kind === 'CREATED') {
+    // A coupon this call created has never had a state, so no claim of it can exist: loaded as new.
+    await deps.store.loadCoupon(input.couponId, {
+      total: record.totalQuantity,
+      remaining: record.totalQuantity,
+      seq: 0,
+      startsAt: record.startsAt,
+      endsAt: record.endsAt ?? 0,
+      epoch: record.epoch,
+    });
+  } else if ((await deps.ledger.getCoupon(input.couponId, true))?.definition === definition) {
+    await restoreCouponState(deps, input.couponId);
+  } else {
+    return created;
+  }
   forgetUnknownCoupon(input.couponId);
-  await restoreCouponState(deps, input.couponId);
   const coupon = await getAdminCouponView(deps, input.couponId);
   if (!coupon) throw new Error(`coupon ${input.couponId} vanished right after it was created`);
   return { kind: 'CREATED', coupon };
+}
+
+/**
+ * A create request as given, startsAt and endsAt as sent (absent stays absent: a retry of a request
+ * without startsAt must match, though "now" has moved on).
+ */
+function couponDefinition(input: NewCoupon): string {
+  return JSON.stringify([input.name, input.totalQuantity, input.startsAt ?? null, input.endsAt ?? null]);
 }
 
 export async function getCouponView(deps: Deps, couponId: string): Promise<CouponView | undefined> {

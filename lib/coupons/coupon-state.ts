@@ -15,12 +15,23 @@ const REBUILD_WAIT_MS = 3_000;
  * lost it (restart without data, failover, flush). Winners persisted in the ledger are restored as ISSUED
  * and remaining = totalQuantity - issuedCount, so the ledger's cap still holds.
  *
- * Accepted requests that Redis acknowledged but the drain had not yet persisted when Redis lost its data
- * are not in the ledger and cannot be restored (the README states this window).
+ * Accepted requests that Redis acknowledged but no drain had claimed when Redis lost its data are not in
+ * the ledger and cannot be restored (the README states this window). Those a drain had claimed are given
+ * back to the rebuilt state by that drain, once the ledger refuses its batch as stale (see below).
+ *
+ * Steps, under the rebuild lock:
+ * 1. The ledger's epoch moves on. From then on the ledger refuses every batch claimed from the lost state
+ *    (Ledger.persistBatch), so no batch of it can land during or after the scan: the scan sees every
+ *    issuance from before the loss, and the counter read after it is exact. (Without this, a batch written
+ *    after its users' page was scanned was neither restored nor counted right, and its tickets were given
+ *    again to newcomers.)
+ * 2. The ledger's issuances are scanned and restored as winners (tickets kept).
+ * 3. The counter is read; no batch of the new epoch can exist before step 4, so it is final.
+ * 4. Meta is written last (with the new epoch), which opens the coupon to admissions and claims.
  *
  * Race: many admissions can find the state missing at once. One takes the rebuild lock and restores;
  * the others wait for it (briefly, then UnavailableError: 503 with Retry-After) instead of stampeding
- * the ledger. Meta is written last, so no admission is decided on a half-restored coupon.
+ * the ledger.
  */
 export async function restoreCouponState(deps: Deps, couponId: string): Promise<RestoreResult> {
   const { store, ledger } = deps;
@@ -30,6 +41,9 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
   const lock = await store.tryLockRebuild(couponId, REBUILD_LOCK_MS);
   if (!lock) return waitForRestore(deps, couponId);
   try {
+    // Checked again under the lock: the caller that held it before may have loaded the state meanwhile.
+    if (await store.readCounters(couponId)) return { kind: 'PRESENT' };
+    const epoch = await ledger.nextEpoch(couponId);
     let winners = 0;
     let highestTicket = 0;
     for await (const page of ledger.issuancesOf(couponId)) {
@@ -38,22 +52,20 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
       winners += page.length;
     }
     // The counter, not the item count, is what the ledger's guard enforces, so it decides what is left.
-    // It is read again after the scan: a drain that claimed before Redis lost its state may have
-    // committed a batch meanwhile, and the first read would leave those units counted as free (Redis
-    // would then admit users the ledger's cap must reject). A batch committed after this read is not
-    // counted either; the window is now the few milliseconds until loadCoupon, and reconcile reports
-    // what falls in it as REMAINING_DRIFT.
     const issuedCount = (await ledger.getCoupon(couponId, true))?.issuedCount ?? coupon.issuedCount;
     const loaded = await store.loadCoupon(couponId, {
       total: coupon.totalQuantity,
       remaining: Math.max(0, coupon.totalQuantity - issuedCount),
+      // New tickets follow every restored one; tickets of the lost state that no drain wrote are never
+      // written (step 1), so none of them can meet a new one.
       seq: Math.max(highestTicket, issuedCount),
       startsAt: coupon.startsAt,
       endsAt: coupon.endsAt ?? 0,
+      epoch,
     });
     if (!loaded) return { kind: 'PRESENT' };
     if (winners > 0 || issuedCount > 0) {
-      log.warn('coupon state restored from the ledger', { couponId, winners, issuedCount });
+      log.warn('coupon state restored from the ledger', { couponId, winners, issuedCount, epoch });
     }
     return { kind: 'RESTORED', winners };
   } finally {

@@ -55,11 +55,22 @@ export interface ReconcileReport {
 
 const MAX_LISTED = 1_000;
 
+/** A live drain acknowledges a batch within moments of writing it; one that has not after this is gone. */
+const LIVE_DRAIN_GRACE_MS = 1_000;
+
 /**
  * Compare a coupon's Redis state (winners, remaining, queue, in-flight, dead letters) with the ledger,
  * report every difference and, unless dryRun, repair it. Each repair is an atomic script that re-checks
  * its condition, so reconcile is safe while admissions and drains run; a counter that moved meanwhile
  * is reported as `retry`. Undefined when the ledger has no such coupon.
+ *
+ * Redis is read first, the ledger after it, and during a drop drains commit in between: a winner written
+ * then shows up as in the ledger but pending in Redis, or not in Redis at all, and the ledger's counter
+ * moves under the scan. So every difference found is looked at again after the scan, and reported only
+ * if it still holds. A winner in the ledger that a live drain holds (in flight, lease not expired) is
+ * being acknowledged by that drain: it is looked at a third time, LIVE_DRAIN_GRACE_MS later, and is drift
+ * only if still unacknowledged then (the drain died after writing). The counter is compared with the
+ * scan only when the scan ran between two equal readings of it.
  */
 export async function reconcileCoupon(deps: Deps, couponId: string, options: { dryRun: boolean }): Promise<ReconcileReport | undefined> {
   const { store, ledger } = deps;
@@ -80,48 +91,84 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
 
   const persisted = new Map<string, IssuanceRecord>();
   for await (const page of ledger.issuancesOf(couponId)) for (const item of page) persisted.set(item.userId, item);
+  const counterAfterScan = (await ledger.getCoupon(couponId, true))?.issuedCount ?? coupon.issuedCount;
 
+  // First look: candidates, from the snapshot and the scan.
+  const notMarked: string[] = [];
+  const missing: IssuanceRecord[] = [];
+  const markedOnly: string[] = [];
+  const untracked: string[] = [];
+  let issuedInRedis = 0;
+  let rejected = 0;
+  if (snapshot) {
+    for (const [userId] of snapshot.tickets) {
+      const outcome = snapshot.outcomes.get(userId);
+      if (outcome === 'R') rejected += 1;
+      else if (outcome) issuedInRedis += 1;
+      if (persisted.has(userId)) {
+        if (!outcome?.startsWith('I:')) notMarked.push(userId);
+      } else if (outcome?.startsWith('I:')) {
+        markedOnly.push(userId);
+      } else if (!outcome && !snapshot.queued.has(userId) && !snapshot.inflight.has(userId) && !snapshot.dead.has(userId)) {
+        untracked.push(userId);
+      }
+    }
+    for (const record of persisted.values()) if (!snapshot.tickets.has(record.userId)) missing.push(record);
+  }
+
+  // Second look, after the scan: what still holds is drift.
+  const now = await store.readUsers(couponId, [...notMarked, ...missing.map((r) => r.userId), ...markedOnly, ...untracked]);
   const toMark = new Map<string, ItemOutcome>();
   const toRequeue: string[] = [];
   const toUnmark: string[] = [];
   const toRestore: IssuanceRecord[] = [];
-  let issuedInRedis = 0;
-  let rejected = 0;
-  if (snapshot) {
-    for (const [userId, ticket] of snapshot.tickets) {
-      const outcome = snapshot.outcomes.get(userId);
-      const record = persisted.get(userId);
-      if (outcome === 'R') rejected += 1;
-      else if (outcome) issuedInRedis += 1;
-      if (record) {
-        if (!outcome?.startsWith('I:')) {
-          found({ kind: 'PERSISTED_NOT_MARKED', userId, detail: `ticket ${ticket} is in the ledger but ${outcome === 'R' ? 'REJECTED' : 'pending'} in Redis` });
-          toMark.set(userId, { kind: 'ISSUED', issuedAt: record.issuedAt });
-        }
-      } else if (outcome?.startsWith('I:')) {
-        found({ kind: 'MARKED_NOT_PERSISTED', userId, detail: `ticket ${ticket} is ISSUED in Redis but not in the ledger` });
-        toUnmark.push(userId);
-      } else if (!outcome && !snapshot.queued.has(userId) && !snapshot.inflight.has(userId) && !snapshot.dead.has(userId)) {
-        found({ kind: 'WINNER_NOT_TRACKED', userId, detail: `ticket ${ticket} is neither queued, in flight, dead-lettered nor persisted` });
-        toRequeue.push(userId);
-      }
-    }
-    for (const record of persisted.values()) {
-      if (!snapshot.tickets.has(record.userId)) {
-        found({ kind: 'PERSISTED_MISSING_FROM_REDIS', userId: record.userId, detail: `ticket ${record.ticket} is in the ledger but Redis has no ticket` });
-        toRestore.push(record);
-      }
-    }
+  let markedFromRejected = 0;
+  const beingAcknowledged = notMarked.filter((userId) => now.get(userId)!.claimedByLiveDrain);
+  if (beingAcknowledged.length > 0) {
+    await new Promise((resolve) => setTimeout(resolve, LIVE_DRAIN_GRACE_MS));
+    for (const [userId, state] of await store.readUsers(couponId, beingAcknowledged)) now.set(userId, state);
+  }
+  for (const userId of notMarked) {
+    const state = now.get(userId)!;
+    if (state.outcome?.startsWith('I:') || state.ticket === undefined) continue;
+    const record = persisted.get(userId)!;
+    found({ kind: 'PERSISTED_NOT_MARKED', userId, detail: `ticket ${state.ticket} is in the ledger but ${state.outcome === 'R' ? 'REJECTED' : 'pending'} in Redis` });
+    toMark.set(userId, { kind: 'ISSUED', issuedAt: record.issuedAt });
+    if (snapshot?.outcomes.get(userId) === 'R') markedFromRejected += 1;
+  }
+  for (const record of missing) {
+    if (now.get(record.userId)!.ticket !== undefined) continue;
+    found({ kind: 'PERSISTED_MISSING_FROM_REDIS', userId: record.userId, detail: `ticket ${record.ticket} is in the ledger but Redis has no ticket` });
+    toRestore.push(record);
+  }
+  for (const userId of markedOnly) {
+    const state = now.get(userId)!;
+    if (!state.outcome?.startsWith('I:') || (await ledger.getIssuance(couponId, userId))) continue;
+    found({ kind: 'MARKED_NOT_PERSISTED', userId, detail: `ticket ${state.ticket} is ISSUED in Redis but not in the ledger` });
+    toUnmark.push(userId);
+  }
+  for (const userId of untracked) {
+    const state = now.get(userId)!;
+    if (state.ticket === undefined || state.outcome !== undefined || state.queued || state.inflight || state.dead) continue;
+    found({ kind: 'WINNER_NOT_TRACKED', userId, detail: `ticket ${state.ticket} is neither queued, in flight, dead-lettered nor persisted` });
+    toRequeue.push(userId);
   }
 
-  if (persisted.size !== coupon.issuedCount) {
-    found({ kind: 'COUNTER_DRIFT', detail: `issuedCount is ${coupon.issuedCount} but the ledger holds ${persisted.size} issuances` });
+  // The counter is compared with the scan only if no batch committed while it ran.
+  const counterSettled = coupon.issuedCount === counterAfterScan;
+  const counterDrift = counterSettled && persisted.size !== counterAfterScan;
+  if (counterDrift) {
+    found({ kind: 'COUNTER_DRIFT', detail: `issuedCount is ${counterAfterScan} but the ledger holds ${persisted.size} issuances` });
+  } else if (!counterSettled && (persisted.size < coupon.issuedCount || persisted.size > counterAfterScan)) {
+    // The scan cannot be matched with a counter that moved, and it fits no value the counter held while
+    // it ran: likely drift, to be confirmed by a run when drains are quiet.
+    retry = true;
   }
 
   // Winners that hold a unit after the repairs below: every ticket, plus restored ones, less rejected ones.
   let expectedRemaining: number | undefined;
   if (snapshot) {
-    const holding = snapshot.tickets.size + toRestore.length - rejected + [...toMark.keys()].filter((u) => snapshot!.outcomes.get(u) === 'R').length;
+    const holding = snapshot.tickets.size + toRestore.length - rejected + markedFromRejected;
     if (!snapshot.remainingSettled) {
       // Admissions moved remaining while the winners were read: a difference would be theirs, not
       // drift. Nothing is reported or set; run reconcile again once the drop is over.
@@ -138,8 +185,8 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
     await store.restoreWinners(couponId, toRestore);
     await store.acknowledge(couponId, toMark);
     const requeued = (await store.requeue(couponId, toRequeue)) + (await store.unmarkUnpersisted(couponId, toUnmark));
-    if (persisted.size !== coupon.issuedCount) {
-      retry ||= !(await ledger.correctIssuedCount(couponId, coupon.issuedCount, persisted.size));
+    if (counterDrift) {
+      retry ||= !(await ledger.correctIssuedCount(couponId, counterAfterScan, persisted.size));
     }
     if (snapshot && expectedRemaining !== undefined && snapshot.remaining !== expectedRemaining) {
       retry ||= !(await store.setRemaining(couponId, snapshot.remaining, expectedRemaining));
@@ -153,7 +200,7 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
   return {
     couponId,
     dryRun: options.dryRun,
-    ledger: { totalQuantity: coupon.totalQuantity, issuedCount: coupon.issuedCount, issuances: persisted.size },
+    ledger: { totalQuantity: coupon.totalQuantity, issuedCount: counterAfterScan, issuances: persisted.size },
     redis: {
       remaining: snapshot?.remaining ?? 0,
       winners: snapshot?.tickets.size ?? 0,

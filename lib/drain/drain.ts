@@ -1,8 +1,9 @@
+import { restoreCouponState } from '../coupons/coupon-state.js';
 import type { Deps } from '../coupons/deps.js';
-import { log } from '../log.js';
-import { isTransientLedgerError } from '../ledger/faults.js';
+import { isTransientAwsFault } from '../ledger/faults.js';
 import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
-import type { Claim, ClaimedItem } from '../redis/coupon-store.js';
+import { log } from '../log.js';
+import type { Claim, ClaimedItem, ReleaseReason } from '../redis/coupon-store.js';
 
 export interface DrainReport {
   readonly couponId: string;
@@ -18,11 +19,14 @@ export interface DrainReport {
   deadLettered: number;
   /** Expired claims of earlier drains put back in the queue. */
   requeued: number;
-  stoppedBy: 'EMPTY' | 'TIME' | 'FAILURES';
+  /** Claimed before the coupon's state was rebuilt, refused by the ledger, given back to the rebuilt state. */
+  stale: number;
+  /** EMPTY: nothing left; TIME: out of time; BACKOFF: the ledger keeps failing, retried after the back-off. */
+  stoppedBy: 'EMPTY' | 'TIME' | 'BACKOFF';
 }
 
-/** Consecutive failed batches after which a run gives up and leaves the rest to the next run. */
-const MAX_CONSECUTIVE_FAILURES = 3;
+/** What became of one claim: every item decided, some refused (they used an attempt), or a transient failure. */
+export type ClaimOutcome = 'DECIDED' | 'REFUSED' | 'TRANSIENT';
 
 /** A drain waits for an expiring lease of another (likely dead) drain at most this long. */
 const MAX_LEASE_WAIT_MS = 5_000;
@@ -30,12 +34,18 @@ const MAX_LEASE_WAIT_MS = 5_000;
 /** How long until the earliest in-flight lease expires, when that is soon enough to wait for. */
 function leaseWait(claim: Claim, claimLeaseMs: number): number | undefined {
   if (claim.queuedAfter > 0 || claim.nextLeaseExpiry === undefined) return undefined;
-  const redisNow = claim.leaseDeadline - claimLeaseMs;
-  const wait = Math.max(0, claim.nextLeaseExpiry - redisNow) + 20;
+  const wait = Math.max(0, claim.nextLeaseExpiry - redisNow(claim, claimLeaseMs)) + 20;
   return wait <= MAX_LEASE_WAIT_MS ? wait : undefined;
 }
 
+/** Redis' clock when the claim was made (its lease deadline less the lease). */
+const redisNow = (claim: Claim, claimLeaseMs: number) => claim.leaseDeadline - claimLeaseMs;
+
 const totals = new Map<string, number>();
+
+export function emptyReport(couponId: string): DrainReport {
+  return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stale: 0, stoppedBy: 'EMPTY' };
+}
 
 /**
  * Persist a coupon's queue into the ledger until it is empty or the invocation is about to time out.
@@ -46,6 +56,10 @@ const totals = new Map<string, number>();
  * back in the queue, so nothing accepted is lost, and the ledger's conditional puts make the redelivery
  * harmless. Several drains may run on one coupon at once: claims never overlap, and the ledger guards
  * both the per-user item and the coupon's counter.
+ *
+ * While the ledger fails for reasons that may pass, the coupon backs off (release.lua): every drain of it
+ * waits, doubling the wait with each failure, instead of retrying at once; no item uses an attempt, so
+ * an outage of any length dead-letters nobody, and the first write that succeeds ends the back-off.
  *
  * @param timeLeftMs how long the invocation still has (Lambda's getRemainingTimeInMillis)
  */
@@ -60,9 +74,8 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
   // when the coupon was loaded.
   await deps.store.indexCoupon(couponId);
   const tuning = { ...deps.drain, batchSize: Math.min(deps.drain.batchSize, MAX_BATCH) };
-  const hasTime = () => timeLeftMs() > deps.drain.stopBeforeTimeoutMs;
+  const hasTime = (ms = 0) => timeLeftMs() - ms > deps.drain.stopBeforeTimeoutMs;
 
-  let failures = 0;
   let droppedDecided = false;
   let next: Promise<Claim> | undefined = hasTime() ? deps.store.claim(couponId, tuning) : undefined;
   if (!next) report.stoppedBy = 'TIME';
@@ -70,8 +83,21 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     const claim = await next;
     next = undefined;
     report.requeued += claim.requeued;
-    report.deadLettered += claim.deadLettered;
+    // No state in Redis: nothing can be claimed until it is restored (by the next request, or the schedule).
+    if (!claim.hasState) break;
 
+    if (claim.backoffUntil !== undefined) {
+      // The ledger failed lately: wait for the back-off if the invocation has time, else leave the
+      // coupon to whoever comes after it (the drain mark outlives the back-off, so admissions start none).
+      const wait = Math.max(0, claim.backoffUntil - redisNow(claim, tuning.claimLeaseMs)) + 10;
+      if (!hasTime(wait)) {
+        report.stoppedBy = 'BACKOFF';
+        break;
+      }
+      await sleep(wait);
+      next = deps.store.claim(couponId, tuning);
+      continue;
+    }
     if (claim.items.length === 0 && claim.queuedAfter > 0) {
       // The claim popped only entries decided meanwhile (late duplicates), which it drops, and more are
       // queued behind them: claim again now. Each claim pops a batch, so this ends. Stopping here would
@@ -85,7 +111,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       // Nothing queued. Items in flight whose lease is about to expire belong to a drain that probably
       // died: wait for the lease and take them back now rather than at the next scheduled run.
       const wait = leaseWait(claim, tuning.claimLeaseMs);
-      if (wait !== undefined && timeLeftMs() - wait > deps.drain.stopBeforeTimeoutMs) {
+      if (wait !== undefined && hasTime(wait)) {
         await sleep(wait);
         next = deps.store.claim(couponId, tuning);
       }
@@ -101,34 +127,33 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       next = deps.store.claim(couponId, tuning);
       next.catch(() => undefined);
     }
-    const ok = await writing;
-    failures = ok ? 0 : failures + 1;
+    const outcome = await writing;
 
-    if (failures >= MAX_CONSECUTIVE_FAILURES) {
-      report.stoppedBy = 'FAILURES';
-      // A claim that failed itself holds nothing to give back (its items, if any, return with its lease).
+    if (outcome === 'TRANSIENT') {
+      // The coupon now backs off: the batch claimed ahead goes back untried, and the next claim reports
+      // how long to wait.
       const prefetched = next && (await next.catch(() => undefined));
-      if (prefetched) await releaseUnwritten(deps, couponId, prefetched, prefetched.items, 'drain stopped after repeated ledger failures');
-      break;
+      if (prefetched) await releaseUnwritten(deps, couponId, prefetched, prefetched.items, { kind: 'UNTRIED' });
+      next = hasTime() ? deps.store.claim(couponId, tuning) : undefined;
+      if (!next) report.stoppedBy = 'TIME';
+      continue;
     }
-    if (failures > 0) await sleep(Math.random() * 200 * 2 ** failures);
     if (next) continue;
     if (claim.queuedAfter > 0) {
       report.stoppedBy = 'TIME';
       break;
     }
-    if (ok) await markFinished(deps, couponId);
+    if (outcome === 'DECIDED') await markFinished(deps, couponId);
     // The queue looked empty. Linger first: the admissions of the next moments then share one
     // transaction instead of costing one each (and, once the drain has gone, one drain invocation
     // each). The drain mark set by the claim outlives the wait, so they start no other drain. Then one
     // more claim deletes the mark atomically if the queue is still empty, or picks up what arrived.
-    if (tuning.lingerMs > 0 && timeLeftMs() - tuning.lingerMs > deps.drain.stopBeforeTimeoutMs) await sleep(tuning.lingerMs);
+    if (tuning.lingerMs > 0 && hasTime(tuning.lingerMs)) await sleep(tuning.lingerMs);
     if (hasTime()) next = deps.store.claim(couponId, tuning);
     else report.stoppedBy = 'TIME';
   }
   // Written or decided something (or dropped entries already decided): a run whose writes all failed
-  // (the ledger down) leaves the rest to the schedule rather than chaining invocations that would only
-  // use up the items' attempts.
+  // (the ledger down) leaves the rest to the back-off and the schedule rather than chaining invocations.
   const progressed = report.issued + report.redelivered + report.rejected > 0 || droppedDecided;
   if (report.stoppedBy === 'TIME' && progressed) await handOver(deps, couponId);
   return report;
@@ -149,13 +174,9 @@ async function handOver(deps: Deps, couponId: string): Promise<void> {
   }
 }
 
-export function emptyReport(couponId: string): DrainReport {
-  return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stoppedBy: 'EMPTY' };
-}
-
 /**
  * Write one claim to the ledger and acknowledge it; give back whatever could not be written: what a
- * drain does with each batch it claims. True when every item was decided.
+ * drain does with each batch it claims.
  */
 export async function persistClaim(
   deps: Deps,
@@ -163,16 +184,17 @@ export async function persistClaim(
   total: number,
   claim: Claim,
   report: DrainReport = emptyReport(couponId),
-): Promise<boolean> {
+): Promise<ClaimOutcome> {
   let written: Isolated;
   try {
-    written = await persistIsolating(deps, couponId, total, claim.items);
+    written = await persistIsolating(deps, couponId, total, claim, claim.items);
   } catch (error) {
-    // A transient fault that outlived the SDK's retries: the whole batch goes back for another attempt.
-    await releaseUnwritten(deps, couponId, claim, claim.items, describe(error));
-    log.warn('ledger write failed; batch released for another attempt', { couponId, items: claim.items.length, error });
+    // A transient fault that outlived the SDK's retries: nothing of the batch was written. It goes back
+    // without using an attempt, and the coupon backs off.
+    await releaseUnwritten(deps, couponId, claim, claim.items, transient(deps, error));
+    log.warn('ledger write failed; batch released, the coupon backs off', { couponId, items: claim.items.length, error });
     report.released += claim.items.length;
-    return false;
+    return 'TRANSIENT';
   }
   await deps.store.acknowledge(couponId, written.decisions);
   report.issued += written.newlyIssued;
@@ -183,23 +205,38 @@ export async function persistClaim(
   if (written.capExceeded) {
     log.error('the ledger cap refused items Redis had admitted: Redis lost or drifted from the ledger', { couponId, rejected });
   }
-  const failedByCause = new Map<string, string[]>();
-  for (const { userId, error } of written.failed) failedByCause.set(error, [...(failedByCause.get(error) ?? []), userId]);
-  for (const [cause, userIds] of failedByCause) {
-    const items = claim.items.filter((i) => userIds.includes(i.userId));
-    await releaseUnwritten(deps, couponId, claim, items, cause);
-    log.warn('the ledger did not write these items; released for another attempt', { couponId, userIds, cause });
-    report.released += items.length;
+  if (written.stale.length > 0) {
+    await giveBackStale(deps, couponId, claim, written.stale, written.ledgerEpoch);
+    report.stale += written.stale.length;
   }
-  return written.failed.length === 0;
+  const failedByCause = new Map<string, { items: ClaimedItem[]; transient: boolean }>();
+  for (const { item, error, transient: isTransient } of written.failed) {
+    const group = failedByCause.get(error) ?? { items: [], transient: isTransient };
+    group.items.push(item);
+    failedByCause.set(error, group);
+  }
+  for (const [cause, group] of failedByCause) {
+    const reason: ReleaseReason = group.transient
+      ? { kind: 'TRANSIENT', error: cause, backoffBaseMs: deps.drain.backoffBaseMs, backoffMaxMs: deps.drain.backoffMaxMs }
+      : { kind: 'REFUSED', error: cause, maxAttempts: deps.drain.maxAttempts };
+    const released = await releaseUnwritten(deps, couponId, claim, group.items, reason);
+    log.warn('the ledger did not write these items; released for another attempt', { couponId, userIds: group.items.map((i) => i.userId), cause });
+    report.released += group.items.length;
+    report.deadLettered += released.deadLettered;
+  }
+  if (written.failed.some((f) => f.transient)) return 'TRANSIENT';
+  return written.failed.length > 0 ? 'REFUSED' : 'DECIDED';
 }
 
 interface Isolated {
   decisions: Map<string, LedgerDecision>;
   newlyIssued: number;
   capExceeded: boolean;
+  /** Claimed before a rebuild: refused by the ledger's epoch guard, nothing written. */
+  stale: ClaimedItem[];
+  ledgerEpoch: number | undefined;
   /** Items left unwritten: refused by the ledger, or hit by a transient fault while a batch was split. */
-  failed: { userId: string; error: string }[];
+  failed: { item: ClaimedItem; error: string; transient: boolean }[];
 }
 
 /**
@@ -215,24 +252,26 @@ async function persistIsolating(
   deps: Deps,
   couponId: string,
   total: number,
+  claim: Claim,
   items: readonly ClaimedItem[],
   split: { transientFault?: string } = {},
 ): Promise<Isolated> {
   // A transient fault met elsewhere in this split: the ledger is struggling, so what is left of the
   // split is not tried (each try could cost the SDK's whole retry cycle) and goes back to the queue.
-  if (split.transientFault !== undefined) return unwritten(items, split.transientFault);
+  if (split.transientFault !== undefined) return unwritten(items, split.transientFault, true);
   try {
-    const result = await deps.ledger.persistBatch(couponId, total, items);
-    return { ...result, failed: [] };
+    const result = await deps.ledger.persistBatch(couponId, total, items, claim.epoch);
+    const staleUsers = new Set(result.stale.map((item) => item.userId));
+    return { ...result, stale: items.filter((item) => staleUsers.has(item.userId)), failed: [] };
   } catch (error) {
-    if (isTransientLedgerError(error)) throw error;
-    if (items.length === 1) return unwritten(items, describe(error));
+    if (isTransientLedgerFault(error)) throw error;
+    if (items.length === 1) return unwritten(items, describe(error), false);
     const middle = Math.ceil(items.length / 2);
     const half = (part: readonly ClaimedItem[]) =>
-      persistIsolating(deps, couponId, total, part, split).catch((halfError: unknown) => {
-        if (!isTransientLedgerError(halfError)) throw halfError;
+      persistIsolating(deps, couponId, total, claim, part, split).catch((halfError: unknown) => {
+        if (!isTransientLedgerFault(halfError)) throw halfError;
         split.transientFault = describe(halfError);
-        return unwritten(part, split.transientFault);
+        return unwritten(part, split.transientFault, true);
       });
     const first = await half(items.slice(0, middle));
     const second = await half(items.slice(middle));
@@ -240,25 +279,65 @@ async function persistIsolating(
       decisions: new Map([...first.decisions, ...second.decisions]),
       newlyIssued: first.newlyIssued + second.newlyIssued,
       capExceeded: first.capExceeded || second.capExceeded,
+      stale: [...first.stale, ...second.stale],
+      ledgerEpoch: first.ledgerEpoch ?? second.ledgerEpoch,
       failed: [...first.failed, ...second.failed],
     };
   }
 }
 
-const unwritten = (items: readonly ClaimedItem[], error: string): Isolated => ({
+const unwritten = (items: readonly ClaimedItem[], error: string, transient: boolean): Isolated => ({
   decisions: new Map(),
   newlyIssued: 0,
   capExceeded: false,
-  failed: items.map((item) => ({ userId: item.userId, error })),
+  stale: [],
+  ledgerEpoch: undefined,
+  failed: items.map((item) => ({ item, error, transient })),
 });
 
-async function releaseUnwritten(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], reason: string): Promise<void> {
-  if (items.length === 0) return;
+/**
+ * Faults that may pass: raised by the AWS SDK or its network layer (throttling, a 5xx, no connection,
+ * a timeout, a transaction that kept conflicting). Anything else, our own errors included, is treated
+ * as the ledger refusing the items: the batch is split and each refused item uses an attempt.
+ */
+const isTransientLedgerFault = isTransientAwsFault;
+
+function transient(deps: Deps, error: unknown): ReleaseReason {
+  return { kind: 'TRANSIENT', error: describe(error), backoffBaseMs: deps.drain.backoffBaseMs, backoffMaxMs: deps.drain.backoffMaxMs };
+}
+
+async function releaseUnwritten(
+  deps: Deps,
+  couponId: string,
+  claim: Claim,
+  items: readonly ClaimedItem[],
+  reason: ReleaseReason,
+): Promise<{ deadLettered: number }> {
   const userIds = items.map((item) => item.userId);
-  const released = await deps.store.release(couponId, claim, userIds, deps.drain.maxAttempts, reason);
-  if (released.deadLettered > 0) {
-    log.error('items dead-lettered after too many attempts', { couponId, count: released.deadLettered, cause: reason });
+  const released = await deps.store.release(couponId, claim, userIds, reason);
+  if (released.deadLettered > 0 && reason.kind === 'REFUSED') {
+    log.error('items dead-lettered after too many attempts', { couponId, count: released.deadLettered, cause: reason.error });
   }
+  return released;
+}
+
+/**
+ * The ledger refused a batch as claimed before the coupon's state was rebuilt (or while it is): nothing
+ * of it was written. Its winners go back to Redis (readmit-stale.lua): to the queue if the state is
+ * still the one they were claimed from, else admitted again in the rebuilt state while units are left.
+ * A state still missing is restored first (or waited for, if another caller is restoring it).
+ */
+async function giveBackStale(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], ledgerEpoch: number | undefined): Promise<void> {
+  const epoch = ledgerEpoch ?? (await deps.ledger.getCoupon(couponId, true))?.epoch ?? claim.epoch;
+  let result = await deps.store.readmitStale(couponId, claim, items, epoch);
+  for (let tries = 0; result.kind === 'NO_STATE' && tries < 2; tries++) {
+    await restoreCouponState(deps, couponId);
+    result = await deps.store.readmitStale(couponId, claim, items, epoch);
+  }
+  if (result.kind === 'NO_STATE') {
+    throw new Error(`coupon ${couponId} has no state to give back ${items.length} stale item(s) to`);
+  }
+  log.warn('a batch claimed before the coupon was rebuilt was refused by the ledger and given back', { couponId, ...result, claimEpoch: claim.epoch, ledgerEpoch: epoch });
 }
 
 /** True when this call marked the coupon FINISHED. */
@@ -320,15 +399,24 @@ export async function drainAll(deps: Deps, timeLeftMs: () => number, parallelism
   return reports;
 }
 
-/** A coupon that is finished or ended, with nothing queued, in flight or dead, needs no more runs. */
+/**
+ * A coupon that is finished or ended, with nothing queued, in flight or dead, needs no more runs. A coupon
+ * whose Redis state is missing is restored from the ledger here, unless the ledger has it finished,
+ * ended or gone: the schedule must keep visiting a live coupon (its queue may fill again once restored).
+ * Forgetting is checked again in the same step as the removal (forget-coupon.lua): a restore or a
+ * requeue landing between this check and the removal keeps the coupon in the index.
+ */
 async function forgetIfSettled(deps: Deps, couponId: string): Promise<void> {
   const live = await deps.store.readCounters(couponId);
   if (!live) {
-    await deps.store.forgetCoupon(couponId);
+    const coupon = await deps.ledger.getCoupon(couponId, true);
+    const over = !coupon || coupon.status === 'FINISHED' || (coupon.endsAt !== undefined && Date.now() >= coupon.endsAt);
+    if (over) await deps.store.forgetCoupon(couponId, 'STATELESS');
+    else await restoreCouponState(deps, couponId);
     return;
   }
   if (live.queued + live.inflight + live.deadLettered > 0) return;
   const soldOutAndPersisted = live.remaining <= 0 && (await finishedInLedger(deps, couponId));
   const ended = live.endsAt > 0 && live.now >= live.endsAt;
-  if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId);
+  if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId, 'SETTLED');
 }

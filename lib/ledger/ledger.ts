@@ -44,6 +44,13 @@ export interface BatchResult {
   readonly newlyIssued: number;
   /** Set when the cap refused items: Redis admitted more than the ledger allows. */
   readonly capExceeded: boolean;
+  /**
+   * Items not written because they were claimed in an earlier epoch than the ledger's: the coupon's
+   * Redis state was rebuilt since (or is being rebuilt). Nothing of them is in the ledger.
+   */
+  readonly stale: readonly IssuanceRequest[];
+  /** The ledger's epoch, when stale items were found. */
+  readonly ledgerEpoch: number | undefined;
 }
 
 export type CreateCouponResult = { readonly kind: 'CREATED' } | { readonly kind: 'COUPON_EXISTS' };
@@ -112,17 +119,32 @@ export class Ledger {
   /**
    * Persist a batch of winners (at most MAX_BATCH, in ticket order) in one TransactWriteItems:
    * one Put per item guarded by attribute_not_exists(PK), plus one Update adding the batch size to the
-   * coupon's issuedCount, guarded by issuedCount <= totalQuantity - batchSize.
+   * coupon's issuedCount, guarded by issuedCount <= totalQuantity - batchSize and by the coupon's epoch
+   * being the one the batch was claimed in.
+   *
+   * The epoch fences batches claimed before a rebuild. A rebuild moves the epoch on before it scans the
+   * ledger, so every batch it does not see in its scan is refused from then on:
+   *
+   *   drain    claim u2,u3 (epoch 0) ............................ write: refused, stale -> readmitted
+   *   Redis          state lost
+   *   rebuild                        epoch 0->1 | scan | count | load (epoch 1)
+   *
+   * Without the fence the write could land after its users' page was scanned (their tickets never
+   * restored, their tickets given again to newcomers) or after the counter was read (units sold twice).
    *
    * When the transaction is cancelled:
    * - a Put whose condition failed is a redelivery of an item already persisted: it is decided ISSUED
    *   (with its original issuedAt) and dropped, and the rest is retried, so it is counted once;
    * - a failed counter guard means Redis admitted more than the ledger allows (it lost state): only what
    *   the cap still allows is persisted, in ticket order, and the rest is REJECTED;
+   * - a failed epoch guard means the batch was claimed before a rebuild: nothing is written and the
+   *   undecided items come back as stale, for the drain to give them back to the rebuilt state;
    * - a conflict with another transaction on the same counter is retried with jittered backoff.
    * Anything else is a fault and is thrown: the caller releases the batch for another attempt.
+   *
+   * @param epoch the coupon's epoch the batch was claimed in (0 until its state is first rebuilt)
    */
-  async persistBatch(couponId: string, totalQuantity: number, batch: readonly IssuanceRequest[]): Promise<BatchResult> {
+  async persistBatch(couponId: string, totalQuantity: number, batch: readonly IssuanceRequest[], epoch = 0): Promise<BatchResult> {
     if (batch.length > MAX_BATCH) throw new RangeError(`a batch holds at most ${MAX_BATCH} items, got ${batch.length}`);
     const decisions = new Map<string, LedgerDecision>();
     let pending = [...batch].sort((a, b) => a.ticket - b.ticket);
@@ -134,7 +156,7 @@ export class Ledger {
       const issuedAt = Date.now();
       try {
         await this.dynamo.send(
-          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt) }),
+          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt, epoch) }),
         );
         for (const item of pending) decisions.set(item.userId, { kind: 'ISSUED', issuedAt });
         newlyIssued += pending.length;
@@ -161,8 +183,9 @@ export class Ledger {
         }
 
         if (counterReason?.Code === 'ConditionalCheckFailed') {
-          const coupon = await this.getCoupon(couponId, true);
+          const coupon = counterReason.Item ? couponFromItem(counterReason.Item) : await this.getCoupon(couponId, true);
           if (!coupon) throw new Error(`coupon ${couponId} has no META in the ledger`, { cause: error });
+          if (coupon.epoch !== epoch) return { decisions, newlyIssued, capExceeded, stale: pending, ledgerEpoch: coupon.epoch };
           const capacity = Math.max(0, coupon.totalQuantity - coupon.issuedCount);
           capExceeded = true;
           for (const item of pending.slice(capacity)) decisions.set(item.userId, { kind: 'REJECTED' });
@@ -179,7 +202,26 @@ export class Ledger {
         throw error;
       }
     }
-    return { decisions, newlyIssued, capExceeded };
+    return { decisions, newlyIssued, capExceeded, stale: [], ledgerEpoch: undefined };
+  }
+
+  /**
+   * Start a new epoch before the coupon's Redis state is rebuilt: from now on, batches claimed from the
+   * lost state are refused (see persistBatch). Returns the new epoch.
+   */
+  async nextEpoch(couponId: string): Promise<number> {
+    const reply = await this.dynamo.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
+        UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :zero) + :one',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeNames: { '#epoch': 'epoch' },
+        ExpressionAttributeValues: { ':zero': { N: '0' }, ':one': { N: '1' } },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(reply.Attributes?.epoch?.N);
   }
 
   /** Mark the coupon FINISHED once every unit is persisted. True when this call marked it. */
@@ -265,6 +307,7 @@ export class Ledger {
     totalQuantity: number,
     pending: readonly IssuanceRequest[],
     issuedAt: number,
+    epoch: number,
   ): TransactWriteItem[] {
     const puts: TransactWriteItem[] = pending.map((item) => ({
       Put: {
@@ -279,12 +322,17 @@ export class Ledger {
         TableName: this.tableName,
         Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
         UpdateExpression: 'SET issuedCount = issuedCount + :n',
-        // issuedCount + n <= totalQuantity, written without arithmetic, which conditions cannot do.
-        ConditionExpression: 'attribute_exists(PK) AND issuedCount <= :limit',
+        // issuedCount + n <= totalQuantity, written without arithmetic, which conditions cannot do. The
+        // epoch is absent until the first rebuild, when only epoch-0 claims can exist.
+        ConditionExpression: 'attribute_exists(PK) AND issuedCount <= :limit AND (attribute_not_exists(#epoch) OR #epoch = :epoch)',
+        ExpressionAttributeNames: { '#epoch': 'epoch' },
         ExpressionAttributeValues: {
           ':n': { N: String(pending.length) },
           ':limit': { N: String(totalQuantity - pending.length) },
+          ':epoch': { N: String(epoch) },
         },
+        // The coupon as it was, in the cancellation: which guard failed needs no second read.
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       },
     };
     return [...puts, counter];

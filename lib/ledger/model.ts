@@ -5,7 +5,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
  * and built only here:
  *
  *   Coupon     PK=COUPON#<couponId>  SK=META
- *              name, totalQuantity, issuedCount, startsAt, endsAt?, status, createdAt
+ *              name, totalQuantity, issuedCount, startsAt, endsAt?, status, createdAt, epoch?, definition?
  *   Issuance   PK=COUPON#<couponId>  SK=ISSUE#<userId>  GSI1PK=USER#<userId>  GSI1SK=COUPON#<couponId>
  *              couponId, userId, ticket, requestedAt, issuedAt
  *
@@ -35,6 +35,13 @@ export interface CouponRecord {
   readonly endsAt: number | undefined;
   readonly status: LedgerCouponStatus;
   readonly createdAt: number;
+  /**
+   * How many times the coupon's Redis state has been rebuilt from the ledger (absent: 0). A batch is
+   * written only if it was claimed in the current epoch: see Ledger.persistBatch.
+   */
+  readonly epoch: number;
+  /** The create request as given (see couponDefinition); absent on coupons created before it was kept. */
+  readonly definition: string | undefined;
 }
 
 export interface IssuanceRecord {
@@ -57,8 +64,10 @@ export function couponToItem(coupon: CouponRecord): Item {
     startsAt: { S: iso(coupon.startsAt) },
     status: { S: coupon.status },
     createdAt: { S: iso(coupon.createdAt) },
+    epoch: { N: String(coupon.epoch) },
   };
   if (coupon.endsAt !== undefined) item.endsAt = { S: iso(coupon.endsAt) };
+  if (coupon.definition !== undefined) item.definition = { S: coupon.definition };
   return item;
 }
 
@@ -72,6 +81,8 @@ export function couponFromItem(item: Item): CouponRecord {
     endsAt: item.endsAt?.S ? Date.parse(item.endsAt.S) : undefined,
     status: str(item, 'status') === 'FINISHED' ? 'FINISHED' : 'ACTIVE',
     createdAt: Date.parse(str(item, 'createdAt')),
+    epoch: item.epoch?.N ? Number(item.epoch.N) : 0,
+    definition: item.definition?.S,
   };
 }
 

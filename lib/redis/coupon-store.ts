@@ -5,9 +5,12 @@ import { LuaScript, type ScriptClient } from './script.js';
 import ackSource from './scripts/ack.lua';
 import admitSource from './scripts/admit.lua';
 import claimSource from './scripts/claim.lua';
+import forgetCouponSource from './scripts/forget-coupon.lua';
 import loadCouponSource from './scripts/load-coupon.lua';
 import readCouponSource from './scripts/read-coupon.lua';
 import readUserSource from './scripts/read-user.lua';
+import readUsersSource from './scripts/read-users.lua';
+import readmitStaleSource from './scripts/readmit-stale.lua';
 import releaseSource from './scripts/release.lua';
 import requeueSource from './scripts/requeue.lua';
 import restoreWinnersSource from './scripts/restore-winners.lua';
@@ -24,6 +27,9 @@ export const scripts = {
   restoreWinners: new LuaScript('restore-winners', restoreWinnersSource),
   readUser: new LuaScript('read-user', readUserSource, true),
   readCoupon: new LuaScript('read-coupon', readCouponSource, true),
+  readUsers: new LuaScript('read-users', readUsersSource, true),
+  readmitStale: new LuaScript('readmit-stale', readmitStaleSource),
+  forgetCoupon: new LuaScript('forget-coupon', forgetCouponSource),
   requeue: new LuaScript('requeue', requeueSource),
   unmarkUnpersisted: new LuaScript('unmark-unpersisted', unmarkUnpersistedSource),
   setRemaining: new LuaScript('set-remaining', setRemainingSource),
@@ -37,7 +43,6 @@ export const REPAIR_CHUNK = 500;
 export interface RedisClient extends ScriptClient {
   set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
   sadd(key: string, member: string, ...members: string[]): Promise<number>;
-  srem(key: string, ...members: string[]): Promise<number>;
   smembers(key: string): Promise<string[]>;
   hscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
   zscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
@@ -99,22 +104,49 @@ export interface ClaimedItem {
   readonly userId: string;
   readonly ticket: number;
   readonly requestedAt: number;
-  /** 1 on the first claim. */
-  readonly attempt: number;
 }
 
 export interface Claim {
   /** Lease deadline of every item of this claim; proves ownership when releasing them. */
   readonly leaseDeadline: number;
+  /** The coupon's rebuild generation the items were claimed in; the ledger writes them only in it. */
+  readonly epoch: number;
   readonly items: readonly ClaimedItem[];
   /** Expired claims put back in the queue by this call. */
   readonly requeued: number;
-  /** Expired claims moved to dead letters by this call. */
-  readonly deadLettered: number;
   /** Items still queued after this claim. */
   readonly queuedAfter: number;
   /** Earliest lease deadline still in flight (epoch ms by Redis' clock), if any item is in flight. */
   readonly nextLeaseExpiry: number | undefined;
+  /** Set while the coupon backs off from a failed ledger write: nothing was claimed (Redis' clock). */
+  readonly backoffUntil: number | undefined;
+  /** False when the coupon has no state in Redis (nothing was claimed). */
+  readonly hasState: boolean;
+}
+
+/** Why claimed items go back (see release.lua). */
+export type ReleaseReason =
+  | { readonly kind: 'REFUSED'; readonly error: string; readonly maxAttempts: number }
+  | { readonly kind: 'TRANSIENT'; readonly error: string; readonly backoffBaseMs: number; readonly backoffMaxMs: number }
+  | { readonly kind: 'UNTRIED' };
+
+/** What became of a stale claim given back to Redis (see readmit-stale.lua). */
+export type ReadmitResult =
+  | { readonly kind: 'NO_STATE' }
+  | { readonly kind: 'REQUEUED'; readonly requeued: number }
+  | { readonly kind: 'READMITTED'; readonly readmitted: number; readonly rejected: number };
+
+/** One user's standing read at one instant, for reconcile's second look. */
+export interface UserState {
+  readonly ticket: number | undefined;
+  /** Raw outcome ("I:<issuedAtMs>" | "R"), undefined while pending. */
+  readonly outcome: string | undefined;
+  readonly queued: boolean;
+  /** In flight under a lease that has not expired: a drain is writing or acknowledging it. */
+  readonly claimedByLiveDrain: boolean;
+  /** In flight at all (a live drain, or a dead one whose lease the next claim takes back). */
+  readonly inflight: boolean;
+  readonly dead: boolean;
 }
 
 /** What the ledger decided for one claimed item. */
@@ -146,6 +178,8 @@ export interface CouponStateToLoad {
   readonly seq: number;
   readonly startsAt: number;
   readonly endsAt: number;
+  /** The ledger's epoch this state is rebuilt in. */
+  readonly epoch: number;
 }
 
 export interface RestoredWinner {
@@ -158,7 +192,6 @@ export interface RestoredWinner {
 export interface DrainTuning {
   readonly batchSize: number;
   readonly claimLeaseMs: number;
-  readonly maxAttempts: number;
   readonly triggerLeaseMs: number;
 }
 
@@ -214,24 +247,22 @@ export class CouponStore {
     const k = this.keys(couponId);
     const reply = (await this.run(
       scripts.claim,
-      [k.queue, k.inflight, k.tickets, k.outcomes, k.attempts, k.dead, k.errors, k.drainMark],
-      [tuning.batchSize, tuning.claimLeaseMs, tuning.maxAttempts, tuning.triggerLeaseMs],
+      [k.meta, k.queue, k.inflight, k.tickets, k.outcomes, k.drainMark],
+      [tuning.batchSize, tuning.claimLeaseMs, tuning.triggerLeaseMs],
     )) as (string | number)[];
     const items: ClaimedItem[] = [];
-    for (let i = 5; i < reply.length; i += 4) {
-      items.push({
-        userId: String(reply[i]),
-        ticket: Number(reply[i + 1]),
-        requestedAt: Number(reply[i + 2]),
-        attempt: Number(reply[i + 3]),
-      });
+    for (let i = 6; i < reply.length; i += 3) {
+      items.push({ userId: String(reply[i]), ticket: Number(reply[i + 1]), requestedAt: Number(reply[i + 2]) });
     }
+    const epoch = Number(reply[4]);
     return {
       leaseDeadline: Number(reply[0]),
       requeued: Number(reply[1]),
-      deadLettered: Number(reply[2]),
-      queuedAfter: Number(reply[3]),
-      nextLeaseExpiry: Number(reply[4]) || undefined,
+      queuedAfter: Number(reply[2]),
+      nextLeaseExpiry: Number(reply[3]) || undefined,
+      epoch: Math.max(0, epoch),
+      backoffUntil: Number(reply[5]) || undefined,
+      hasState: epoch >= 0,
       items,
     };
   }
@@ -242,28 +273,77 @@ export class CouponStore {
     return this.inChunks([...decided], (chunk) =>
       this.run(
         scripts.ack,
-        [k.inflight, k.outcomes, k.attempts, k.errors, k.dead, k.queue],
+        [k.inflight, k.outcomes, k.attempts, k.errors, k.dead, k.queue, k.tickets, k.meta],
         chunk.flatMap(([userId, outcome]) => [userId, outcome.kind === 'ISSUED' ? `I:${outcome.issuedAt}` : 'R']),
       ),
     );
   }
 
-  /** Give items back after a failed write; they are retried or, past maxAttempts, dead-lettered. */
+  /**
+   * Give items back after a failed write: refused ones use an attempt (dead-lettered past maxAttempts);
+   * a transient failure uses none and makes the coupon back off.
+   */
   async release(
     couponId: string,
     claim: Pick<Claim, 'leaseDeadline'>,
     userIds: readonly string[],
-    maxAttempts: number,
-    error: string,
-  ): Promise<{ requeued: number; deadLettered: number }> {
-    if (userIds.length === 0) return { requeued: 0, deadLettered: 0 };
+    reason: ReleaseReason,
+  ): Promise<{ requeued: number; deadLettered: number; backoffUntil: number | undefined }> {
+    // A transient failure backs the coupon off even when none of its items is still held here.
+    if (userIds.length === 0 && reason.kind !== 'TRANSIENT') return { requeued: 0, deadLettered: 0, backoffUntil: undefined };
     const k = this.keys(couponId);
-    const [requeued, deadLettered] = (await this.run(
+    const [requeued, deadLettered, backoffUntil] = (await this.run(
       scripts.release,
-      [k.inflight, k.queue, k.dead, k.tickets, k.attempts, k.errors, k.outcomes],
-      [claim.leaseDeadline, maxAttempts, error.slice(0, 500), ...userIds],
-    )) as [number, number];
-    return { requeued: Number(requeued), deadLettered: Number(deadLettered) };
+      [k.inflight, k.queue, k.dead, k.tickets, k.attempts, k.errors, k.outcomes, k.meta],
+      [
+        claim.leaseDeadline,
+        reason.kind === 'REFUSED' ? reason.maxAttempts : 0,
+        reason.kind === 'UNTRIED' ? '' : reason.error.slice(0, 500),
+        reason.kind.toLowerCase(),
+        reason.kind === 'TRANSIENT' ? reason.backoffBaseMs : 0,
+        reason.kind === 'TRANSIENT' ? reason.backoffMaxMs : 0,
+        Math.random(),
+        ...userIds,
+      ],
+    )) as [number, number, number];
+    return { requeued: Number(requeued), deadLettered: Number(deadLettered), backoffUntil: Number(backoffUntil) || undefined };
+  }
+
+  /** Give back a claim the ledger refused as stale (claimed before the state was rebuilt): see readmit-stale.lua. */
+  async readmitStale(couponId: string, claim: Pick<Claim, 'leaseDeadline' | 'epoch'>, items: readonly ClaimedItem[], ledgerEpoch: number): Promise<ReadmitResult> {
+    const k = this.keys(couponId);
+    const ordered = [...items].sort((a, b) => a.ticket - b.ticket);
+    const [code, first, second] = (await this.run(
+      scripts.readmitStale,
+      [k.meta, k.tickets, k.outcomes, k.queue, k.inflight, couponIndexKey(this.keyPrefix)],
+      [claim.epoch, ledgerEpoch, claim.leaseDeadline, couponId, ...ordered.flatMap((item) => [item.userId, item.requestedAt])],
+    )) as [number, number?, number?];
+    if (Number(code) === -1) return { kind: 'NO_STATE' };
+    if (Number(code) === 1) return { kind: 'REQUEUED', requeued: Number(first) };
+    return { kind: 'READMITTED', readmitted: Number(first), rejected: Number(second) };
+  }
+
+  /** Some users' standing, each chunk read at one instant (reconcile's second look). */
+  async readUsers(couponId: string, userIds: readonly string[]): Promise<Map<string, UserState>> {
+    const k = this.keys(couponId);
+    const states = new Map<string, UserState>();
+    for (let i = 0; i < userIds.length; i += REPAIR_CHUNK) {
+      const chunk = userIds.slice(i, i + REPAIR_CHUNK);
+      const [now, ...reply] = (await this.run(scripts.readUsers, [k.tickets, k.outcomes, k.queue, k.inflight, k.dead], [...chunk])) as unknown[];
+      chunk.forEach((userId, j) => {
+        const [entry, outcome, queued, lease, dead] = reply.slice(5 * j, 5 * j + 5);
+        const inflight = lease !== null && lease !== undefined && lease !== false;
+        states.set(userId, {
+          ticket: typeof entry === 'string' ? Number(entry.split(':')[0]) : undefined,
+          outcome: typeof outcome === 'string' ? outcome : undefined,
+          queued: Number(queued) === 1,
+          inflight,
+          claimedByLiveDrain: inflight && Number(lease) > Number(now),
+          dead: Number(dead) === 1,
+        });
+      });
+    }
+    return states;
   }
 
   async readUser(couponId: string, userId: string): Promise<UserStanding> {
@@ -294,15 +374,15 @@ export class CouponStore {
     };
   }
 
-  /** Load a coupon's meta (last step of creating or rebuilding it). False when it already had state. */
+  /**
+   * Load a coupon's meta (last step of creating or rebuilding it), indexing it in the same step. False
+   * when it already had state.
+   */
   async loadCoupon(couponId: string, state: CouponStateToLoad): Promise<boolean> {
-    const k = this.keys(couponId);
-    // Indexed first (idempotent): a coupon whose meta exists is always visited by the scheduled drain.
-    await this.indexCoupon(couponId);
     const loaded = await this.run(
       scripts.loadCoupon,
-      [k.meta],
-      [state.total, state.remaining, state.seq, state.startsAt, state.endsAt],
+      [this.keys(couponId).meta, couponIndexKey(this.keyPrefix)],
+      [state.total, state.remaining, state.seq, state.startsAt, state.endsAt, state.epoch, couponId],
     );
     return Number(loaded) === 1;
   }
@@ -316,24 +396,24 @@ export class CouponStore {
 
   /**
    * Requeue winners: the given ones if dead-lettered or untracked (none given: nothing), or every dead
-   * letter. The coupon is indexed first: were it indexed after, a failure in between would leave queued
-   * items that no scheduled drain visits, and a sold-out coupon gets no admissions to start one either.
+   * letter. The script indexes the coupon in the same step, so the scheduled drain visits what it queued.
    */
   async requeue(couponId: string, which: readonly string[] | 'ALL_DEAD_LETTERS'): Promise<number> {
     // The script reads no user ids as "every dead letter": an empty list must not reach it.
     if (which !== 'ALL_DEAD_LETTERS' && which.length === 0) return 0;
     const k = this.keys(couponId);
-    await this.indexCoupon(couponId);
-    const requeue = (userIds: string[]) => this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors], userIds);
+    const requeue = (userIds: string[]) =>
+      this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors, couponIndexKey(this.keyPrefix)], [couponId, ...userIds]);
     return which === 'ALL_DEAD_LETTERS' ? Number(await requeue([])) : this.inChunks(which, (chunk) => requeue([...chunk]));
   }
 
-  /** Undo ISSUED marks the ledger does not back; the winners go back in the queue (indexed first, as requeue). */
+  /** Undo ISSUED marks the ledger does not back; the winners go back in the queue (indexed, as requeue). */
   async unmarkUnpersisted(couponId: string, userIds: readonly string[]): Promise<number> {
     if (userIds.length === 0) return 0;
     const k = this.keys(couponId);
-    await this.indexCoupon(couponId);
-    return this.inChunks(userIds, (chunk) => this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets], [...chunk]));
+    return this.inChunks(userIds, (chunk) =>
+      this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets, couponIndexKey(this.keyPrefix)], [couponId, ...chunk]),
+    );
   }
 
   /** Compare-and-set of remaining units; false when it changed since `expected` was read. */
@@ -435,8 +515,15 @@ export class CouponStore {
     return this.guard('list coupons', () => this.redis.smembers(couponIndexKey(this.keyPrefix)));
   }
 
-  async forgetCoupon(couponId: string): Promise<void> {
-    await this.guard('unindex coupon', () => this.redis.srem(couponIndexKey(this.keyPrefix), couponId));
+  /**
+   * Take a coupon out of the schedule's index if nothing is left for a drain (checked in the same step):
+   * `SETTLED` when the ledger has it finished or ended, `STATELESS` when Redis has no state for it.
+   * True when removed.
+   */
+  async forgetCoupon(couponId: string, why: 'SETTLED' | 'STATELESS'): Promise<boolean> {
+    const k = this.keys(couponId);
+    const reply = await this.run(scripts.forgetCoupon, [couponIndexKey(this.keyPrefix), k.meta, k.queue, k.inflight, k.dead, k.rebuildLock], [couponId, why]);
+    return Number(reply) === 1;
   }
 
   /**

@@ -1,11 +1,18 @@
 /**
  * Every Redis key of the system is built here.
  *
- * All keys of one coupon share the hash tag `{<couponId>}`, so every script that touches one coupon
- * touches one cluster slot and is safe on Redis Cluster. Scripts receive all their keys in KEYS.
+ * All keys of one coupon share the hash tag `{<couponId>}`, so a script that touches one coupon touches
+ * one cluster slot. The exception is the coupon index (couponIndexKey): the scripts that load a coupon,
+ * queue work for it or forget it also add it to or remove it from the index, in the same step, so that
+ * the scheduled drain can never miss a coupon with work. That is fine on Upstash, whose databases are
+ * not clustered; on a Redis Cluster the index would have to be split per slot. Scripts receive all their
+ * keys in KEYS.
  */
 export interface CouponKeys {
-  /** HASH total, remaining, seq (last ticket given), startsAt, endsAt (epoch ms; endsAt 0 = none). */
+  /**
+   * HASH total, remaining, seq (last ticket given), startsAt, endsAt (epoch ms; endsAt 0 = none), epoch
+   * (the ledger's rebuild generation), and while the ledger fails: failures, backoffUntil (epoch ms).
+   */
   readonly meta: string;
   /** HASH userId -> "<ticket>:<requestedAtMs>", one entry per winner. */
   readonly tickets: string;
@@ -15,7 +22,7 @@ export interface CouponKeys {
   readonly queue: string;
   /** ZSET userId scored by claim lease deadline (epoch ms): claimed by a drain, not yet acknowledged. */
   readonly inflight: string;
-  /** HASH userId -> times claimed. */
+  /** HASH userId -> times the ledger refused the item on its own. */
   readonly attempts: string;
   /** ZSET userId scored by ticket: gave up after too many attempts; an operator requeues them. */
   readonly dead: string;

@@ -59,7 +59,7 @@ export function scenarioDeps(services: Services, prefix: string, overrides: Part
     store: new CouponStore(redis, prefix),
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
     trigger: scheduleOnly,
-    drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0, lingerMs: 50 },
+    drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0, lingerMs: 50, backoffBaseMs: 200, backoffMaxMs: 5_000 },
     rateLimit: { userPerSecond: 0, ipPerSecond: 0 },
     ...overrides,
   };

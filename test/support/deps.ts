@@ -14,6 +14,8 @@ export const defaultDrain: DrainSettings = {
   triggerLeaseMs: 10_000,
   stopBeforeTimeoutMs: 0,
   lingerMs: 0,
+  backoffBaseMs: 500,
+  backoffMaxMs: 30_000,
 };
 
 /** Deps with a fresh Redis key prefix, so each test file (or test) has its own Redis state. */

@@ -1,23 +1,29 @@
 --[[
-  Load a coupon's state into Redis (after creating it, or when rebuilding it from the ledger).
+  Load a coupon's state into Redis (after creating it, or when rebuilding it from the ledger), and put
+  it in the index the scheduled drain walks, in the same step: a coupon with state is always visited.
   Winners, if any, are restored first by restore-winners.lua; writing meta comes last because its
   presence is what opens the coupon to admissions.
 
   Input:
-    KEYS[1] meta       HASH total, remaining, seq, startsAt, endsAt
+    KEYS[1] meta       HASH total, remaining, seq, startsAt, endsAt, epoch
+    KEYS[2] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
 
     ARGV[1] total quantity
     ARGV[2] remaining units
     ARGV[3] seq: the highest ticket already given
     ARGV[4] startsAt (epoch ms)
     ARGV[5] endsAt (epoch ms, 0 = no end)
+    ARGV[6] epoch: the ledger's rebuild generation this state belongs to
+    ARGV[7] couponId
 
   Output:
     1 when loaded, 0 when the coupon already had state (left untouched)
 ]]
 local metaKey = KEYS[1]
+local indexKey = KEYS[2]
+redis.call("SADD", indexKey, ARGV[7])
 if redis.call("EXISTS", metaKey) == 1 then
   return 0
 end
-redis.call("HSET", metaKey, "total", ARGV[1], "remaining", ARGV[2], "seq", ARGV[3], "startsAt", ARGV[4], "endsAt", ARGV[5])
+redis.call("HSET", metaKey, "total", ARGV[1], "remaining", ARGV[2], "seq", ARGV[3], "startsAt", ARGV[4], "endsAt", ARGV[5], "epoch", ARGV[6])
 return 1

@@ -1,6 +1,16 @@
 --[[
-  Give claimed items back after a failed ledger write: to the queue for another attempt, or to the
-  dead-letter set once they have been claimed maxAttempts times. The error is kept for operators.
+  Give claimed items back after their ledger write failed: to the queue for another try, or to the
+  dead-letter set.
+
+  Three reasons, told apart by the caller:
+  - "refused": the ledger refused these items on their own (found by splitting the batch): each such
+    refusal uses one attempt, and an item refused maxAttempts times is dead-lettered;
+  - "transient": the write failed as a whole for a reason that may pass (throttling, a 5xx, no
+    connection): no item uses an attempt, and the coupon backs off: no drain claims it again before
+    backoffUntil, which doubles with each consecutive failure (reset by the next acknowledged write);
+  - "untried": the drain gives back a claim it did not write (it backs off, or stops): no attempt, no
+    change to the back-off.
+  The error is kept for operators.
 
   Only items this drain still holds are released: an in-flight entry whose deadline differs from the
   caller's lease deadline belongs to a later claim (the caller's lease expired and another drain took
@@ -11,17 +21,22 @@
     KEYS[2] queue      ZSET userId scored by ticket
     KEYS[3] dead       ZSET userId scored by ticket
     KEYS[4] tickets    HASH userId -> "<ticket>:<requestedAtMs>"
-    KEYS[5] attempts   HASH userId -> times claimed
+    KEYS[5] attempts   HASH userId -> times the ledger refused the item on its own
     KEYS[6] errors     HASH userId -> last error
     KEYS[7] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
+    KEYS[8] meta       HASH ..., failures, backoffUntil
 
     ARGV[1] the caller's lease deadline (from claim.lua)
     ARGV[2] max attempts before dead-lettering
     ARGV[3] error message to keep
-    ARGV[4..] userIds
+    ARGV[4] "refused" | "transient" | "untried"
+    ARGV[5] back-off after the first consecutive failure, in ms
+    ARGV[6] longest back-off, in ms
+    ARGV[7] jitter: a number in [0, 1) from the caller (a script's math.random is not random)
+    ARGV[8..] userIds
 
   Output:
-    { requeued, deadLettered }
+    { requeued, deadLettered, backoffUntilMs (0 unless transient) }
 ]]
 local inflightKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -30,22 +45,33 @@ local ticketsKey = KEYS[4]
 local attemptsKey = KEYS[5]
 local errorsKey = KEYS[6]
 local outcomesKey = KEYS[7]
+local metaKey = KEYS[8]
 
 local leaseDeadline = tonumber(ARGV[1])
 local maxAttempts = tonumber(ARGV[2])
 local errorMessage = ARGV[3]
+local refused = ARGV[4] == "refused"
+local transient = ARGV[4] == "transient"
+local backoffBaseMs = tonumber(ARGV[5])
+local backoffMaxMs = tonumber(ARGV[6])
+local jitter = tonumber(ARGV[7])
 
 local requeued = 0
 local deadLettered = 0
-for i = 4, #ARGV do
+for i = 8, #ARGV do
   local userId = ARGV[i]
   if tonumber(redis.call("ZSCORE", inflightKey, userId)) == leaseDeadline then
     redis.call("ZREM", inflightKey, userId)
     local ticket = tonumber(string.match(redis.call("HGET", ticketsKey, userId) or "", "^(%d+)"))
     if ticket and redis.call("HEXISTS", outcomesKey, userId) == 0 then
-      redis.call("HSET", errorsKey, userId, errorMessage)
-      local attempts = tonumber(redis.call("HGET", attemptsKey, userId) or "0")
-      if attempts >= maxAttempts then
+      if errorMessage ~= "" then
+        redis.call("HSET", errorsKey, userId, errorMessage)
+      end
+      local attempts = 0
+      if refused then
+        attempts = redis.call("HINCRBY", attemptsKey, userId, 1)
+      end
+      if refused and attempts >= maxAttempts then
         redis.call("ZADD", deadKey, ticket, userId)
         deadLettered = deadLettered + 1
       else
@@ -55,4 +81,14 @@ for i = 4, #ARGV do
     end
   end
 end
-return { requeued, deadLettered }
+
+local backoffUntil = 0
+if transient and redis.call("EXISTS", metaKey) == 1 then
+  local failures = redis.call("HINCRBY", metaKey, "failures", 1)
+  local delay = math.min(backoffMaxMs, backoffBaseMs * 2 ^ math.min(failures - 1, 30))
+  local time = redis.call("TIME")
+  local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  backoffUntil = nowMs + math.floor(delay / 2 + delay / 2 * jitter)
+  redis.call("HSET", metaKey, "backoffUntil", backoffUntil)
+end
+return { requeued, deadLettered, backoffUntil }

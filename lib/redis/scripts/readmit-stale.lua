@@ -1,0 +1,92 @@
+--[[
+  Give back a claim the ledger refused as stale: it was claimed in an older epoch than the ledger's
+  (see Ledger.persistBatch), so nothing of it was written.
+
+  - If Redis' state is still the one the claim was made from (same epoch), Redis is right and only the
+    ledger moved on (a rebuild found the state present after all, or stopped before loading it): the
+    state adopts the ledger's epoch and the items go back in the queue, to be claimed and written again.
+  - If the state was rebuilt since the claim, it knows nothing of these winners (they were accepted and
+    not yet persisted when the state was lost). Each is admitted again in the rebuilt state, in the order
+    given, with a new ticket (tickets handed out before the loss may be handed out again, so the old
+    numbers cannot be kept) while units are left; once none is left, the winner is recorded as rejected,
+    as the ledger's cap would have. A user the rebuilt state already knows (restored from the ledger, or
+    admitted again since) is left as they are.
+
+  Input:
+    KEYS[1] meta       HASH total, remaining, seq, ..., epoch
+    KEYS[2] tickets    HASH userId -> "<ticket>:<requestedAtMs>"
+    KEYS[3] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
+    KEYS[4] queue      ZSET userId scored by ticket
+    KEYS[5] inflight   ZSET userId scored by lease deadline
+    KEYS[6] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
+
+    ARGV[1] the claim's epoch
+    ARGV[2] the ledger's epoch
+    ARGV[3] the claim's lease deadline
+    ARGV[4] couponId
+    ARGV[5..] userId, requestedAtMs, for each stale item, in ticket order
+
+  Output:
+    { -1 }                      the coupon has no state in Redis: restore it, then call again
+    { 1, requeued }             same epoch: the ledger's epoch adopted, items put back in the queue
+    { 2, readmitted, rejected } rebuilt since the claim
+]]
+local metaKey = KEYS[1]
+local ticketsKey = KEYS[2]
+local outcomesKey = KEYS[3]
+local queueKey = KEYS[4]
+local inflightKey = KEYS[5]
+local indexKey = KEYS[6]
+
+local claimEpoch = tonumber(ARGV[1])
+local ledgerEpoch = tonumber(ARGV[2])
+local leaseDeadline = tonumber(ARGV[3])
+local couponId = ARGV[4]
+
+local meta = redis.call("HMGET", metaKey, "remaining", "seq", "epoch")
+local remaining = tonumber(meta[1])
+if remaining == nil then
+  return { -1 }
+end
+local seq = tonumber(meta[2])
+local epoch = tonumber(meta[3]) or 0
+redis.call("SADD", indexKey, couponId)
+
+if epoch == claimEpoch then
+  if ledgerEpoch > epoch then
+    redis.call("HSET", metaKey, "epoch", ledgerEpoch)
+  end
+  local requeued = 0
+  for i = 5, #ARGV, 2 do
+    local userId = ARGV[i]
+    if tonumber(redis.call("ZSCORE", inflightKey, userId)) == leaseDeadline then
+      redis.call("ZREM", inflightKey, userId)
+      local ticket = tonumber(string.match(redis.call("HGET", ticketsKey, userId) or "", "^(%d+)"))
+      if ticket and redis.call("HEXISTS", outcomesKey, userId) == 0 then
+        redis.call("ZADD", queueKey, ticket, userId)
+        requeued = requeued + 1
+      end
+    end
+  end
+  return { 1, requeued }
+end
+
+local readmitted = 0
+local rejected = 0
+for i = 5, #ARGV, 2 do
+  local userId = ARGV[i]
+  if redis.call("HEXISTS", ticketsKey, userId) == 0 then
+    seq = seq + 1
+    redis.call("HSET", ticketsKey, userId, seq .. ":" .. ARGV[i + 1])
+    if remaining > 0 then
+      remaining = remaining - 1
+      redis.call("ZADD", queueKey, seq, userId)
+      readmitted = readmitted + 1
+    else
+      redis.call("HSET", outcomesKey, userId, "R")
+      rejected = rejected + 1
+    end
+  end
+end
+redis.call("HSET", metaKey, "remaining", remaining, "seq", seq)
+return { 2, readmitted, rejected }
