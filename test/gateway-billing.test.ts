@@ -7,8 +7,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
 import { Redis as IORedis } from 'ioredis';
-import { freePort, startRedis, stopChild, type Spawned } from '../localstack/processes.js';
+import { freePort, PROJECT_ROOT, startRedis, stopChild, waitForPort, type Spawned } from '../localstack/processes.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../localstack/upstash-gateway.js';
 
 const TOKEN = 'billing-token';
@@ -168,6 +169,43 @@ describe('billed commands, as Upstash bills them', () => {
       const k = key();
       await Promise.all(Array.from({ length: 120 }, () => post('/', ['INCR', k])));
       expect(gateway.billing()).toMatchObject({ commands: 120, throttledRequests: 0, throttledMs: 0 });
+    });
+  });
+
+  describe('the standalone gateway (npm start)', () => {
+    const entry = ['--import', 'tsx', 'localstack/upstash-gateway.ts'];
+    const env = (extra: Record<string, string>) => ({ ...process.env, REDIS_PORT: String(redisPort), UPSTASH_REDIS_REST_TOKEN: TOKEN, ...extra });
+
+    it('refuses to start with a cap that is not a positive number, saying which setting', async () => {
+      const port = String(await freePort());
+      const run = spawnSync(process.execPath, entry, { cwd: PROJECT_ROOT, env: env({ GATEWAY_PORT: port, GATEWAY_COMMANDS_PER_SECOND: 'fast' }), encoding: 'utf8', timeout: 60_000 });
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain('GATEWAY_COMMANDS_PER_SECOND must be a positive number');
+    });
+
+    it('reads its commands-per-second cap and read-only token from the environment', async () => {
+      const port = await freePort();
+      const child = spawn(process.execPath, entry, {
+        cwd: PROJECT_ROOT,
+        env: env({ GATEWAY_PORT: String(port), GATEWAY_COMMANDS_PER_SECOND: '20', GATEWAY_READ_ONLY_TOKEN: 'standalone-read-only' }),
+        stdio: 'ignore',
+      });
+      const spawned: Spawned = { child, name: 'upstash-gateway', logFile: undefined };
+      try {
+        await waitForPort(port, 'the standalone gateway', child, 60_000);
+        const url = `http://127.0.0.1:${port}`;
+        const k = key();
+        const send = (body: unknown, token = TOKEN) => fetch(`${url}/`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+        expect((await send(['SET', k, 'v'], 'standalone-read-only')).status).toBe(400);
+        expect(await (await send(['GET', k], 'standalone-read-only')).json()).toEqual({ result: null });
+        const replies = await Promise.all(Array.from({ length: 40 }, () => send(['INCR', k])));
+        expect(replies.every((r) => r.status === 200)).toBe(true);
+        const bill = (await (await fetch(`${url}/_fcfs/billing`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { commands: number; throttledRequests: number };
+        expect(bill.commands).toBe(41);
+        expect(bill.throttledRequests).toBeGreaterThan(0);
+      } finally {
+        await stopChild(spawned);
+      }
     });
   });
 });
