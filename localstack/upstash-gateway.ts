@@ -120,7 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (path === '/pipeline') return reply(res, await runPipeline(db, parseCommands(parseJson(body)), readOnly, base64));
       if (path === '/multi-exec') return reply(res, await runTransaction(db, parseCommands(parseJson(body)), readOnly, base64));
       const segments = decodeSegments(path);
-      if (segments[0] === 'subscribe' || segments[0] === 'psubscribe') return await stream(req, res, segments, readOnly);
+      if (segments[0] === 'subscribe' || segments[0] === 'psubscribe') return await stream(res, segments, readOnly);
       if ((req.method === 'POST' || req.method === 'PUT') && body.length > 0) segments.push(body.toString('utf8'));
       for (const [option, value] of query ?? []) {
         if (option === '_token') continue;
@@ -134,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  async function stream(req: IncomingMessage, res: ServerResponse, segments: string[], readOnly: boolean): Promise<void> {
+  async function stream(res: ServerResponse, segments: string[], readOnly: boolean): Promise<void> {
     const kind = segments[0] as 'subscribe' | 'psubscribe';
     const targets = segments.slice(1);
     if (targets.length === 0) return reply(res, { status: 400, body: errorBody(`ERR wrong number of arguments for '${kind}' command`) });
@@ -144,7 +144,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (waited > 0) db.bill.waited(waited);
     }
     db.bill.command(kind.toUpperCase(), targets.length);
-    await subscribe(req, res, { host: redisHost, port: options.redisPort }, kind, targets);
+    await subscribe(res, { host: redisHost, port: options.redisPort }, kind, targets);
   }
 
   function billing(res: ServerResponse, req: IncomingMessage, path: string, who: Access): void {

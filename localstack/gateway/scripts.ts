@@ -76,7 +76,7 @@ export class ScriptCache {
   }
 
   remember(script: Script): void {
-    this.scripts.set(script.sha, script);
+    if (this.scripts.get(script.sha) !== script) this.scripts.set(script.sha, script);
   }
 
   /** The script runs as the client sent it from now on (its instrumented text did not compile). */

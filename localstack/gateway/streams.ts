@@ -10,11 +10,10 @@
  * has a Redis connection of its own, closed when the client goes away; a connection Redis drops ends
  * the stream.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { connect } from './redis-link.js';
 
 export async function subscribe(
-  req: IncomingMessage,
   res: ServerResponse,
   redis: { host: string; port: number },
   kind: 'subscribe' | 'psubscribe',
@@ -56,5 +55,4 @@ export async function subscribe(
     if (count === undefined) return close();
     event(`${kind},${target},${count}`);
   }
-  req.resume();
 }
