@@ -102,7 +102,7 @@ class Persist implements fc.AsyncCommand<Model, Real> {
     real.held[this.drain] = undefined;
     const total = (await real.deps.ledger.getCoupon(real.couponId, true))!.totalQuantity;
     if (this.acknowledge) {
-      await persistClaim(drainDeps(real), real.couponId, total, claim);
+      await persistClaim(drainDeps(real), real.couponId, claim);
     } else if (!real.ledgerDown) {
       await real.deps.ledger.persistBatch(real.couponId, total, claim.items, claim.epoch);
     }
@@ -165,14 +165,13 @@ class RebuildRacingCommit implements fc.AsyncCommand<Model, Real> {
     const committing = withLedger(base, {
       persistBatch: ((...args) => base.ledger.persistBatch(...args).finally(written)) as Ledger['persistBatch'],
     });
-    const total = (await deps.ledger.getCoupon(couponId, true))!.totalQuantity;
     let drainWork: Promise<unknown> | undefined;
     const rebuilding = withLedger(deps, {
       async *issuancesOf(id: string) {
         for await (const page of deps.ledger.issuancesOf(id)) {
           yield page;
           if (!drainWork) {
-            drainWork = persistClaim(committing, couponId, total, claim);
+            drainWork = persistClaim(committing, couponId, claim);
             await writeReturned;
           }
         }

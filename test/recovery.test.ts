@@ -68,7 +68,7 @@ describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
     // The interrupted drain finishes its write: the ledger refuses it (claimed before the rebuild), and
     // its 20 winners go back to the rebuilt state, which has no unit left for them: they are rejected,
     // as winners whose admission Redis lost are. Nothing of theirs reached the ledger.
-    expect(await persistClaim(deps, couponId, 100, claim)).toBe('DECIDED');
+    expect(await persistClaim(deps, couponId, claim)).toBe('DECIDED');
     const report = await drainCoupon(deps, couponId, forever);
     expect(report).toMatchObject({ issued: 40, rejected: 0 });
 

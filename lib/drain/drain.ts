@@ -41,8 +41,6 @@ function leaseWait(claim: Claim, claimLeaseMs: number): number | undefined {
 /** Redis' clock when the claim was made (its lease deadline less the lease). */
 const redisNow = (claim: Claim, claimLeaseMs: number) => claim.leaseDeadline - claimLeaseMs;
 
-const totals = new Map<string, number>();
-
 export function emptyReport(couponId: string): DrainReport {
   return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stale: 0, stoppedBy: 'EMPTY' };
 }
@@ -65,11 +63,6 @@ export function emptyReport(couponId: string): DrainReport {
  */
 export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () => number): Promise<DrainReport> {
   const report = emptyReport(couponId);
-  const total = await totalQuantityOf(deps, couponId);
-  if (total === undefined) {
-    log.error('drain found a coupon without META in the ledger; nothing persisted', { couponId });
-    return report;
-  }
   // A triggered drain re-indexes its coupon, so the schedule keeps visiting it even if indexing failed
   // when the coupon was loaded.
   await deps.store.indexCoupon(couponId);
@@ -119,7 +112,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     }
     report.batches += 1;
 
-    const writing = persistClaim(deps, couponId, total, claim, report);
+    const writing = persistClaim(deps, couponId, claim, report);
     // Claim the next batch while this one is written; the lease covers the wait. If the write fails
     // for good (Redis gone while acknowledging), that claim is left to its lease: mark it handled so its
     // own failure cannot crash the invocation.
@@ -181,13 +174,12 @@ async function handOver(deps: Deps, couponId: string): Promise<void> {
 export async function persistClaim(
   deps: Deps,
   couponId: string,
-  total: number,
   claim: Claim,
   report: DrainReport = emptyReport(couponId),
 ): Promise<ClaimOutcome> {
   let written: Isolated;
   try {
-    written = await persistIsolating(deps, couponId, total, claim, claim.items);
+    written = await persistIsolating(deps, couponId, claim, claim.items);
   } catch (error) {
     // A transient fault that outlived the SDK's retries: nothing of the batch was written. It goes back
     // without using an attempt, and the coupon backs off.
@@ -251,7 +243,6 @@ interface Isolated {
 async function persistIsolating(
   deps: Deps,
   couponId: string,
-  total: number,
   claim: Claim,
   items: readonly ClaimedItem[],
   split: { transientFault?: string } = {},
@@ -260,7 +251,7 @@ async function persistIsolating(
   // split is not tried (each try could cost the SDK's whole retry cycle) and goes back to the queue.
   if (split.transientFault !== undefined) return unwritten(items, split.transientFault, true);
   try {
-    const result = await deps.ledger.persistBatch(couponId, total, items, claim.epoch);
+    const result = await deps.ledger.persistBatch(couponId, claim.total, items, claim.epoch);
     const staleUsers = new Set(result.stale.map((item) => item.userId));
     return { ...result, stale: items.filter((item) => staleUsers.has(item.userId)), failed: [] };
   } catch (error) {
@@ -268,7 +259,7 @@ async function persistIsolating(
     if (items.length === 1) return unwritten(items, describe(error), false);
     const middle = Math.ceil(items.length / 2);
     const half = (part: readonly ClaimedItem[]) =>
-      persistIsolating(deps, couponId, total, claim, part, split).catch((halfError: unknown) => {
+      persistIsolating(deps, couponId, claim, part, split).catch((halfError: unknown) => {
         if (!isTransientLedgerFault(halfError)) throw halfError;
         split.transientFault = describe(halfError);
         return unwritten(part, split.transientFault, true);
@@ -357,16 +348,6 @@ async function finishedInLedger(deps: Deps, couponId: string): Promise<boolean> 
   if (!record) return false;
   if (record.status === 'FINISHED') return true;
   return record.issuedCount >= record.totalQuantity && markFinished(deps, couponId);
-}
-
-async function totalQuantityOf(deps: Deps, couponId: string): Promise<number | undefined> {
-  // totalQuantity never changes once a coupon exists, so it is read once per container.
-  let total = totals.get(couponId);
-  if (total === undefined) {
-    total = (await deps.ledger.getCoupon(couponId, true))?.totalQuantity;
-    if (total !== undefined) totals.set(couponId, total);
-  }
-  return total;
 }
 
 function describe(error: unknown): string {

@@ -120,6 +120,8 @@ export interface Claim {
   readonly nextLeaseExpiry: number | undefined;
   /** Set while the coupon backs off from a failed ledger write: nothing was claimed (Redis' clock). */
   readonly backoffUntil: number | undefined;
+  /** The coupon's quantity (as loaded from the ledger), for the ledger's cap. */
+  readonly total: number;
   /** False when the coupon has no state in Redis (nothing was claimed). */
   readonly hasState: boolean;
 }
@@ -251,7 +253,7 @@ export class CouponStore {
       [tuning.batchSize, tuning.claimLeaseMs, tuning.triggerLeaseMs],
     )) as (string | number)[];
     const items: ClaimedItem[] = [];
-    for (let i = 6; i < reply.length; i += 3) {
+    for (let i = 7; i < reply.length; i += 3) {
       items.push({ userId: String(reply[i]), ticket: Number(reply[i + 1]), requestedAt: Number(reply[i + 2]) });
     }
     const epoch = Number(reply[4]);
@@ -262,6 +264,7 @@ export class CouponStore {
       nextLeaseExpiry: Number(reply[3]) || undefined,
       epoch: Math.max(0, epoch),
       backoffUntil: Number(reply[5]) || undefined,
+      total: Number(reply[6]),
       hasState: epoch >= 0,
       items,
     };

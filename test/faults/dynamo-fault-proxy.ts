@@ -3,7 +3,9 @@
  * on a share of calls: throttling (400 ThrottlingException), 500 InternalServerError, a connection
  * dropped before the request reaches DynamoDB, a connection dropped after DynamoDB applied it (the
  * client never learns it succeeded), and added latency. Requests carrying a poison marker are always
- * refused with a ValidationException, as an item DynamoDB can never accept would be.
+ * refused with a ValidationException, as an item DynamoDB can never accept would be. During an outage
+ * (setOutage(true)) every call fails, half with a 500 and half with a dropped connection, and nothing
+ * reaches DynamoDB.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -11,7 +13,9 @@ export type Fault = 'throttle' | 'error500' | 'dropBefore' | 'dropAfter' | 'late
 
 export interface FaultProxy {
   readonly url: string;
-  readonly stats: Record<Fault | 'forwarded' | 'poisoned', number>;
+  readonly stats: Record<Fault | 'forwarded' | 'poisoned' | 'outage', number>;
+  /** While on, every call fails and nothing reaches DynamoDB. */
+  setOutage(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -22,11 +26,16 @@ export async function startDynamoFaultProxy(options: {
   port?: number;
 }): Promise<FaultProxy> {
   const target = new URL(options.target);
-  const stats: FaultProxy['stats'] = { forwarded: 0, poisoned: 0, throttle: 0, error500: 0, dropBefore: 0, dropAfter: 0, latency: 0 };
+  const stats: FaultProxy['stats'] = { forwarded: 0, poisoned: 0, outage: 0, throttle: 0, error500: 0, dropBefore: 0, dropAfter: 0, latency: 0 };
   const faults: Fault[] = ['throttle', 'error500', 'dropBefore', 'dropAfter', 'latency'];
+  let outage = false;
 
   const server: Server = createServer(async (req, res) => {
     const body = await readAll(req);
+    if (outage) {
+      stats.outage += 1;
+      return Math.random() < 0.5 ? sendError(res, 500, 'InternalServerError', 'injected: outage') : req.socket.destroy();
+    }
     if (options.poisonMarker && body.includes(options.poisonMarker)) {
       stats.poisoned += 1;
       return sendError(res, 400, 'ValidationException', 'injected: this item can never be written');
@@ -68,6 +77,9 @@ export async function startDynamoFaultProxy(options: {
   return {
     url: `http://127.0.0.1:${port}`,
     stats,
+    setOutage: (on) => {
+      outage = on;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -24,7 +24,7 @@
     ARGV[3] drain mark lifetime in ms
 
   Output:
-    { leaseDeadlineMs, requeued, queuedAfter, nextLeaseExpiryMs, epoch, backoffUntilMs,
+    { leaseDeadlineMs, requeued, queuedAfter, nextLeaseExpiryMs, epoch, backoffUntilMs, total,
       userId1, ticket1, requestedAtMs1, ... }
     epoch is the coupon's rebuild generation, which the ledger checks when the batch is written; -1
     when the coupon has no state in Redis (nothing is claimed). backoffUntilMs is 0 unless the coupon
@@ -51,7 +51,7 @@ local deadline = nowMs + leaseMs
 
 local meta = redis.call("HMGET", metaKey, "total", "epoch", "backoffUntil")
 if not meta[1] then
-  return { deadline, 0, 0, 0, -1, 0 }
+  return { deadline, 0, 0, 0, -1, 0, 0 }
 end
 local epoch = tonumber(meta[2]) or 0
 local backoffUntil = tonumber(meta[3]) or 0
@@ -75,7 +75,7 @@ for _, userId in ipairs(expired) do
 end
 
 -- 2. Claim the lowest tickets, unless the coupon backs off.
-local result = { deadline, requeued, 0, 0, epoch, backoffUntil }
+local result = { deadline, requeued, 0, 0, epoch, backoffUntil, tonumber(meta[1]) }
 if backoffUntil == 0 then
   local popped = redis.call("ZPOPMIN", queueKey, batchSize)
   for i = 1, #popped, 2 do
@@ -102,7 +102,7 @@ if earliest[2] then
 end
 if backoffUntil > 0 then
   redis.call("SET", drainMarkKey, "1", "PX", math.max(drainMarkMs, backoffUntil - nowMs))
-elseif #result == 6 and queuedAfter == 0 then
+elseif #result == 7 and queuedAfter == 0 then
   redis.call("DEL", drainMarkKey)
 else
   redis.call("SET", drainMarkKey, "1", "PX", drainMarkMs)
