@@ -152,27 +152,23 @@ export async function startDynamoQuotaProxy(options: DynamoQuotaProxyOptions): P
       await operation.prepare();
       const estimates = operation.estimates();
       const admitted = estimates.map(() => true);
-      let refused = ledger.admit(estimates.flat());
-      if (refused.length > 0) {
-        ledger.throttled(refused);
-        if (operation.admission !== 'batch') {
-          counts.throttledRequests += 1;
-          if (operation.admission === 'single') return throttledOperation(refused);
-          const short = new Set(refused);
-          return throttledTransaction(estimates.map((charges) => charges.filter((charge) => short.has(charge))));
-        }
-        // A batch sends what its partitions can take now: drop the refused items until the rest is admitted.
-        while (refused.length > 0) {
-          const short = new Set(refused);
-          estimates.forEach((charges, i) => {
-            if (charges.some((charge) => short.has(charge))) admitted[i] = false;
-          });
-          if (!admitted.includes(true)) {
-            counts.throttledRequests += 1;
-            return throttledOperation(refused);
-          }
-          refused = ledger.admit(estimates.filter((_, i) => admitted[i]).flat());
-        }
+      let refused: Charge[];
+      if (operation.admission === 'batch') {
+        // DynamoDB takes a batch item by item: each is admitted on its own; the rest goes back unprocessed.
+        refused = estimates.flatMap((charges, i) => {
+          const short = ledger.admit(charges);
+          if (short.length > 0) admitted[i] = false;
+          return short;
+        });
+      } else {
+        refused = ledger.admit(estimates.flat());
+      }
+      if (refused.length > 0) ledger.throttled(refused);
+      if (refused.length > 0 && !(operation.admission === 'batch' && admitted.includes(true))) {
+        counts.throttledRequests += 1;
+        if (operation.admission !== 'transaction') return throttledOperation(refused);
+        const short = new Set(refused);
+        return throttledTransaction(estimates.map((charges) => charges.filter((charge) => short.has(charge))));
       }
       const reserved: Charge[] = estimates.filter((_, i) => admitted[i]).flat();
       let consumed: readonly Charge[] = [];

@@ -8,6 +8,7 @@ import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
   CreateTableCommand,
+  TransactGetItemsCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -196,6 +197,17 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     expect(reads(proxy, table(), pk)).toBe(1 + 1 + 1);
   });
 
+  it('a TransactGetItems costs 2 read units per 4 KB of each whole item', async () => {
+    const pk = unique('txget');
+    await db.send(new PutItemCommand({ TableName: table(), Item: sized(5120, { PK: pk, SK: 'A' }) }));
+    await db.send(
+      new TransactGetItemsCommand({
+        TransactItems: ['A', 'missing'].map((sk) => ({ Get: { TableName: table(), Key: { PK: { S: pk }, SK: { S: sk } }, ProjectionExpression: 'SK' } })),
+      }),
+    );
+    expect(reads(proxy, table(), pk)).toBe(2 * 2 + 2);
+  });
+
   it("the ledger's batch of 3 issuances: 2 units per item and for the counter on the coupon's partition, 1 on each user's GSI partition", async () => {
     const ledger = new Ledger(createDynamo({ region: 'us-east-1', endpoint: proxy.url }), table());
     const couponId = unique('coupon');
@@ -347,6 +359,19 @@ describe('DynamoDB quota proxy: a hot partition is throttled as DynamoDB throttl
       throttlingReasons: [{ reason: 'IndexWriteKeyRangeThroughputExceeded', resource: expect.stringMatching(/\/index\/GSI1$/) }],
     });
     expect(partition(proxy, table(), 'GSI1', gsi)).toMatchObject({ writeUnits: 10, throttledRequests: 5 });
+  });
+
+  it('a batch sends what the hot partition can take and hands the rest back as UnprocessedItems', async () => {
+    const hot = unique('batchhot');
+    const requests = Array.from({ length: 15 }, (_, i) => ({ PutRequest: { Item: { PK: { S: hot }, SK: { S: `S${i}` } } } }));
+    const answer = await db.send(new BatchWriteItemCommand({ RequestItems: { [table()]: requests } }));
+    expect(answer.UnprocessedItems?.[table()]).toHaveLength(5);
+    const left = new Set(answer.UnprocessedItems?.[table()]?.map((r) => r.PutRequest?.Item?.SK?.S));
+    for (const { PutRequest } of requests) {
+      const sk = PutRequest.Item.SK.S;
+      expect(await stored(hot, sk), sk).toEqual(left.has(sk) ? undefined : PutRequest.Item);
+    }
+    expect(partition(proxy, table(), undefined, hot)).toMatchObject({ writeUnits: 10, throttledRequests: 1 });
   });
 
   it('the scale factor divides both partition limits', () => {
