@@ -219,7 +219,7 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     for (const userId of users) expect(writes(proxy, table(), userGsiPk(userId), 'GSI1')).toBe(1);
   });
 
-  it('the stats are served on /_fcfs/stats for another process, and reset there', async () => {
+  it('another process reads the stats on /_fcfs/stats and resets them, switches an outage and sets a latency there', async () => {
     const pk = unique('http');
     await db.send(new PutItemCommand({ TableName: table(), Item: { PK: { S: pk }, SK: { S: 'A' } } }));
     const overHttp = (await (await fetch(`${proxy.url}/_fcfs/stats`)).json()) as { requests: number };
@@ -227,6 +227,15 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     expect(overHttp.requests).toBe(1);
     expect((await fetch(`${proxy.url}/_fcfs/reset`, { method: 'POST' })).status).toBe(200);
     expect(proxy.stats()).toMatchObject({ requests: 0, resources: [] });
+
+    const post = async (path: string, body: unknown) => (await fetch(`${proxy.url}/_fcfs/${path}`, { method: 'POST', body: JSON.stringify(body) })).json();
+    expect(await post('latency', { ms: 5 })).toEqual({ latencyMs: 5 });
+    await db.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: 'A' } } }));
+    expect(await post('latency', { ms: 0 })).toEqual({ latencyMs: 0 });
+    expect(await post('outage', { on: true })).toEqual({ outage: true });
+    await expect(db.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: 'A' } } }))).rejects.toMatchObject({ name: 'InternalServerError' });
+    expect(await post('outage', { on: false })).toEqual({ outage: false });
+    expect(proxy.stats()).toMatchObject({ requests: 1, outageFailures: 1 });
   });
 });
 
