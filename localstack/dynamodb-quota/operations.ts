@@ -5,8 +5,7 @@
  *
  * Scan, PartiQL and the control plane pass through unaccounted.
  */
-import type { BackendReply } from './backend.js';
-import { Backend } from './backend.js';
+import type { Backend, BackendReply } from './backend.js';
 import {
   indexWrites,
   minimalRead,
