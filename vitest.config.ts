@@ -1,11 +1,14 @@
+import { createRequire } from 'node:module';
 import { defineConfig, type Plugin } from 'vitest/config';
 
-/** Lua scripts are imported as text, as esbuild's text loader does for the Lambda bundles. */
+const { luaModule } = createRequire(import.meta.url)('./localstack/lua-source.cjs') as { luaModule: (file: string) => string };
+
+/** Lua scripts are imported as text with their includes expanded, as in the Lambda bundles. */
 const luaAsText: Plugin = {
   name: 'lua-as-text',
-  transform(code, id) {
+  transform(_code, id) {
     if (!id.endsWith('.lua')) return undefined;
-    return { code: `export default ${JSON.stringify(code)};`, map: null };
+    return { code: luaModule(id), map: null };
   },
 };
 

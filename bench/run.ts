@@ -685,11 +685,12 @@ async function monitorRedis(port: number, onLine: (line: string) => void): Promi
  */
 async function holdDrain(redis: IORedis, stack: Stack, couponId: string, forMs: number): Promise<() => Promise<void>> {
   const prefix = stack.env.REDIS_KEY_PREFIX!;
-  const { drainMark } = couponKeys(prefix, couponId);
-  await redis.set(drainMark, '1', 'PX', forMs);
+  // The drain mark is the state's "drain" field: until when a drain counts as running (epoch ms).
+  const { state } = couponKeys(prefix, couponId);
+  await redis.hset(state, 'drain', Date.now() + forMs);
   await redis.srem(couponIndexKey(prefix), couponId);
   return async () => {
-    await redis.del(drainMark);
+    await redis.hdel(state, 'drain');
     await redis.sadd(couponIndexKey(prefix), couponId);
   };
 }

@@ -29,9 +29,23 @@ export interface Config {
   };
   readonly authMode: 'none' | 'jwt';
   readonly rateLimit: RateLimitSettings;
+  readonly admission: AdmissionSettings;
 }
 
-/** Counted inside the admission script, per coupon, in one-second windows; 0 turns a limit off. */
+/** What a container answers by itself (lib/coupons/coupon-cache.ts). */
+export interface AdmissionSettings {
+  /** Around startsAt and endsAt, Redis' clock decides within this margin until the container has measured its offset. */
+  readonly clockMarginMs: number;
+  /** SOLD_OUT is answered without Redis this long after Redis last said so. */
+  readonly soldOutRecheckMs: number;
+  /**
+   * A request that finds the coupon's state being rebuilt by another waits this long at most (a few
+   * HEXISTS at growing intervals), then is answered 503 with Retry-After.
+   */
+  readonly rebuildWaitMs: number;
+}
+
+/** Counted per container (lib/coupons/rate-limiter.ts), per coupon, in one-second windows; 0 turns a limit off. */
 export interface RateLimitSettings {
   readonly userPerSecond: number;
   readonly ipPerSecond: number;
@@ -100,6 +114,11 @@ export function loadConfig(env: Env = process.env): Config {
       userPerSecond: integer(env, 'RATE_LIMIT_USER_PER_SECOND', 10, 0, 100_000),
       // One IP can be a whole office or a mobile carrier's NAT: generous in AWS, off for local load tests.
       ipPerSecond: integer(env, 'RATE_LIMIT_IP_PER_SECOND', stage === 'local' ? 0 : 300, 0, 1_000_000),
+    },
+    admission: {
+      clockMarginMs: integer(env, 'ADMISSION_CLOCK_MARGIN_MS', 1_000, 0, 60_000),
+      soldOutRecheckMs: integer(env, 'SOLD_OUT_RECHECK_MS', 2_000, 0, 60_000),
+      rebuildWaitMs: integer(env, 'REBUILD_WAIT_MS', 1_500, 0, 30_000),
     },
   };
 }

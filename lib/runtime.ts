@@ -1,4 +1,6 @@
 import { loadConfig, type Config } from './config.js';
+import { CouponCache } from './coupons/coupon-cache.js';
+import { RateLimiter } from './coupons/rate-limiter.js';
 import type { Deps } from './coupons/deps.js';
 import { LambdaDrainTrigger, scheduleOnly } from './drain/trigger.js';
 import { createDynamo } from './ledger/dynamo.js';
@@ -52,6 +54,8 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
     ledger: new Ledger(dynamo, config.tableName),
     trigger,
     drain: config.drain,
-    rateLimit: config.rateLimit,
+    admission: config.admission,
+    cache: new CouponCache(config.admission),
+    limiter: new RateLimiter(config.rateLimit),
   };
 }

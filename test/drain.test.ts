@@ -9,6 +9,7 @@ import { createDynamo } from '../lib/ledger/dynamo.js';
 import { LedgerRefusedError } from '../lib/ledger/faults.js';
 import { Ledger } from '../lib/ledger/ledger.js';
 import { forever, services, sleep, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
+import { setOutcome, setRemaining } from './support/redis-state.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
 
@@ -156,7 +157,7 @@ describe('the drain: claim, write, acknowledge', () => {
     const deps = testDeps();
     const couponId = await newCoupon(deps, 5);
     // Redis drifts: it believes 20 units are left (as after losing state and being rebuilt wrongly).
-    await deps.redis.hset(deps.store.keys(couponId).meta, { remaining: 20 });
+    await setRemaining(deps, couponId, 20);
     for (let i = 0; i < 12; i++) expect((await issueCoupon(deps, couponId, `u${String(i).padStart(2, '0')}`)).kind).toBe('ACCEPTED');
 
     const report = await drainCoupon(deps, couponId, forever);
@@ -185,7 +186,7 @@ describe('the drain: claim, write, acknowledge', () => {
     for (const user of ['u0', 'u1', 'u2', 'u3']) await issueCoupon(deps, couponId, user);
     // u0..u2 are decided while still queued (as a late duplicate is): the first claim pops u0 and u1
     // and drops both, leaving u2 and u3 queued.
-    await deps.redis.hset(deps.store.keys(couponId).outcomes, { u0: 'R', u1: 'R', u2: 'R' });
+    for (const user of ['u0', 'u1', 'u2']) await setOutcome(deps, couponId, user, { kind: 'REJECTED' });
     const report = await drainCoupon(deps, couponId, forever);
     expect(report).toMatchObject({ issued: 1, stoppedBy: 'EMPTY' });
     expect(await ledgerUsers(deps, couponId)).toEqual(['u3']);
@@ -198,7 +199,7 @@ describe('the drain: claim, write, acknowledge', () => {
     const deps = testDeps({ drain: { batchSize: 2, stopBeforeTimeoutMs: 1_000 }, trigger });
     const couponId = await newCoupon(deps, 10);
     for (const user of ['u0', 'u1', 'u2']) await issueCoupon(deps, couponId, user);
-    await deps.redis.hset(deps.store.keys(couponId).outcomes, { u0: 'R', u1: 'R' });
+    for (const user of ['u0', 'u1']) await setOutcome(deps, couponId, user, { kind: 'REJECTED' });
     started.length = 0; // the first admission's own start of a drain
     let calls = 0;
     // Time for the first claim only.

@@ -10,7 +10,8 @@ import { drainCoupon, persistClaim } from '../lib/drain/drain.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { CouponStore, REPAIR_CHUNK, scripts } from '../lib/redis/coupon-store.js';
 import { ownRedis, scenarioDeps } from './faults/scenarios.js';
-import { defaultDrain, forever, services, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
+import { defaultAdmission, defaultDrain, forever, services, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
+import { setOutcome, setRemaining } from './support/redis-state.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
 
@@ -32,7 +33,7 @@ async function couponWithIssuedMarkOnly(deps: TestDeps, userId: string): Promise
   await issueCoupon(deps, couponId, userId);
   const k = deps.store.keys(couponId);
   await deps.redis.zrem(k.queue, userId);
-  await deps.redis.hset(k.outcomes, { [userId]: `I:${Date.now()}` });
+  await setOutcome(deps, couponId, userId, { kind: 'ISSUED', issuedAt: Date.now() });
   return couponId;
 }
 
@@ -43,8 +44,9 @@ describe('Redis flushed in the middle of a campaign (own redis-server)', () => {
   beforeAll(async () => {
     own = await ownRedis(services());
     // 100 admissions in flight at once on a shared two-core machine: its client waits 20 s, not
-    // production's 2 s (this test checks what the flush leaves, not latency; a loaded CI run once timed out).
-    deps = scenarioDeps(own.services, 'flush', { drain: defaultDrain }, { redisTimeoutMs: 20_000 });
+    // production's 2 s, and for a rebuild under way 10 s, not 1.5 s (this test checks what the flush
+    // leaves, not latency; a loaded CI run once timed out).
+    deps = scenarioDeps(own.services, 'flush', { drain: defaultDrain, admission: { ...defaultAdmission, rebuildWaitMs: 10_000 } }, { redisTimeoutMs: 20_000 });
   });
   afterAll(() => own.close());
 
@@ -102,7 +104,7 @@ describe('restoring a coupon from the ledger', () => {
     const couponId = await newCoupon(deps, 10);
     await issueCoupon(deps, couponId, 'u1');
     await drainCoupon(deps, couponId, forever);
-    await deps.redis.del(deps.store.keys(couponId).meta);
+    await deps.redis.del(deps.store.keys(couponId).state);
     // A drain that claimed u2 and u3 before Redis lost its state writes them during the scan.
     let written: Awaited<ReturnType<typeof deps.ledger.persistBatch>> | undefined;
     const committing = withLedger(deps, {
@@ -199,7 +201,7 @@ describe('reconcile finds and repairs each kind of drift', () => {
     const couponId = await newCoupon(deps, 10);
     await issueCoupon(deps, couponId, 'u1');
     await drainCoupon(deps, couponId, forever);
-    await deps.redis.hset(deps.store.keys(couponId).meta, { remaining: 7 });
+    await setRemaining(deps, couponId, 7);
     await createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint }).send(
       new UpdateItemCommand({
         TableName: services().tableName,

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scripts } from '../lib/redis/coupon-store.js';
 import { testDeps, uniqueCouponId } from './support/deps.js';
 
 const scriptsDir = join(import.meta.dirname, '..', 'lib', 'redis', 'scripts');
+const { expandLua } = createRequire(import.meta.url)('../localstack/lua-source.cjs') as { expandLua: (source: string, file: string) => string };
 
 describe('Lua scripts', () => {
   it('every script file is registered, and its SHA1 is the one Redis computes', async () => {
@@ -13,7 +15,8 @@ describe('Lua scripts', () => {
     const files = readdirSync(scriptsDir).filter((f) => f.endsWith('.lua')).sort();
     expect(Object.values(scripts).map((s) => `${s.name}.lua`).sort()).toEqual(files);
     for (const script of Object.values(scripts)) {
-      const source = readFileSync(join(scriptsDir, `${script.name}.lua`), 'utf8');
+      const file = join(scriptsDir, `${script.name}.lua`);
+      const source = expandLua(readFileSync(file, 'utf8'), file);
       expect(script.sha1).toBe(createHash('sha1').update(source).digest('hex'));
       expect(await redis.scriptLoad(source)).toBe(script.sha1);
     }
@@ -21,7 +24,8 @@ describe('Lua scripts', () => {
 
   it('every script documents its KEYS, ARGV and output', () => {
     for (const script of Object.values(scripts)) {
-      expect(script.source, script.name).toMatch(/^--\[\[/);
+      // The doc block opens the file, after the shebang Upstash reads its locking flags from.
+      expect(script.source, script.name).toMatch(/^#!lua flags=[a-z,-]*allow-key-locking\n--\[\[/);
       expect(script.source, script.name).toMatch(/KEYS\[1\]/);
       expect(script.source, script.name).toMatch(/Output:/);
     }
@@ -33,7 +37,7 @@ describe('Lua scripts', () => {
     await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0, epoch: 0 });
     await deps.redis.scriptFlush();
     expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([0]);
-    expect((await deps.store.admit(couponId, 'u1', { triggerLeaseMs: 1_000 })).kind).toBe('ACCEPTED');
+    expect((await deps.store.admit(couponId, 'u1', { triggerLeaseMs: 1_000 })).reply.kind).toBe('ACCEPTED');
     expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([1]);
     await deps.redis.scriptFlush();
     expect(await deps.store.readUser(couponId, 'u1')).toMatchObject({ kind: 'WON', ticket: 1 });

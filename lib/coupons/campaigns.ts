@@ -4,7 +4,6 @@ import type { LiveCounters } from '../redis/coupon-store.js';
 import { restoreCouponState } from './coupon-state.js';
 import type { Deps } from './deps.js';
 import { parseId } from './ids.js';
-import { forgetUnknownCoupon } from './issue.js';
 
 export const MAX_QUANTITY = 10_000_000;
 const MAX_NAME_LENGTH = 200;
@@ -117,7 +116,7 @@ export async function createCoupon(deps: Deps, input: NewCoupon): Promise<Create
   } else {
     return created;
   }
-  forgetUnknownCoupon(input.couponId);
+  deps.cache.forget(input.couponId);
   const coupon = await getAdminCouponView(deps, input.couponId);
   if (!coupon) throw new Error(`coupon ${input.couponId} vanished right after it was created`);
   return { kind: 'CREATED', coupon };

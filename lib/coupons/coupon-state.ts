@@ -8,7 +8,6 @@ export type RestoreResult =
   | { readonly kind: 'NOT_FOUND' };
 
 const REBUILD_LOCK_MS = 30_000;
-const REBUILD_WAIT_MS = 3_000;
 
 /**
  * Load a coupon's Redis state from the ledger: after it is created, and whenever Redis turns out to have
@@ -30,19 +29,19 @@ const REBUILD_WAIT_MS = 3_000;
  * 4. Meta is written last (with the new epoch), which opens the coupon to admissions and claims.
  *
  * Race: many admissions can find the state missing at once. One takes the rebuild lock and restores;
- * the others wait for it (briefly, then UnavailableError: 503 with Retry-After) instead of stampeding
- * the ledger.
+ * the others wait for it (up to REBUILD_WAIT_MS, then UnavailableError: 503 with Retry-After) instead of
+ * stampeding the ledger.
  */
-export async function restoreCouponState(deps: Deps, couponId: string): Promise<RestoreResult> {
+export async function restoreCouponState(deps: Deps, couponId: string, options: { waitMs?: number } = {}): Promise<RestoreResult> {
   const { store, ledger } = deps;
   const coupon = await ledger.getCoupon(couponId, true);
   if (!coupon) return { kind: 'NOT_FOUND' };
-  if (await store.readCounters(couponId)) return { kind: 'PRESENT' };
+  if (await store.hasState(couponId)) return { kind: 'PRESENT' };
   const lock = await store.tryLockRebuild(couponId, REBUILD_LOCK_MS);
-  if (!lock) return waitForRestore(deps, couponId);
+  if (!lock) return waitForRestore(deps, couponId, options.waitMs ?? deps.admission.rebuildWaitMs);
   try {
     // Checked again under the lock: the caller that held it before may have loaded the state meanwhile.
-    if (await store.readCounters(couponId)) return { kind: 'PRESENT' };
+    if (await store.hasState(couponId)) return { kind: 'PRESENT' };
     const epoch = await ledger.nextEpoch(couponId);
     let winners = 0;
     let highestTicket = 0;
@@ -73,12 +72,17 @@ export async function restoreCouponState(deps: Deps, couponId: string): Promise<
   }
 }
 
-/** Another caller holds the rebuild lock: wait for its result rather than answering an error at once. */
-async function waitForRestore(deps: Deps, couponId: string): Promise<RestoreResult> {
-  const deadline = Date.now() + REBUILD_WAIT_MS;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 25));
-    if (await deps.store.readCounters(couponId)) return { kind: 'PRESENT' };
+/**
+ * Another caller holds the rebuild lock: wait a little for its result, polling with one HEXISTS at
+ * growing intervals, then answer 503 (Retry-After). During a drop hundreds of containers may find the
+ * state missing at once; holding each for long (and polling Redis for each) would cost concurrency and
+ * billed commands while the rebuild runs.
+ */
+async function waitForRestore(deps: Deps, couponId: string, waitMs: number): Promise<RestoreResult> {
+  const deadline = Date.now() + waitMs;
+  for (let pause = 50; Date.now() + pause <= deadline; pause *= 2) {
+    await new Promise((resolve) => setTimeout(resolve, pause * (0.75 + Math.random() / 2)));
+    if (await deps.store.hasState(couponId)) return { kind: 'PRESENT' };
   }
   throw new UnavailableError(`coupon ${couponId} is being restored from the ledger`, 1);
 }

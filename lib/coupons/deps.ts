@@ -1,7 +1,9 @@
-import type { DrainSettings, RateLimitSettings } from '../config.js';
+import type { AdmissionSettings, DrainSettings } from '../config.js';
 import type { DrainTrigger } from '../drain/trigger.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { CouponStore } from '../redis/coupon-store.js';
+import type { CouponCache } from './coupon-cache.js';
+import type { RateLimiter } from './rate-limiter.js';
 
 /** What the use cases need; built once per cold start (lib/runtime.ts) or by a test. */
 export interface Deps {
@@ -9,5 +11,8 @@ export interface Deps {
   readonly ledger: Ledger;
   readonly trigger: DrainTrigger;
   readonly drain: DrainSettings;
-  readonly rateLimit: RateLimitSettings;
+  readonly admission: AdmissionSettings;
+  /** What this container has learned about coupons (answers without Redis). */
+  readonly cache: CouponCache;
+  readonly limiter: RateLimiter;
 }

@@ -1,5 +1,5 @@
 import { log } from '../log.js';
-import type { AdmitReply } from '../redis/coupon-store.js';
+import type { Admission, AdmitReply } from '../redis/coupon-store.js';
 import { restoreCouponState } from './coupon-state.js';
 import type { Deps } from './deps.js';
 
@@ -18,35 +18,33 @@ export type IssueOutcome =
   | { readonly kind: 'RATE_LIMITED' };
 
 /**
- * Coupons the ledger does not know, remembered briefly per container so that a flood of requests for a
- * made-up coupon costs one ledger read per container and interval, not one per request.
- */
-const unknownCoupons = new Map<string, number>();
-const UNKNOWN_COUPON_TTL_MS = 5_000;
-
-/**
  * Issue a coupon to a user: the first-come-first-served decision.
  *
  * Input: a valid couponId and userId, and the client's IP for the per-IP rate limit.
  * Output: the final answer, as a typed outcome.
  * Steps:
- * 1. One EVALSHA (admit.lua) decides everything atomically and, for a winner, queues the persistence.
- * 2. If Redis has no state for the coupon but the ledger has the coupon, the state is restored from the
+ * 1. An answer that cannot change anything is given from what this container learned (deps.cache):
+ *    NOT_OPEN long before the opening, ENDED after the end, SOLD_OUT to someone who never won a coupon
+ *    that sold out, COUPON_NOT_FOUND for a coupon the ledger just said it does not know. No Redis call.
+ * 2. A request over its rate limit is answered RATE_LIMITED, also without Redis (deps.limiter).
+ * 3. One EVALSHA (admit.lua) decides everything else atomically and, for a winner, queues the
+ *    persistence; its reply teaches the container the coupon's facts and its clock's offset to Redis'.
+ * 4. If Redis has no state for the coupon but the ledger has the coupon, the state is restored from the
  *    ledger and the request decided again (Redis lost its data, or a create did not finish loading it).
- * 3. A winner whose admission found no drain running starts one; a failure there is logged, not
+ * 5. Once the coupon is sold out, the container reads who holds an entry on it, once per change.
+ * 6. A winner whose admission found no drain running starts one; a failure there is logged, not
  *    surfaced: the item is safely queued and the scheduled drain persists it.
  */
 export async function issueCoupon(deps: Deps, couponId: string, userId: string, clientIp?: string): Promise<IssueOutcome> {
-  const options = {
-    triggerLeaseMs: deps.drain.triggerLeaseMs,
-    clientIp,
-    userPerSecond: deps.rateLimit.userPerSecond,
-    ipPerSecond: deps.rateLimit.ipPerSecond,
-  };
-  let reply = await deps.store.admit(couponId, userId, options);
-  if (reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId))) {
-    reply = await deps.store.admit(couponId, userId, options);
+  const local = deps.cache.answer(couponId, userId);
+  if (local) return local;
+  if (!deps.limiter.allow(couponId, userId, clientIp)) return { kind: 'RATE_LIMITED' };
+  let admission = await admit(deps, couponId, userId);
+  if (admission.reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId))) {
+    admission = await admit(deps, couponId, userId);
   }
+  const reply = admission.reply;
+  if (deps.cache.needsWinners(couponId)) await learnWinners(deps, couponId);
   if (reply.kind === 'ACCEPTED' && reply.startDrain) {
     await deps.trigger.start(couponId).catch((error: unknown) => {
       log.warn('could not start a drain; the schedule will persist the queue', { couponId, error });
@@ -55,23 +53,36 @@ export async function issueCoupon(deps: Deps, couponId: string, userId: string, 
   return toOutcome(reply);
 }
 
-/** True when the coupon exists in the ledger and its Redis state is (now) loaded. */
-export async function restoredNow(deps: Deps, couponId: string): Promise<boolean> {
-  const knownMissingUntil = unknownCoupons.get(couponId);
-  if (knownMissingUntil !== undefined && knownMissingUntil > Date.now()) return false;
-  const result = await restoreCouponState(deps, couponId);
-  if (result.kind === 'NOT_FOUND') {
-    if (unknownCoupons.size > 10_000) unknownCoupons.clear();
-    unknownCoupons.set(couponId, Date.now() + UNKNOWN_COUPON_TTL_MS);
-    return false;
-  }
-  unknownCoupons.delete(couponId);
-  return true;
+async function admit(deps: Deps, couponId: string, userId: string): Promise<Admission> {
+  const sentAt = Date.now();
+  const admission = await deps.store.admit(couponId, userId, { triggerLeaseMs: deps.drain.triggerLeaseMs, clock: deps.cache.clockFor(couponId) });
+  deps.cache.learn(couponId, admission, sentAt, Date.now());
+  return admission;
 }
 
-/** Forget a cached "unknown coupon" (the coupon was just created here). */
-export function forgetUnknownCoupon(couponId: string): void {
-  unknownCoupons.delete(couponId);
+/** Who holds an entry on a sold-out coupon: everyone else is answered SOLD_OUT by the container. */
+async function learnWinners(deps: Deps, couponId: string): Promise<void> {
+  try {
+    const winners = await deps.store.readWinners(couponId);
+    if (winners) deps.cache.setWinners(couponId, winners.seq, winners.users);
+  } catch (error) {
+    // Only an optimisation: until it is read, the container keeps asking Redis, which answers the same.
+    log.warn('could not read the winners of a sold-out coupon; Redis keeps answering', { couponId, error });
+  }
+}
+
+/**
+ * True when the coupon exists in the ledger and its Redis state is (now) loaded. A coupon the ledger
+ * does not know is remembered by the container for a few seconds, so that a flood of requests for a
+ * made-up coupon costs one ledger read per container and interval, not one per request.
+ */
+export async function restoredNow(deps: Deps, couponId: string): Promise<boolean> {
+  const result = await restoreCouponState(deps, couponId);
+  if (result.kind === 'NOT_FOUND') {
+    deps.cache.markUnknown(couponId);
+    return false;
+  }
+  return true;
 }
 
 function toOutcome(reply: AdmitReply): IssueOutcome {

@@ -101,19 +101,18 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
   let issuedInRedis = 0;
   let rejected = 0;
   if (snapshot) {
-    for (const [userId] of snapshot.tickets) {
-      const outcome = snapshot.outcomes.get(userId);
-      if (outcome === 'R') rejected += 1;
+    for (const [userId, { outcome }] of snapshot.winners) {
+      if (outcome?.kind === 'REJECTED') rejected += 1;
       else if (outcome) issuedInRedis += 1;
       if (persisted.has(userId)) {
-        if (!outcome?.startsWith('I:')) notMarked.push(userId);
-      } else if (outcome?.startsWith('I:')) {
+        if (outcome?.kind !== 'ISSUED') notMarked.push(userId);
+      } else if (outcome?.kind === 'ISSUED') {
         markedOnly.push(userId);
       } else if (!outcome && !snapshot.queued.has(userId) && !snapshot.inflight.has(userId) && !snapshot.dead.has(userId)) {
         untracked.push(userId);
       }
     }
-    for (const record of persisted.values()) if (!snapshot.tickets.has(record.userId)) missing.push(record);
+    for (const record of persisted.values()) if (!snapshot.winners.has(record.userId)) missing.push(record);
   }
 
   // Second look, after the scan: what still holds is drift.
@@ -129,28 +128,28 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
     for (const [userId, state] of await store.readUsers(couponId, beingAcknowledged)) now.set(userId, state);
   }
   for (const userId of notMarked) {
-    const state = now.get(userId)!;
-    if (state.outcome?.startsWith('I:') || state.ticket === undefined) continue;
+    const entry = now.get(userId)!.entry;
+    if (!entry || entry.outcome?.kind === 'ISSUED') continue;
     const record = persisted.get(userId)!;
-    found({ kind: 'PERSISTED_NOT_MARKED', userId, detail: `ticket ${state.ticket} is in the ledger but ${state.outcome === 'R' ? 'REJECTED' : 'pending'} in Redis` });
+    found({ kind: 'PERSISTED_NOT_MARKED', userId, detail: `ticket ${entry.ticket} is in the ledger but ${entry.outcome ? 'REJECTED' : 'pending'} in Redis` });
     toMark.set(userId, { kind: 'ISSUED', issuedAt: record.issuedAt });
-    if (snapshot?.outcomes.get(userId) === 'R') markedFromRejected += 1;
+    if (snapshot?.winners.get(userId)?.outcome?.kind === 'REJECTED') markedFromRejected += 1;
   }
   for (const record of missing) {
-    if (now.get(record.userId)!.ticket !== undefined) continue;
+    if (now.get(record.userId)!.entry) continue;
     found({ kind: 'PERSISTED_MISSING_FROM_REDIS', userId: record.userId, detail: `ticket ${record.ticket} is in the ledger but Redis has no ticket` });
     toRestore.push(record);
   }
   for (const userId of markedOnly) {
-    const state = now.get(userId)!;
-    if (!state.outcome?.startsWith('I:') || (await ledger.getIssuance(couponId, userId))) continue;
-    found({ kind: 'MARKED_NOT_PERSISTED', userId, detail: `ticket ${state.ticket} is ISSUED in Redis but not in the ledger` });
+    const entry = now.get(userId)!.entry;
+    if (entry?.outcome?.kind !== 'ISSUED' || (await ledger.getIssuance(couponId, userId))) continue;
+    found({ kind: 'MARKED_NOT_PERSISTED', userId, detail: `ticket ${entry.ticket} is ISSUED in Redis but not in the ledger` });
     toUnmark.push(userId);
   }
   for (const userId of untracked) {
     const state = now.get(userId)!;
-    if (state.ticket === undefined || state.outcome !== undefined || state.queued || state.inflight || state.dead) continue;
-    found({ kind: 'WINNER_NOT_TRACKED', userId, detail: `ticket ${state.ticket} is neither queued, in flight, dead-lettered nor persisted` });
+    if (!state.entry || state.entry.outcome || state.queued || state.inflight || state.dead) continue;
+    found({ kind: 'WINNER_NOT_TRACKED', userId, detail: `ticket ${state.entry.ticket} is neither queued, in flight, dead-lettered nor persisted` });
     toRequeue.push(userId);
   }
 
@@ -168,7 +167,7 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
   // Winners that hold a unit after the repairs below: every ticket, plus restored ones, less rejected ones.
   let expectedRemaining: number | undefined;
   if (snapshot) {
-    const holding = snapshot.tickets.size + toRestore.length - rejected + markedFromRejected;
+    const holding = snapshot.winners.size + toRestore.length - rejected + markedFromRejected;
     if (!snapshot.remainingSettled) {
       // Admissions moved remaining while the winners were read: a difference would be theirs, not
       // drift. Nothing is reported or set; run reconcile again once the drop is over.
@@ -203,7 +202,7 @@ export async function reconcileCoupon(deps: Deps, couponId: string, options: { d
     ledger: { totalQuantity: coupon.totalQuantity, issuedCount: counterAfterScan, issuances: persisted.size },
     redis: {
       remaining: snapshot?.remaining ?? 0,
-      winners: snapshot?.tickets.size ?? 0,
+      winners: snapshot?.winners.size ?? 0,
       queued: snapshot?.queued.size ?? 0,
       inflight: snapshot?.inflight.size ?? 0,
       deadLettered: snapshot?.dead.size ?? 0,

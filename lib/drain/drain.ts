@@ -321,8 +321,9 @@ async function releaseUnwritten(
 async function giveBackStale(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], ledgerEpoch: number | undefined): Promise<void> {
   const epoch = ledgerEpoch ?? (await deps.ledger.getCoupon(couponId, true))?.epoch ?? claim.epoch;
   let result = await deps.store.readmitStale(couponId, claim, items, epoch);
+  // A drain can wait for a rebuild under way longer than a request would.
   for (let tries = 0; result.kind === 'NO_STATE' && tries < 2; tries++) {
-    await restoreCouponState(deps, couponId);
+    await restoreCouponState(deps, couponId, { waitMs: 10_000 });
     result = await deps.store.readmitStale(couponId, claim, items, epoch);
   }
   if (result.kind === 'NO_STATE') {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { asRedisFault } from './client.js';
-import { couponIndexKey, couponKeys, rateWindowKey, type CouponKeys } from './keys.js';
+import { decodeEntry, encodeOutcome, userField, userOfField, type ItemOutcome, type WinnerEntry } from './codec.js';
+import { couponIndexKey, couponKeys, type CouponKeys } from './keys.js';
 import { LuaScript, type ScriptClient } from './script.js';
 import ackSource from './scripts/ack.lua';
 import admitSource from './scripts/admit.lua';
@@ -10,6 +11,7 @@ import loadCouponSource from './scripts/load-coupon.lua';
 import readCouponSource from './scripts/read-coupon.lua';
 import readUserSource from './scripts/read-user.lua';
 import readUsersSource from './scripts/read-users.lua';
+import readWinnersSource from './scripts/read-winners.lua';
 import readmitStaleSource from './scripts/readmit-stale.lua';
 import releaseSource from './scripts/release.lua';
 import requeueSource from './scripts/requeue.lua';
@@ -23,28 +25,32 @@ export const scripts = {
   claim: new LuaScript('claim', claimSource),
   ack: new LuaScript('ack', ackSource),
   release: new LuaScript('release', releaseSource),
+  readmitStale: new LuaScript('readmit-stale', readmitStaleSource),
   loadCoupon: new LuaScript('load-coupon', loadCouponSource),
   restoreWinners: new LuaScript('restore-winners', restoreWinnersSource),
   readUser: new LuaScript('read-user', readUserSource, true),
-  readCoupon: new LuaScript('read-coupon', readCouponSource, true),
   readUsers: new LuaScript('read-users', readUsersSource, true),
-  readmitStale: new LuaScript('readmit-stale', readmitStaleSource),
-  forgetCoupon: new LuaScript('forget-coupon', forgetCouponSource),
+  readCoupon: new LuaScript('read-coupon', readCouponSource, true),
+  readWinners: new LuaScript('read-winners', readWinnersSource, true),
   requeue: new LuaScript('requeue', requeueSource),
   unmarkUnpersisted: new LuaScript('unmark-unpersisted', unmarkUnpersistedSource),
   setRemaining: new LuaScript('set-remaining', setRemainingSource),
+  forgetCoupon: new LuaScript('forget-coupon', forgetCouponSource),
   unlock: new LuaScript('unlock', unlockSource),
 } as const;
 
 /** Users per call of a repair script (restore, acknowledge, requeue, unmark): see inChunks. */
 export const REPAIR_CHUNK = 500;
 
+export type { ItemOutcome, WinnerEntry } from './codec.js';
+
 /** The slice of @upstash/redis the coupon store uses: scripts plus a few plain commands. */
 export interface RedisClient extends ScriptClient {
   set(key: string, value: string, options: { nx: true; px: number }): Promise<unknown>;
   sadd(key: string, member: string, ...members: string[]): Promise<number>;
   smembers(key: string): Promise<string[]>;
-  hscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
+  hexists(key: string, field: string): Promise<number>;
+  hscan(key: string, cursor: string | number, options: { match?: string; count: number }): Promise<[string | number, (string | number)[]]>;
   zscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
   zrange(key: string, min: number, max: number, options: { withScores: true }): Promise<(string | number)[]>;
   /** Without automatic deserialization: the raw reply, one value (or null) per field, in order. */
@@ -55,15 +61,13 @@ export interface RedisClient extends ScriptClient {
 export interface CouponSnapshot {
   readonly remaining: number;
   /**
-   * False when remaining changed while the snapshot was read (admissions are flowing): the tickets
+   * False when remaining changed while the snapshot was read (admissions are flowing): the winners
    * scanned then no longer match it, so remaining cannot be checked against them.
    */
   readonly remainingSettled: boolean;
   readonly total: number;
-  /** userId -> ticket */
-  readonly tickets: Map<string, number>;
-  /** userId -> raw outcome ("I:<issuedAtMs>" | "R") */
-  readonly outcomes: Map<string, string>;
+  /** userId -> entry */
+  readonly winners: Map<string, WinnerEntry>;
   readonly queued: Set<string>;
   readonly inflight: Set<string>;
   readonly dead: Set<string>;
@@ -87,17 +91,42 @@ export type AdmitReply =
   | { readonly kind: 'COUPON_NOT_FOUND' }
   | { readonly kind: 'NOT_OPEN'; readonly startsAt: number }
   | { readonly kind: 'ENDED' }
-  | { readonly kind: 'SOLD_OUT' }
-  | { readonly kind: 'RATE_LIMITED' };
+  | { readonly kind: 'SOLD_OUT' };
+
+/** The coupon as an admission read it: what a container learns from each answer. */
+export interface SeenCoupon {
+  readonly total: number;
+  readonly startsAt: number;
+  /** 0 when the coupon has no end. */
+  readonly endsAt: number;
+  /** Units left after this admission. */
+  readonly remaining: number;
+  /** Highest ticket given (after this admission): changes whenever a winner is added. */
+  readonly seq: number;
+}
+
+export interface Admission {
+  readonly reply: AdmitReply;
+  /** Undefined when the answer came before the state was read (NOT_OPEN by Redis' clock alone). */
+  readonly seen: SeenCoupon | undefined;
+  /** Redis' clock when it was asked (epoch ms), undefined when it was not. */
+  readonly redisNow: number | undefined;
+}
+
+/**
+ * Whose clock decides the admission window (see admit.lua): the container's, far from startsAt and
+ * endsAt; Redis' near them (asked first just before startsAt, where most answers are NOT_OPEN).
+ */
+export type AdmitClock =
+  | { readonly kind: 'container'; readonly now: number }
+  | { readonly kind: 'redis' }
+  | { readonly kind: 'redis-first'; readonly startsAt: number };
 
 export interface AdmitOptions {
-  /** Lifetime of the drain mark an accepting admission sets when none exists. */
+  /** Lifetime of the drain mark an accepting admission sets when none is set. */
   readonly triggerLeaseMs: number;
-  readonly clientIp?: string;
-  /** Requests per second per user on one coupon; 0 = unlimited. */
-  readonly userPerSecond?: number;
-  /** Requests per second per client IP on one coupon; 0 = unlimited. */
-  readonly ipPerSecond?: number;
+  /** Default: Redis' clock. */
+  readonly clock?: AdmitClock;
 }
 
 export interface ClaimedItem {
@@ -140,9 +169,7 @@ export type ReadmitResult =
 
 /** One user's standing read at one instant, for reconcile's second look. */
 export interface UserState {
-  readonly ticket: number | undefined;
-  /** Raw outcome ("I:<issuedAtMs>" | "R"), undefined while pending. */
-  readonly outcome: string | undefined;
+  readonly entry: WinnerEntry | undefined;
   readonly queued: boolean;
   /** In flight under a lease that has not expired: a drain is writing or acknowledging it. */
   readonly claimedByLiveDrain: boolean;
@@ -150,9 +177,6 @@ export interface UserState {
   readonly inflight: boolean;
   readonly dead: boolean;
 }
-
-/** What the ledger decided for one claimed item. */
-export type ItemOutcome = { readonly kind: 'ISSUED'; readonly issuedAt: number } | { readonly kind: 'REJECTED' };
 
 export type UserStanding =
   | { readonly kind: 'NO_STATE' }
@@ -197,6 +221,15 @@ export interface DrainTuning {
   readonly triggerLeaseMs: number;
 }
 
+const ADMIT_CODES: Record<number, AdmitReply['kind']> = {
+  1: 'ACCEPTED',
+  2: 'ALREADY_ACCEPTED',
+  [-1]: 'COUPON_NOT_FOUND',
+  [-2]: 'NOT_OPEN',
+  [-3]: 'ENDED',
+  [-4]: 'SOLD_OUT',
+};
+
 /**
  * Every Redis operation on coupons. Each state change is one Lua script, so a failure between two
  * commands can never leave a coupon half-updated; expected outcomes come back as typed values and
@@ -212,46 +245,30 @@ export class CouponStore {
     return couponKeys(this.keyPrefix, couponId);
   }
 
-  async admit(couponId: string, userId: string, options: AdmitOptions): Promise<AdmitReply> {
+  async admit(couponId: string, userId: string, options: AdmitOptions): Promise<Admission> {
     const k = this.keys(couponId);
+    const clock = options.clock ?? { kind: 'redis' };
     const reply = (await this.run(
       scripts.admit,
-      [k.meta, k.tickets, k.outcomes, k.queue, k.drainMark, rateWindowKey(this.keyPrefix, couponId, Math.floor(Date.now() / 1000))],
-      [userId, options.triggerLeaseMs, options.clientIp ?? '', options.userPerSecond ?? 0, options.ipPerSecond ?? 0],
-    )) as [number, number?, (number | string)?, number?];
-    const [code, ticket, third, fourth] = reply;
-    switch (code) {
-      case 1:
-        return { kind: 'ACCEPTED', ticket: Number(ticket), startDrain: Number(third) === 1 };
-      case 2:
-        return {
-          kind: 'ALREADY_ACCEPTED',
-          ticket: Number(ticket),
-          status: third === 'ISSUED' ? 'ISSUED' : 'PENDING',
-          issuedAt: third === 'ISSUED' ? Number(fourth) : undefined,
-        };
-      case -1:
-        return { kind: 'COUPON_NOT_FOUND' };
-      case -2:
-        return { kind: 'NOT_OPEN', startsAt: Number(ticket) };
-      case -3:
-        return { kind: 'ENDED' };
-      case -4:
-        return { kind: 'SOLD_OUT' };
-      case -5:
-        return { kind: 'RATE_LIMITED' };
-      default:
-        throw new Error(`admit.lua returned an unknown code ${String(code)}`);
-    }
+      [k.state, k.queue],
+      [userId, clock.kind, clock.kind === 'container' ? clock.now : Date.now(), clock.kind === 'redis-first' ? clock.startsAt : '', options.triggerLeaseMs],
+    )) as (number | string)[];
+    const [code, a, b, c, remaining, seq, startsAt, endsAt, total, redisNow] = reply.map((v, i) => (i === 2 && typeof v === 'string' ? v : Number(v)));
+    const kind = ADMIT_CODES[Number(code)];
+    if (!kind) throw new Error(`admit.lua returned an unknown code ${String(code)}`);
+    const seen: SeenCoupon | undefined =
+      kind === 'COUPON_NOT_FOUND' || Number(total) < 0
+        ? undefined
+        : { remaining: Number(remaining), seq: Number(seq), startsAt: Number(startsAt), endsAt: Number(endsAt), total: Number(total) };
+    return { reply: admitReply(kind, Number(a), b, Number(c)), seen, redisNow: Number(redisNow) || undefined };
   }
 
   async claim(couponId: string, tuning: DrainTuning): Promise<Claim> {
     const k = this.keys(couponId);
-    const reply = (await this.run(
-      scripts.claim,
-      [k.meta, k.queue, k.inflight, k.tickets, k.outcomes, k.drainMark],
-      [tuning.batchSize, tuning.claimLeaseMs, tuning.triggerLeaseMs],
-    )) as (string | number)[];
+    const reply = (await this.run(scripts.claim, [k.state, k.queue, k.inflight], [tuning.batchSize, tuning.claimLeaseMs, tuning.triggerLeaseMs])) as (
+      | string
+      | number
+    )[];
     const items: ClaimedItem[] = [];
     for (let i = 7; i < reply.length; i += 3) {
       items.push({ userId: String(reply[i]), ticket: Number(reply[i + 1]), requestedAt: Number(reply[i + 2]) });
@@ -274,11 +291,7 @@ export class CouponStore {
   async acknowledge(couponId: string, decided: ReadonlyMap<string, ItemOutcome>): Promise<number> {
     const k = this.keys(couponId);
     return this.inChunks([...decided], (chunk) =>
-      this.run(
-        scripts.ack,
-        [k.inflight, k.outcomes, k.attempts, k.errors, k.dead, k.queue, k.tickets, k.meta],
-        chunk.flatMap(([userId, outcome]) => [userId, outcome.kind === 'ISSUED' ? `I:${outcome.issuedAt}` : 'R']),
-      ),
+      this.run(scripts.ack, [k.state, k.inflight, k.queue, k.dead, k.attempts, k.errors], chunk.flatMap(([userId, outcome]) => [userId, encodeOutcome(outcome)])),
     );
   }
 
@@ -297,7 +310,7 @@ export class CouponStore {
     const k = this.keys(couponId);
     const [requeued, deadLettered, backoffUntil] = (await this.run(
       scripts.release,
-      [k.inflight, k.queue, k.dead, k.tickets, k.attempts, k.errors, k.outcomes, k.meta],
+      [k.state, k.inflight, k.queue, k.dead, k.attempts, k.errors],
       [
         claim.leaseDeadline,
         reason.kind === 'REFUSED' ? reason.maxAttempts : 0,
@@ -318,7 +331,7 @@ export class CouponStore {
     const ordered = [...items].sort((a, b) => a.ticket - b.ticket);
     const [code, first, second] = (await this.run(
       scripts.readmitStale,
-      [k.meta, k.tickets, k.outcomes, k.queue, k.inflight, couponIndexKey(this.keyPrefix)],
+      [k.state, k.queue, k.inflight, couponIndexKey(this.keyPrefix)],
       [claim.epoch, ledgerEpoch, claim.leaseDeadline, couponId, ...ordered.flatMap((item) => [item.userId, item.requestedAt])],
     )) as [number, number?, number?];
     if (Number(code) === -1) return { kind: 'NO_STATE' };
@@ -332,13 +345,12 @@ export class CouponStore {
     const states = new Map<string, UserState>();
     for (let i = 0; i < userIds.length; i += REPAIR_CHUNK) {
       const chunk = userIds.slice(i, i + REPAIR_CHUNK);
-      const [now, ...reply] = (await this.run(scripts.readUsers, [k.tickets, k.outcomes, k.queue, k.inflight, k.dead], [...chunk])) as unknown[];
+      const [now, ...reply] = (await this.run(scripts.readUsers, [k.state, k.queue, k.inflight, k.dead], [...chunk])) as unknown[];
       chunk.forEach((userId, j) => {
-        const [entry, outcome, queued, lease, dead] = reply.slice(5 * j, 5 * j + 5);
-        const inflight = lease !== null && lease !== undefined && lease !== false;
+        const [entry, queued, lease, dead] = reply.slice(4 * j, 4 * j + 4);
+        const inflight = typeof lease === 'number' || (typeof lease === 'string' && lease !== '');
         states.set(userId, {
-          ticket: typeof entry === 'string' ? Number(entry.split(':')[0]) : undefined,
-          outcome: typeof outcome === 'string' ? outcome : undefined,
+          entry: typeof entry === 'string' ? decodeEntry(entry) : undefined,
           queued: Number(queued) === 1,
           inflight,
           claimedByLiveDrain: inflight && Number(lease) > Number(now),
@@ -350,19 +362,37 @@ export class CouponStore {
   }
 
   async readUser(couponId: string, userId: string): Promise<UserStanding> {
-    const k = this.keys(couponId);
-    const [code, ticket, outcome] = (await this.run(scripts.readUser, [k.meta, k.tickets, k.outcomes], [
-      userId,
-    ])) as [number, number?, (string | null)?];
-    if (code === -1) return { kind: 'NO_STATE' };
-    if (code === 0) return { kind: 'NOT_REQUESTED' };
-    return { kind: 'WON', ticket: Number(ticket), outcome: parseOutcome(outcome ?? null) };
+    const [code, entry] = (await this.run(scripts.readUser, [this.keys(couponId).state], [userId])) as [number, string?];
+    if (Number(code) === -1) return { kind: 'NO_STATE' };
+    if (Number(code) === 0) return { kind: 'NOT_REQUESTED' };
+    const decoded = decodeEntry(String(entry));
+    return { kind: 'WON', ticket: decoded.ticket, outcome: decoded.outcome };
+  }
+
+  /**
+   * Every user holding an entry on the coupon (winners, pending or persisted, and the rejected), and
+   * the seq they were read at; undefined when the coupon has no state.
+   */
+  async readWinners(couponId: string): Promise<{ seq: number; users: string[] } | undefined> {
+    const [seq, ...fields] = (await this.run(scripts.readWinners, [this.keys(couponId).state], [])) as (string | number)[];
+    if (Number(seq) < 0) return undefined;
+    const users: string[] = [];
+    for (const field of fields) {
+      const user = userOfField(String(field));
+      if (user !== undefined) users.push(user);
+    }
+    return { seq: Number(seq), users };
+  }
+
+  /** Whether the coupon has a (fully loaded) state in Redis: one HEXISTS. */
+  async hasState(couponId: string): Promise<boolean> {
+    return Number(await this.guard('has state', () => this.redis.hexists(this.keys(couponId).state, 'total'))) === 1;
   }
 
   async readCounters(couponId: string): Promise<LiveCounters | undefined> {
     const k = this.keys(couponId);
-    const reply = (await this.run(scripts.readCoupon, [k.meta, k.queue, k.inflight, k.dead], [])) as number[];
-    if (reply[0] === -1) return undefined;
+    const reply = (await this.run(scripts.readCoupon, [k.state, k.queue, k.inflight, k.dead], [])) as number[];
+    if (Number(reply[0]) === -1) return undefined;
     const [, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, now] = reply.map(Number);
     return {
       total: total!,
@@ -378,13 +408,13 @@ export class CouponStore {
   }
 
   /**
-   * Load a coupon's meta (last step of creating or rebuilding it), indexing it in the same step. False
+   * Load a coupon's state (last step of creating or rebuilding it), indexing it in the same step. False
    * when it already had state.
    */
   async loadCoupon(couponId: string, state: CouponStateToLoad): Promise<boolean> {
     const loaded = await this.run(
       scripts.loadCoupon,
-      [this.keys(couponId).meta, couponIndexKey(this.keyPrefix)],
+      [this.keys(couponId).state, couponIndexKey(this.keyPrefix)],
       [state.total, state.remaining, state.seq, state.startsAt, state.endsAt, state.epoch, couponId],
     );
     return Number(loaded) === 1;
@@ -393,7 +423,11 @@ export class CouponStore {
   async restoreWinners(couponId: string, winners: readonly RestoredWinner[]): Promise<number> {
     const k = this.keys(couponId);
     return this.inChunks(winners, (chunk) =>
-      this.run(scripts.restoreWinners, [k.tickets, k.outcomes], chunk.flatMap((w) => [w.userId, `${w.ticket}:${w.requestedAt}`, `I:${w.issuedAt}`])),
+      this.run(
+        scripts.restoreWinners,
+        [k.state],
+        chunk.flatMap((w) => [w.userId, w.ticket, `${w.requestedAt}:${encodeOutcome({ kind: 'ISSUED', issuedAt: w.issuedAt })}`]),
+      ),
     );
   }
 
@@ -406,7 +440,7 @@ export class CouponStore {
     if (which !== 'ALL_DEAD_LETTERS' && which.length === 0) return 0;
     const k = this.keys(couponId);
     const requeue = (userIds: string[]) =>
-      this.run(scripts.requeue, [k.queue, k.inflight, k.dead, k.tickets, k.outcomes, k.attempts, k.errors, couponIndexKey(this.keyPrefix)], [couponId, ...userIds]);
+      this.run(scripts.requeue, [k.state, k.queue, k.inflight, k.dead, k.attempts, k.errors, couponIndexKey(this.keyPrefix)], [couponId, ...userIds]);
     return which === 'ALL_DEAD_LETTERS' ? Number(await requeue([])) : this.inChunks(which, (chunk) => requeue([...chunk]));
   }
 
@@ -415,13 +449,13 @@ export class CouponStore {
     if (userIds.length === 0) return 0;
     const k = this.keys(couponId);
     return this.inChunks(userIds, (chunk) =>
-      this.run(scripts.unmarkUnpersisted, [k.outcomes, k.queue, k.inflight, k.tickets, couponIndexKey(this.keyPrefix)], [couponId, ...chunk]),
+      this.run(scripts.unmarkUnpersisted, [k.state, k.queue, k.inflight, couponIndexKey(this.keyPrefix)], [couponId, ...chunk]),
     );
   }
 
   /** Compare-and-set of remaining units; false when it changed since `expected` was read. */
   async setRemaining(couponId: string, expected: number, remaining: number): Promise<boolean> {
-    return Number(await this.run(scripts.setRemaining, [this.keys(couponId).meta], [expected, remaining])) === 1;
+    return Number(await this.run(scripts.setRemaining, [this.keys(couponId).state], [expected, remaining])) === 1;
   }
 
   /** Dead-lettered winners in ticket order, with their attempt counts and last errors. */
@@ -455,10 +489,11 @@ export class CouponStore {
     const counters = await this.readCounters(couponId);
     if (!counters) return undefined;
     const k = this.keys(couponId);
-    const tickets = new Map<string, number>();
-    const outcomes = new Map<string, string>();
-    await this.scanPairs('hscan', k.tickets, (field, value) => tickets.set(field, Number(String(value).split(':')[0])));
-    await this.scanPairs('hscan', k.outcomes, (field, value) => outcomes.set(field, String(value)));
+    const winners = new Map<string, WinnerEntry>();
+    await this.scanPairs('hscan', k.state, (field, value) => {
+      const user = userOfField(field);
+      if (user !== undefined) winners.set(user, decodeEntry(String(value)));
+    });
     const members = async (key: string) => {
       const set = new Set<string>();
       await this.scanPairs('zscan', key, (member) => set.add(member));
@@ -472,8 +507,7 @@ export class CouponStore {
       remaining: counters.remaining,
       remainingSettled: after?.remaining === counters.remaining,
       total: counters.total,
-      tickets,
-      outcomes,
+      winners,
       queued,
       inflight,
       dead,
@@ -484,7 +518,7 @@ export class CouponStore {
     let cursor: string | number = 0;
     do {
       const [next, flat]: [string | number, (string | number)[]] = await this.guard(kind, () =>
-        this.redis[kind](key, cursor, { count: 1_000 }),
+        kind === 'hscan' ? this.redis.hscan(key, cursor, { match: userField('*'), count: 1_000 }) : this.redis.zscan(key, cursor, { count: 1_000 }),
       );
       for (let i = 0; i < flat.length; i += 2) visit(String(flat[i]), flat[i + 1]!);
       cursor = next;
@@ -525,7 +559,7 @@ export class CouponStore {
    */
   async forgetCoupon(couponId: string, why: 'SETTLED' | 'STATELESS'): Promise<boolean> {
     const k = this.keys(couponId);
-    const reply = await this.run(scripts.forgetCoupon, [couponIndexKey(this.keyPrefix), k.meta, k.queue, k.inflight, k.dead, k.rebuildLock], [couponId, why]);
+    const reply = await this.run(scripts.forgetCoupon, [couponIndexKey(this.keyPrefix), k.state, k.queue, k.inflight, k.dead, k.rebuildLock], [couponId, why]);
     return Number(reply) === 1;
   }
 
@@ -554,8 +588,15 @@ export class CouponStore {
   }
 }
 
-function parseOutcome(raw: string | null): ItemOutcome | undefined {
-  if (!raw) return undefined;
-  if (raw === 'R') return { kind: 'REJECTED' };
-  return { kind: 'ISSUED', issuedAt: Number(raw.slice(2)) };
+function admitReply(kind: AdmitReply['kind'], a: number, b: unknown, c: number): AdmitReply {
+  switch (kind) {
+    case 'ACCEPTED':
+      return { kind, ticket: a, startDrain: Number(b) === 1 };
+    case 'ALREADY_ACCEPTED':
+      return b === 'ISSUED' ? { kind, ticket: a, status: 'ISSUED', issuedAt: c } : { kind, ticket: a, status: 'PENDING', issuedAt: undefined };
+    case 'NOT_OPEN':
+      return { kind, startsAt: a };
+    default:
+      return { kind };
+  }
 }

@@ -6,30 +6,29 @@
  * queue work for it or forget it also add it to or remove it from the index, in the same step, so that
  * the scheduled drain can never miss a coupon with work. That is fine on Upstash, whose databases are
  * not clustered; on a Redis Cluster the index would have to be split per slot. Scripts receive all their
- * keys in KEYS.
+ * keys in KEYS (Upstash's key-based locking requires it).
  */
 export interface CouponKeys {
   /**
-   * HASH total, remaining, seq (last ticket given), startsAt, endsAt (epoch ms; endsAt 0 = none), epoch
-   * (the ledger's rebuild generation), and while the ledger fails: failures, backoffUntil (epoch ms).
+   * HASH, the coupon's state and its winners, so that one HMGET reads everything an admission decides on:
+   *   total, startsAt, endsAt (epoch ms; 0 = none)   the coupon, as loaded from the ledger
+   *   remaining, seq                                 units left, last ticket given
+   *   epoch                                          the ledger's rebuild generation of this state
+   *   drain                                          until when a drain is marked running (epoch ms)
+   *   failures, backoffUntil                         while the ledger fails (see release.lua)
+   *   u:<userId>                                     a winner's entry (codec.ts)
    */
-  readonly meta: string;
-  /** HASH userId -> "<ticket>:<requestedAtMs>", one entry per winner. */
-  readonly tickets: string;
-  /** HASH userId -> "I:<issuedAtMs>" (persisted) or "R" (rejected by the ledger's cap). */
-  readonly outcomes: string;
+  readonly state: string;
   /** ZSET userId scored by ticket: accepted, waiting for the ledger. */
   readonly queue: string;
   /** ZSET userId scored by claim lease deadline (epoch ms): claimed by a drain, not yet acknowledged. */
   readonly inflight: string;
   /** HASH userId -> times the ledger refused the item on its own. */
   readonly attempts: string;
-  /** ZSET userId scored by ticket: gave up after too many attempts; an operator requeues them. */
+  /** ZSET userId scored by ticket: refused too often; an operator requeues them. */
   readonly dead: string;
   /** HASH userId -> last error seen while persisting it. */
   readonly errors: string;
-  /** STRING, with a TTL: present while a drain works on this coupon, so admissions start no other. */
-  readonly drainMark: string;
   /** STRING, with a TTL: held while the coupon's state is rebuilt from the ledger. */
   readonly rebuildLock: string;
 }
@@ -37,25 +36,14 @@ export interface CouponKeys {
 export function couponKeys(prefix: string, couponId: string): CouponKeys {
   const base = `${prefix}:coupon:{${couponId}}`;
   return {
-    meta: `${base}:meta`,
-    tickets: `${base}:tickets`,
-    outcomes: `${base}:outcomes`,
+    state: `${base}:state`,
     queue: `${base}:queue`,
     inflight: `${base}:inflight`,
     attempts: `${base}:attempts`,
     dead: `${base}:dead`,
     errors: `${base}:errors`,
-    drainMark: `${base}:drain`,
     rebuildLock: `${base}:rebuild`,
   };
-}
-
-/**
- * HASH, with a TTL: a coupon's request counts per user and per client IP in one one-second window.
- * Same hash tag as the coupon's other keys.
- */
-export function rateWindowKey(prefix: string, couponId: string, epochSecond: number): string {
-  return `${prefix}:coupon:{${couponId}}:rate:${epochSecond}`;
 }
 
 /** SET of coupon ids whose state lives in Redis: what the scheduled drain walks. Not hash-tagged. */

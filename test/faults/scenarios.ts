@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCoupon } from '../../lib/coupons/campaigns.js';
+import { CouponCache } from '../../lib/coupons/coupon-cache.js';
 import { restoreCouponState } from '../../lib/coupons/coupon-state.js';
+import { RateLimiter } from '../../lib/coupons/rate-limiter.js';
 import type { Deps } from '../../lib/coupons/deps.js';
 import { issueCoupon } from '../../lib/coupons/issue.js';
 import { drainAll, drainCoupon } from '../../lib/drain/drain.js';
@@ -63,7 +65,9 @@ export function scenarioDeps(services: Services, prefix: string, overrides: Part
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
     trigger: scheduleOnly,
     drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0, lingerMs: 50, backoffBaseMs: 200, backoffMaxMs: 5_000 },
-    rateLimit: { userPerSecond: 0, ipPerSecond: 0 },
+    admission: { clockMarginMs: 1_000, soldOutRecheckMs: 2_000, rebuildWaitMs: 1_500 },
+    cache: new CouponCache({ clockMarginMs: 1_000, soldOutRecheckMs: 2_000 }),
+    limiter: new RateLimiter({ userPerSecond: 0, ipPerSecond: 0 }),
     ...overrides,
   };
 }
@@ -93,6 +97,9 @@ export async function burst(
       while (next < scale.requests) {
         const i = next++;
         const userId = name((i * 7_919) % scale.users);
+        // Yield to I/O as a request over the network would: answers given without Redis (a container
+        // that learned the coupon sold out) resolve at once, and a loop of them would starve timers.
+        await new Promise((resolve) => setImmediate(resolve));
         try {
           const outcome = await issueCoupon(deps, couponId, userId);
           if (outcome.kind === 'ACCEPTED') accepted.add(userId);
@@ -138,7 +145,7 @@ export async function verify(deps: ScenarioDeps, scenario: string, couponId: str
   const issuedUsers = new Set(users);
   const snapshot = await deps.store.snapshot(couponId);
   const dead = snapshot?.dead ?? new Set<string>();
-  const rejected = new Set([...(snapshot?.outcomes ?? new Map<string, string>())].filter(([, o]) => o === 'R').map(([u]) => u));
+  const rejected = new Set([...(snapshot?.winners ?? new Map())].filter(([, w]) => w.outcome?.kind === 'REJECTED').map(([u]) => u));
   return {
     scenario,
     requests,
@@ -299,7 +306,9 @@ export async function redisDownScenario(base: Services, scale: Scale): Promise<S
   try {
     const couponId = await newCoupon(deps, scale.units, 'redis-down');
     worker = spawnDrainWorker(own.services, prefix, couponId);
-    const half = { requests: Math.floor(scale.requests / 2), users: scale.users };
+    // Units are left when Redis goes down, so that the requests meanwhile need it: a container answers
+    // SOLD_OUT to newcomers on a sold-out coupon by itself, Redis down or not.
+    const half = { requests: Math.min(Math.floor(scale.requests / 2), Math.floor(scale.units / 2)), users: scale.users };
     const first = await burst(deps, couponId, half);
     await own.stop();
     const during = await burst(deps, couponId, { requests: 200, users: scale.users }, { userName: (i) => `during${i}`, onError: 'count', parallel: 20 });
@@ -374,8 +383,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How many of these users Redis shows ISSUED (one read of the coupon's state). */
 async function issuedInRedis(deps: ScenarioDeps, couponId: string, users: Iterable<string>): Promise<number> {
-  const outcomes = (await deps.store.snapshot(couponId))?.outcomes ?? new Map<string, string>();
-  return [...users].filter((u) => outcomes.get(u)?.startsWith('I:')).length;
+  const winners = (await deps.store.snapshot(couponId))?.winners ?? new Map();
+  return [...users].filter((u) => winners.get(u)?.outcome?.kind === 'ISSUED').length;
 }
 
 /**
@@ -451,52 +460,76 @@ export async function flushWhileCommittingScenario(base: Services, scale: Scale)
       if (waited > 60_000) throw new Error('the drain workers persisted nothing within a minute');
       await sleep(50);
     }
-    // Requests in ticket order of arrival; each remembers whether it started after the flush.
+    // Requests in ticket order of arrival; each remembers whether it started after the flush landed.
     let flushed = false;
     let sentAtFlush = 0;
     const acceptedAfter = new Set<string>();
     let next = 0;
-    const send = async () => {
-      while (next < scale.requests) {
-        const userId = `user${(next++ * 7_919) % scale.users}`;
+    /**
+     * A client retries a 503 (the state is being rebuilt) after a short Retry-After, a few times. Each
+     * request yields to I/O first, as a request over the network would: answers given without Redis
+     * resolve at once, and a loop of them would starve every timer and socket of this process.
+     */
+    const ask = async (userId: string): Promise<void> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (let attempt = 0; attempt < 20; attempt++) {
         const afterFlush = flushed;
         try {
           const outcome = await issueCoupon(deps, couponId, userId);
           if (outcome.kind === 'ACCEPTED') (afterFlush ? acceptedAfter : acceptedBefore).add(userId);
+          return;
         } catch (error) {
           if (!(error instanceof UnavailableError)) throw error;
+          await sleep(100 + Math.random() * 200);
         }
       }
     };
+    // The drop: users arrive (some twice) until the flush has landed.
     const flusher = (async () => {
-      // Flush once the drains are committing the drop: some of it persisted, more queued and in flight,
-      // and requests still to come.
-      for (;;) {
-        const issued = (await deps.ledger.getCoupon(couponId, true))?.issuedCount ?? 0;
-        if (issued >= scale.units * 0.1 || next >= scale.requests / 2) break;
-        await sleep(10);
-      }
+      // Flush while the drains commit the drop: half of it admitted (some persisted, more queued and in
+      // flight), units and requests still to come.
+      while (acceptedBefore.size < scale.units / 2 && next < scale.requests / 2) await sleep(5);
       sentAtFlush = next;
       await deps.redis.flushall();
       flushed = true;
     })();
-    await Promise.all([...Array.from({ length: 200 }, send), flusher]);
-    if (sentAtFlush >= scale.requests) throw new Error('the drop ended before Redis was flushed');
+    const drop = async () => {
+      while (next < scale.requests && !flushed) await ask(`user${(next++ * 7_919) % scale.users}`);
+    };
+    await Promise.all([...Array.from({ length: 200 }, drop), flusher]);
+    // Then newcomers keep arriving until Redis has no unit left (containers that learned the coupon sold
+    // out before the flush answer SOLD_OUT for SOLD_OUT_RECHECK_MS, then ask Redis, which is rebuilt).
+    const lateUntil = Date.now() + 30_000;
+    let soldOut = false;
+    const watcher = (async () => {
+      while (!soldOut && Date.now() < lateUntil) {
+        soldOut = (await deps.store.readCounters(couponId))?.remaining === 0;
+        await sleep(100);
+      }
+    })();
+    const late = async () => {
+      while (!soldOut && Date.now() < lateUntil) {
+        await ask(`late${next++}`);
+        await sleep(5);
+      }
+    };
+    await Promise.all([...Array.from({ length: 50 }, late), watcher]);
     await settle(deps, couponId);
     await drainAll(deps, () => 60_000);
 
     const inLedger = new Map<string, number>();
     for await (const page of deps.ledger.issuancesOf(couponId)) for (const item of page) inLedger.set(item.userId, item.ticket);
     const snapshot = (await deps.store.snapshot(couponId))!;
-    const notIssued = [...inLedger].filter(([u, t]) => !snapshot.outcomes.get(u)?.startsWith('I:') || snapshot.tickets.get(u) !== t).length;
-    const ticketsTwice = inLedger.size - new Set(inLedger.values()).size + (snapshot.tickets.size - new Set(snapshot.tickets.values()).size);
+    const notIssued = [...inLedger].filter(([u, t]) => snapshot.winners.get(u)?.outcome?.kind !== 'ISSUED' || snapshot.winners.get(u)?.ticket !== t).length;
+    const redisTickets = [...snapshot.winners.values()].map((w) => w.ticket);
+    const ticketsTwice = inLedger.size - new Set(inLedger.values()).size + (redisTickets.length - new Set(redisTickets).size);
     const coupon = (await deps.ledger.getCoupon(couponId, true))!;
     const soldOutExactly = coupon.issuedCount === scale.units && snapshot.remaining === 0 && coupon.status === 'FINISHED';
-    const rejected = new Set([...snapshot.outcomes].filter(([, o]) => o === 'R').map(([u]) => u));
+    const rejected = new Set([...snapshot.winners].filter(([, w]) => w.outcome?.kind === 'REJECTED').map(([u]) => u));
     const settledUser = (u: string) => inLedger.has(u) || rejected.has(u) || snapshot.dead.has(u);
     const lostWithFlush = [...acceptedBefore].filter((u) => !settledUser(u) && !acceptedAfter.has(u)).length;
     const accepted = new Set([...acceptedBefore, ...acceptedAfter]);
-    const result = await verify(deps, 'Redis flushed while drains commit', couponId, scale.requests + 1, accepted);
+    const result = await verify(deps, 'Redis flushed while drains commit', couponId, next + 1, accepted);
     const violations = [
       ...(notIssued > 0 ? [`${notIssued} persisted winners not ISSUED with their ticket`] : []),
       ...(ticketsTwice > 0 ? [`${ticketsTwice} tickets held twice`] : []),
@@ -507,7 +540,7 @@ export async function flushWhileCommittingScenario(base: Services, scale: Scale)
       // Only winners accepted after the flush count as lost: those before it were exposed to it.
       lost: [...acceptedAfter].filter((u) => !settledUser(u)).length,
       violations,
-      notes: `flushed after ${sentAtFlush} requests; persisted winners not ISSUED with their ticket ${notIssued}; tickets held twice ${ticketsTwice}; sold out exactly and FINISHED: ${soldOutExactly ? 'yes' : 'no'}; ${lostWithFlush} accepted before the flush lost with it`,
+      notes: `flushed after ${sentAtFlush} of ${next} requests; persisted winners not ISSUED with their ticket ${notIssued}; tickets held twice ${ticketsTwice}; sold out exactly and FINISHED: ${soldOutExactly ? 'yes' : 'no'}; ${lostWithFlush} accepted before the flush lost with it`,
     };
   } finally {
     await Promise.all(workers.map(kill));

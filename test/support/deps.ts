@@ -1,7 +1,9 @@
 /** Builds the system's dependencies against the services the global setup started. */
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import type { DrainSettings, RateLimitSettings } from '../../lib/config.js';
+import type { AdmissionSettings, DrainSettings, RateLimitSettings } from '../../lib/config.js';
+import { CouponCache } from '../../lib/coupons/coupon-cache.js';
+import { RateLimiter } from '../../lib/coupons/rate-limiter.js';
 import type { DrainTrigger } from '../../lib/drain/trigger.js';
 import { scenarioDeps } from '../faults/scenarios.js';
 
@@ -25,6 +27,7 @@ export function testDeps(
     trigger?: DrainTrigger;
     prefix?: string;
     rateLimit?: Partial<RateLimitSettings>;
+    admission?: Partial<AdmissionSettings>;
     /** The Redis client's request timeout (default: production's 2 s). */
     redisTimeoutMs?: number;
   } = {},
@@ -34,12 +37,16 @@ export function testDeps(
     options.prefix ?? `t${randomUUID().slice(0, 8)}`,
     {
       drain: { ...defaultDrain, ...options.drain },
-      rateLimit: { userPerSecond: 0, ipPerSecond: 0, ...options.rateLimit },
+      limiter: new RateLimiter({ userPerSecond: 0, ipPerSecond: 0, ...options.rateLimit }),
+      admission: { ...defaultAdmission, ...options.admission },
+      cache: new CouponCache({ ...defaultAdmission, ...options.admission }),
       ...(options.trigger ? { trigger: options.trigger } : {}),
     },
     { redisTimeoutMs: options.redisTimeoutMs },
   );
 }
+
+export const defaultAdmission: AdmissionSettings = { clockMarginMs: 1_000, soldOutRecheckMs: 2_000, rebuildWaitMs: 1_500 };
 
 /** The same deps with some of the ledger's methods replaced (the rest still reach the real ledger). */
 export function withLedger<D extends { ledger: object }>(deps: D, overrides: Partial<D['ledger']>): D {

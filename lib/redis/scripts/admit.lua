@@ -1,105 +1,119 @@
+#!lua flags=allow-key-locking
 --[[
-  Admit one issue request: the whole first-come-first-served decision in one atomic step.
+  Admit one issue request: the whole first-come-first-served decision in one atomic step, with as few
+  billed commands as the decision needs (Upstash bills the EVALSHA and every redis.call in it):
+    a repeat, or SOLD_OUT:  HMGET                         (2 billed with the EVALSHA)
+    NOT_OPEN just before startsAt: TIME                   (2)
+    a winner:              HMGET, HSET, ZADD             (4), and TIME near startsAt or endsAt (5)
+  Requests that cannot change anything (long before the opening, after the end, a sold-out coupon for
+  someone who never won) are answered by the container without calling this at all (coupon-cache.ts).
+
+  The window is decided by one clock. Near startsAt and endsAt it is Redis' (TIME), so the opening is
+  fair whatever the containers' clocks; elsewhere the container has checked the window with its own
+  clock (corrected by its measured offset to Redis') and passes it, saving the TIME call.
 
   Input:
-    KEYS[1] meta       HASH total, remaining, seq, startsAt, endsAt
-    KEYS[2] tickets    HASH userId -> "<ticket>:<requestedAtMs>"
-    KEYS[3] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
-    KEYS[4] queue      ZSET userId scored by ticket
-    KEYS[5] drainMark  STRING with TTL, present while a drain works on the coupon
-    KEYS[6] rateWindow HASH "u:<userId>" | "ip:<clientIp>" -> requests in the current one-second window
+    KEYS[1] state      HASH total, remaining, seq, startsAt, endsAt, drain, ... and u:<userId> -> entry
+    KEYS[2] queue      ZSET userId scored by ticket
 
     ARGV[1] userId
-    ARGV[2] drain mark lifetime in ms (the admission that sets it starts a drain)
-    ARGV[3] client IP ("" when unknown)
-    ARGV[4] requests per second allowed per user on this coupon (0 = no limit)
-    ARGV[5] requests per second allowed per client IP on this coupon (0 = no limit)
+    ARGV[2] clock: "container" (the container's time, ARGV[3], decides: it is far from startsAt and
+            endsAt), "redis-first" (just before startsAt by the container's clock: Redis' time is asked
+            first, and most such requests are refused by it alone), "redis" (Redis' time decides, asked
+            only when the answer depends on it)
+    ARGV[3] the container's time (epoch ms)
+    ARGV[4] startsAt as the container knows it (epoch ms), needed by "redis-first"
+    ARGV[5] drain mark lifetime (ms): a winner who finds no drain marked running marks one and starts it
 
-  Output:
-     { 1, ticket, startDrain }   ACCEPTED: a unit is taken and the user queued; startDrain is 1 when no
-                                  drain was marked running and the caller must start one
-     { 2, ticket, "PENDING" | "ISSUED", issuedAtMs }  ALREADY_ACCEPTED
-    { -1 }                        COUPON_NOT_FOUND: no state in Redis (never created, or lost)
-    { -2, startsAtMs }            NOT_OPEN
-    { -3 }                        ENDED
-    { -4 }                        SOLD_OUT (also for a winner the ledger rejected: there was no unit left)
-    { -5 }                        RATE_LIMITED: too many requests this second from this user or IP
-
-  The rate limit is counted here, in the same round trip, rather than by a separate limiter call: that
-  would double the Redis requests of every admission. Its window key shares the coupon's hash tag.
+  Output: { code, a, b, c, remaining, seq, startsAt, endsAt, total, redisNowMs }
+    the coupon as read (-1 each when the state was not read), and Redis' time (0 when not asked), from
+    which the container learns the coupon and its clock's offset to Redis'.
+    code  1 ACCEPTED          a = ticket, b = 1 when the caller must start a drain else 0
+    code  2 ALREADY_ACCEPTED  a = ticket, b = "PENDING" | "ISSUED", c = issuedAtMs (0 while pending)
+    code -1 COUPON_NOT_FOUND  no state in Redis (never created, or lost): nothing else is returned
+    code -2 NOT_OPEN          a = startsAt
+    code -3 ENDED
+    code -4 SOLD_OUT          (also for a winner the ledger rejected: there was no unit left)
 
   The repeat check comes before the window and stock checks, so a double click is never mistaken for a
-  new request, and it comes before the decrement, so a repeat can never leak a unit.
+  new request, and before the decrement, so a repeat can never leak a unit. A unit is taken only after
+  startsAt, so remaining at 0 with tickets given (seq > 0) means the coupon is open and sold out.
 ]]
-local metaKey = KEYS[1]
-local ticketsKey = KEYS[2]
-local outcomesKey = KEYS[3]
-local queueKey = KEYS[4]
-local drainMarkKey = KEYS[5]
-local rateWindowKey = KEYS[6]
+--@include redis-now
+--@include entry
+
+local stateKey = KEYS[1]
+local queueKey = KEYS[2]
 
 local userId = ARGV[1]
-local drainMarkMs = ARGV[2]
-local clientIp = ARGV[3]
-local userLimit = tonumber(ARGV[4])
-local ipLimit = tonumber(ARGV[5])
+local clock = ARGV[2]
+local containerNow = tonumber(ARGV[3])
+local drainMarkMs = tonumber(ARGV[5])
 
-local meta = redis.call("HMGET", metaKey, "remaining", "startsAt", "endsAt")
-local remaining = tonumber(meta[1])
+local now = nil
+local redisNow = 0
+if clock == "redis-first" then
+  redisNow = redisNowMs()
+  now = redisNow
+  local knownStart = tonumber(ARGV[4])
+  if knownStart and now < knownStart then
+    return { -2, knownStart, 0, 0, -1, -1, -1, -1, -1, redisNow }
+  end
+elseif clock == "container" then
+  now = containerNow
+end
+
+local field = userField(userId)
+local s = redis.call("HMGET", stateKey, "remaining", "seq", "startsAt", "endsAt", "total", "drain", field)
+local remaining = tonumber(s[1])
 if remaining == nil then
   return { -1 }
 end
-
-if userLimit > 0 or (ipLimit > 0 and clientIp ~= "") then
-  local limited = false
-  if userLimit > 0 and redis.call("HINCRBY", rateWindowKey, "u:" .. userId, 1) > userLimit then
-    limited = true
-  end
-  if ipLimit > 0 and clientIp ~= "" and redis.call("HINCRBY", rateWindowKey, "ip:" .. clientIp, 1) > ipLimit then
-    limited = true
-  end
-  if redis.call("PTTL", rateWindowKey) < 0 then
-    redis.call("PEXPIRE", rateWindowKey, 2000)
-  end
-  if limited then
-    return { -5 }
-  end
+local seq = tonumber(s[2])
+local startsAt = tonumber(s[3])
+local endsAt = tonumber(s[4])
+local total = tonumber(s[5])
+local function reply(code, a, b, c)
+  return { code, a or 0, b or 0, c or 0, remaining, seq, startsAt, endsAt, total, redisNow }
 end
 
-local existing = redis.call("HGET", ticketsKey, userId)
-if existing then
-  local ticket = tonumber(string.match(existing, "^(%d+)"))
-  local outcome = redis.call("HGET", outcomesKey, userId)
+local entry = s[7]
+if entry then
+  local ticket, _, outcome = parseEntry(entry)
   if not outcome then
-    return { 2, ticket, "PENDING", 0 }
+    return reply(2, ticket, "PENDING", 0)
   end
   if outcome == "R" then
-    return { -4 }
+    return reply(-4)
   end
-  return { 2, ticket, "ISSUED", tonumber(string.sub(outcome, 3)) }
+  return reply(2, ticket, "ISSUED", tonumber(string.sub(outcome, 3)))
 end
 
-local time = redis.call("TIME")
-local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local startsAt = tonumber(meta[2])
-local endsAt = tonumber(meta[3])
-if nowMs < startsAt then
-  return { -2, startsAt }
+if not now then
+  if remaining <= 0 and seq > 0 and endsAt == 0 then
+    return reply(-4)
+  end
+  redisNow = redisNowMs()
+  now = redisNow
 end
-if endsAt > 0 and nowMs >= endsAt then
-  return { -3 }
+if now < startsAt then
+  return reply(-2, startsAt)
+end
+if endsAt > 0 and now >= endsAt then
+  return reply(-3)
 end
 if remaining <= 0 then
-  return { -4 }
+  return reply(-4)
 end
 
-redis.call("HINCRBY", metaKey, "remaining", -1)
-local ticket = redis.call("HINCRBY", metaKey, "seq", 1)
-redis.call("HSET", ticketsKey, userId, ticket .. ":" .. nowMs)
-redis.call("ZADD", queueKey, ticket, userId)
-
+remaining = remaining - 1
+seq = seq + 1
 local startDrain = 0
-if redis.call("SET", drainMarkKey, "1", "NX", "PX", drainMarkMs) then
+if (tonumber(s[6]) or 0) <= now then
   startDrain = 1
+  redis.call("HSET", stateKey, "remaining", remaining, "seq", seq, field, entryOf(seq, now, nil), "drain", now + drainMarkMs)
+else
+  redis.call("HSET", stateKey, "remaining", remaining, "seq", seq, field, entryOf(seq, now, nil))
 end
-return { 1, ticket, startDrain }
+redis.call("ZADD", queueKey, seq, userId)
+return reply(1, seq, startDrain)

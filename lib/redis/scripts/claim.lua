@@ -1,3 +1,4 @@
+#!lua flags=allow-key-locking
 --[[
   Claim a batch of queued winners for persistence, first returning expired claims to the queue.
 
@@ -12,12 +13,9 @@
   that admissions do not start drains that would only fail again.
 
   Input:
-    KEYS[1] meta       HASH total, remaining, seq, startsAt, endsAt, epoch, failures, backoffUntil
+    KEYS[1] state      HASH total, epoch, backoffUntil, drain, ... and u:<userId> -> entry
     KEYS[2] queue      ZSET userId scored by ticket
     KEYS[3] inflight   ZSET userId scored by lease deadline (epoch ms)
-    KEYS[4] tickets    HASH userId -> "<ticket>:<requestedAtMs>"
-    KEYS[5] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
-    KEYS[6] drainMark  STRING with TTL, present while a drain works on the coupon
 
     ARGV[1] batch size (items to claim at most)
     ARGV[2] claim lease in ms
@@ -30,26 +28,25 @@
     when the coupon has no state in Redis (nothing is claimed). backoffUntilMs is 0 unless the coupon
     backs off (nothing is claimed then). nextLeaseExpiryMs is the earliest deadline still in flight (0
     when none): when it is near, a drain that found nothing to claim may wait for it.
-    When nothing was claimed and the queue is empty (and no back-off), the drain mark is deleted in the
+    When nothing was claimed and the queue is empty (and no back-off), the drain mark is cleared in the
     same step: an admission that lands after this script sees no mark and starts a new drain, so no
     accepted item can wait for the schedule while its admission believed a drain was running.
 ]]
-local metaKey = KEYS[1]
+--@include redis-now
+--@include entry
+
+local stateKey = KEYS[1]
 local queueKey = KEYS[2]
 local inflightKey = KEYS[3]
-local ticketsKey = KEYS[4]
-local outcomesKey = KEYS[5]
-local drainMarkKey = KEYS[6]
 
 local batchSize = tonumber(ARGV[1])
 local leaseMs = tonumber(ARGV[2])
 local drainMarkMs = tonumber(ARGV[3])
 
-local time = redis.call("TIME")
-local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local nowMs = redisNowMs()
 local deadline = nowMs + leaseMs
 
-local meta = redis.call("HMGET", metaKey, "total", "epoch", "backoffUntil")
+local meta = redis.call("HMGET", stateKey, "total", "epoch", "backoffUntil")
 if not meta[1] then
   return { deadline, 0, 0, 0, -1, 0, 0 }
 end
@@ -64,10 +61,11 @@ local requeued = 0
 local expired = redis.call("ZRANGEBYSCORE", inflightKey, "-inf", nowMs, "LIMIT", 0, 1000)
 for _, userId in ipairs(expired) do
   redis.call("ZREM", inflightKey, userId)
-  -- An item persisted by another drain after this lease expired needs nothing more.
-  if redis.call("HEXISTS", outcomesKey, userId) == 0 then
-    local ticket = tonumber(string.match(redis.call("HGET", ticketsKey, userId) or "", "^(%d+)"))
-    if ticket then
+  local entry = redis.call("HGET", stateKey, userField(userId))
+  if entry then
+    local ticket, _, outcome = parseEntry(entry)
+    -- An item persisted by another drain after this lease expired needs nothing more.
+    if not outcome then
       redis.call("ZADD", queueKey, ticket, userId)
       requeued = requeued + 1
     end
@@ -80,14 +78,14 @@ if backoffUntil == 0 then
   local popped = redis.call("ZPOPMIN", queueKey, batchSize)
   for i = 1, #popped, 2 do
     local userId = popped[i]
-    -- An item already persisted or rejected (a late duplicate) is dropped here instead of rewritten.
-    if redis.call("HEXISTS", outcomesKey, userId) == 0 then
-      local entry = redis.call("HGET", ticketsKey, userId)
-      if entry then
-        local ticket, requestedAt = string.match(entry, "^(%d+):(%d+)$")
+    local entry = redis.call("HGET", stateKey, userField(userId))
+    if entry then
+      local ticket, requestedAt, outcome = parseEntry(entry)
+      -- An item already persisted or rejected (a late duplicate) is dropped here instead of rewritten.
+      if not outcome then
         redis.call("ZADD", inflightKey, deadline, userId)
         result[#result + 1] = userId
-        result[#result + 1] = tonumber(ticket)
+        result[#result + 1] = ticket
         result[#result + 1] = tonumber(requestedAt)
       end
     end
@@ -101,10 +99,10 @@ if earliest[2] then
   result[4] = tonumber(earliest[2])
 end
 if backoffUntil > 0 then
-  redis.call("SET", drainMarkKey, "1", "PX", math.max(drainMarkMs, backoffUntil - nowMs))
+  redis.call("HSET", stateKey, "drain", math.max(nowMs + drainMarkMs, backoffUntil))
 elseif #result == 7 and queuedAfter == 0 then
-  redis.call("DEL", drainMarkKey)
+  redis.call("HDEL", stateKey, "drain")
 else
-  redis.call("SET", drainMarkKey, "1", "PX", drainMarkMs)
+  redis.call("HSET", stateKey, "drain", nowMs + drainMarkMs)
 end
 return result

@@ -1,3 +1,4 @@
+#!lua flags=allow-key-locking
 --[[
   Take a coupon out of the index the scheduled drain walks, once nothing is left for a drain to do.
 
@@ -8,7 +9,7 @@
 
   Input:
     KEYS[1] index       SET of coupon ids with state (not hash-tagged: see keys.ts)
-    KEYS[2] meta        HASH
+    KEYS[2] state       HASH
     KEYS[3] queue       ZSET
     KEYS[4] inflight    ZSET
     KEYS[5] dead        ZSET
@@ -21,7 +22,7 @@
   Output:
     1 when removed, 0 when kept
 ]]
-if ARGV[2] == "STATELESS" and redis.call("EXISTS", KEYS[2]) == 1 then
+if ARGV[2] == "STATELESS" and redis.call("HEXISTS", KEYS[2], "total") == 1 then
   return 0
 end
 if redis.call("EXISTS", KEYS[3]) == 1 or redis.call("EXISTS", KEYS[4]) == 1 or redis.call("EXISTS", KEYS[5]) == 1

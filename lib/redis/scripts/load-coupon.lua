@@ -1,11 +1,12 @@
+#!lua flags=allow-key-locking
 --[[
   Load a coupon's state into Redis (after creating it, or when rebuilding it from the ledger), and put
   it in the index the scheduled drain walks, in the same step: a coupon with state is always visited.
-  Winners, if any, are restored first by restore-winners.lua; writing meta comes last because its
-  presence is what opens the coupon to admissions.
+  Winners, if any, are restored first by restore-winners.lua; the coupon's own fields come last because
+  their presence ("total") is what opens the coupon to admissions and claims.
 
   Input:
-    KEYS[1] meta       HASH total, remaining, seq, startsAt, endsAt, epoch
+    KEYS[1] state      HASH total, remaining, seq, startsAt, endsAt, epoch, ...
     KEYS[2] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
 
     ARGV[1] total quantity
@@ -19,11 +20,11 @@
   Output:
     1 when loaded, 0 when the coupon already had state (left untouched)
 ]]
-local metaKey = KEYS[1]
+local stateKey = KEYS[1]
 local indexKey = KEYS[2]
 redis.call("SADD", indexKey, ARGV[7])
-if redis.call("EXISTS", metaKey) == 1 then
+if redis.call("HEXISTS", stateKey, "total") == 1 then
   return 0
 end
-redis.call("HSET", metaKey, "total", ARGV[1], "remaining", ARGV[2], "seq", ARGV[3], "startsAt", ARGV[4], "endsAt", ARGV[5], "epoch", ARGV[6])
+redis.call("HSET", stateKey, "total", ARGV[1], "remaining", ARGV[2], "seq", ARGV[3], "startsAt", ARGV[4], "endsAt", ARGV[5], "epoch", ARGV[6])
 return 1

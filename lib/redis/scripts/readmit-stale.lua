@@ -1,3 +1,4 @@
+#!lua flags=allow-key-locking
 --[[
   Give back a claim the ledger refused as stale: it was claimed in an older epoch than the ledger's
   (see Ledger.persistBatch), so nothing of it was written.
@@ -13,12 +14,10 @@
     admitted again since) is left as they are.
 
   Input:
-    KEYS[1] meta       HASH total, remaining, seq, ..., epoch
-    KEYS[2] tickets    HASH userId -> "<ticket>:<requestedAtMs>"
-    KEYS[3] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
-    KEYS[4] queue      ZSET userId scored by ticket
-    KEYS[5] inflight   ZSET userId scored by lease deadline
-    KEYS[6] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
+    KEYS[1] state      HASH remaining, seq, epoch, ... and u:<userId> -> entry
+    KEYS[2] queue      ZSET userId scored by ticket
+    KEYS[3] inflight   ZSET userId scored by lease deadline
+    KEYS[4] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
 
     ARGV[1] the claim's epoch
     ARGV[2] the ledger's epoch
@@ -31,40 +30,43 @@
     { 1, requeued }             same epoch: the ledger's epoch adopted, items put back in the queue
     { 2, readmitted, rejected } rebuilt since the claim
 ]]
-local metaKey = KEYS[1]
-local ticketsKey = KEYS[2]
-local outcomesKey = KEYS[3]
-local queueKey = KEYS[4]
-local inflightKey = KEYS[5]
-local indexKey = KEYS[6]
+--@include entry
+
+local stateKey = KEYS[1]
+local queueKey = KEYS[2]
+local inflightKey = KEYS[3]
+local indexKey = KEYS[4]
 
 local claimEpoch = tonumber(ARGV[1])
 local ledgerEpoch = tonumber(ARGV[2])
 local leaseDeadline = tonumber(ARGV[3])
 local couponId = ARGV[4]
 
-local meta = redis.call("HMGET", metaKey, "remaining", "seq", "epoch")
-local remaining = tonumber(meta[1])
+local s = redis.call("HMGET", stateKey, "remaining", "seq", "epoch")
+local remaining = tonumber(s[1])
 if remaining == nil then
   return { -1 }
 end
-local seq = tonumber(meta[2])
-local epoch = tonumber(meta[3]) or 0
+local seq = tonumber(s[2])
+local epoch = tonumber(s[3]) or 0
 redis.call("SADD", indexKey, couponId)
 
 if epoch == claimEpoch then
   if ledgerEpoch > epoch then
-    redis.call("HSET", metaKey, "epoch", ledgerEpoch)
+    redis.call("HSET", stateKey, "epoch", ledgerEpoch)
   end
   local requeued = 0
   for i = 5, #ARGV, 2 do
     local userId = ARGV[i]
     if tonumber(redis.call("ZSCORE", inflightKey, userId)) == leaseDeadline then
       redis.call("ZREM", inflightKey, userId)
-      local ticket = tonumber(string.match(redis.call("HGET", ticketsKey, userId) or "", "^(%d+)"))
-      if ticket and redis.call("HEXISTS", outcomesKey, userId) == 0 then
-        redis.call("ZADD", queueKey, ticket, userId)
-        requeued = requeued + 1
+      local entry = redis.call("HGET", stateKey, userField(userId))
+      if entry then
+        local ticket, _, outcome = parseEntry(entry)
+        if not outcome then
+          redis.call("ZADD", queueKey, ticket, userId)
+          requeued = requeued + 1
+        end
       end
     end
   end
@@ -75,18 +77,19 @@ local readmitted = 0
 local rejected = 0
 for i = 5, #ARGV, 2 do
   local userId = ARGV[i]
-  if redis.call("HEXISTS", ticketsKey, userId) == 0 then
+  local field = userField(userId)
+  if redis.call("HEXISTS", stateKey, field) == 0 then
     seq = seq + 1
-    redis.call("HSET", ticketsKey, userId, seq .. ":" .. ARGV[i + 1])
     if remaining > 0 then
       remaining = remaining - 1
+      redis.call("HSET", stateKey, field, entryOf(seq, ARGV[i + 1], nil))
       redis.call("ZADD", queueKey, seq, userId)
       readmitted = readmitted + 1
     else
-      redis.call("HSET", outcomesKey, userId, "R")
+      redis.call("HSET", stateKey, field, entryOf(seq, ARGV[i + 1], "R"))
       rejected = rejected + 1
     end
   end
 end
-redis.call("HSET", metaKey, "remaining", remaining, "seq", seq)
+redis.call("HSET", stateKey, "remaining", remaining, "seq", seq)
 return { 2, readmitted, rejected }

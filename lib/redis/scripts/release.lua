@@ -1,3 +1,4 @@
+#!lua flags=allow-key-locking
 --[[
   Give claimed items back after their ledger write failed: to the queue for another try, or to the
   dead-letter set.
@@ -17,18 +18,16 @@
   the item), and is left alone.
 
   Input:
-    KEYS[1] inflight   ZSET userId scored by lease deadline
-    KEYS[2] queue      ZSET userId scored by ticket
-    KEYS[3] dead       ZSET userId scored by ticket
-    KEYS[4] tickets    HASH userId -> "<ticket>:<requestedAtMs>"
+    KEYS[1] state      HASH ..., failures, backoffUntil, and u:<userId> -> entry
+    KEYS[2] inflight   ZSET userId scored by lease deadline
+    KEYS[3] queue      ZSET userId scored by ticket
+    KEYS[4] dead       ZSET userId scored by ticket
     KEYS[5] attempts   HASH userId -> times the ledger refused the item on its own
     KEYS[6] errors     HASH userId -> last error
-    KEYS[7] outcomes   HASH userId -> "I:<issuedAtMs>" | "R"
-    KEYS[8] meta       HASH ..., failures, backoffUntil
 
     ARGV[1] the caller's lease deadline (from claim.lua)
     ARGV[2] max attempts before dead-lettering
-    ARGV[3] error message to keep
+    ARGV[3] error message to keep ("" keeps the last one)
     ARGV[4] "refused" | "transient" | "untried"
     ARGV[5] back-off after the first consecutive failure, in ms
     ARGV[6] longest back-off, in ms
@@ -38,14 +37,15 @@
   Output:
     { requeued, deadLettered, backoffUntilMs (0 unless transient) }
 ]]
-local inflightKey = KEYS[1]
-local queueKey = KEYS[2]
-local deadKey = KEYS[3]
-local ticketsKey = KEYS[4]
+--@include redis-now
+--@include entry
+
+local stateKey = KEYS[1]
+local inflightKey = KEYS[2]
+local queueKey = KEYS[3]
+local deadKey = KEYS[4]
 local attemptsKey = KEYS[5]
 local errorsKey = KEYS[6]
-local outcomesKey = KEYS[7]
-local metaKey = KEYS[8]
 
 local leaseDeadline = tonumber(ARGV[1])
 local maxAttempts = tonumber(ARGV[2])
@@ -62,8 +62,13 @@ for i = 8, #ARGV do
   local userId = ARGV[i]
   if tonumber(redis.call("ZSCORE", inflightKey, userId)) == leaseDeadline then
     redis.call("ZREM", inflightKey, userId)
-    local ticket = tonumber(string.match(redis.call("HGET", ticketsKey, userId) or "", "^(%d+)"))
-    if ticket and redis.call("HEXISTS", outcomesKey, userId) == 0 then
+    local entry = redis.call("HGET", stateKey, userField(userId))
+    local ticket, outcome = nil, nil
+    if entry then
+      local requestedAt
+      ticket, requestedAt, outcome = parseEntry(entry)
+    end
+    if ticket and not outcome then
       if errorMessage ~= "" then
         redis.call("HSET", errorsKey, userId, errorMessage)
       end
@@ -83,12 +88,10 @@ for i = 8, #ARGV do
 end
 
 local backoffUntil = 0
-if transient and redis.call("EXISTS", metaKey) == 1 then
-  local failures = redis.call("HINCRBY", metaKey, "failures", 1)
+if transient and redis.call("HEXISTS", stateKey, "total") == 1 then
+  local failures = redis.call("HINCRBY", stateKey, "failures", 1)
   local delay = math.min(backoffMaxMs, backoffBaseMs * 2 ^ math.min(failures - 1, 30))
-  local time = redis.call("TIME")
-  local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  backoffUntil = nowMs + math.floor(delay / 2 + delay / 2 * jitter)
-  redis.call("HSET", metaKey, "backoffUntil", backoffUntil)
+  backoffUntil = redisNowMs() + math.floor(delay / 2 + delay / 2 * jitter)
+  redis.call("HSET", stateKey, "backoffUntil", backoffUntil)
 end
 return { requeued, deadLettered, backoffUntil }

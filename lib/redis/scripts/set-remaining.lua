@@ -1,8 +1,9 @@
+#!lua flags=allow-key-locking
 --[[
   Correct a coupon's remaining units (found by reconcile), only if nothing changed it since it was read.
 
   Input:
-    KEYS[1] meta       HASH total, remaining, ...
+    KEYS[1] state      HASH remaining, ...
 
     ARGV[1] remaining as read
     ARGV[2] remaining to set

@@ -1,3 +1,4 @@
+#!lua flags=allow-key-locking
 --[[
   Release a lock only if the caller still holds it. A holder that outlived the lock's TTL finds another
   caller's token there and must leave it alone, or a third caller would take the lock while the second
