@@ -42,7 +42,7 @@ for (let round = 1; round <= rounds; round++) {
   const port = await freePort();
   const first = await start(port, dataDir);
   const couponId = `probe-${round}`;
-  await first.ledger.createCoupon({ couponId, name: 'probe', totalQuantity: QUANTITY, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now(), epoch: 0, definition: undefined });
+  await first.ledger.createCoupon({ couponId, name: 'probe', totalQuantity: QUANTITY, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now(), epoch: 0, definition: undefined, partitions: 1 });
 
   const acknowledged: { userId: string; at: number }[] = [];
   let killed = false;

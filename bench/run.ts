@@ -447,7 +447,7 @@ async function measureLedgerCeiling(dynamo: ReturnType<typeof createDynamo>): Pr
  * coupon with room for all of them, while `more(itemsWrittenSoFar)` says so. Returns the items written.
  */
 async function writeLedgerBatches(ledger: Ledger, couponId: string, more: (written: number) => boolean): Promise<number> {
-  await ledger.createCoupon({ couponId, name: couponId, totalQuantity: 100_000_000, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now(), epoch: 0, definition: undefined });
+  await ledger.createCoupon({ couponId, name: couponId, totalQuantity: 100_000_000, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now(), epoch: 0, definition: undefined, partitions: 1 });
   let written = 0;
   while (more(written)) {
     const batch = Array.from({ length: MAX_BATCH }, (_, i) => ({ userId: `l${written + i}`, ticket: written + i + 1, requestedAt: Date.now() }));

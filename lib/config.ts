@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { DEFAULT_ISSUANCE_PARTITIONS, MAX_ISSUANCE_PARTITIONS } from './ledger/model.js';
 
 /**
  * Every setting of the system, read from the environment and validated once per cold start.
@@ -9,6 +10,8 @@ export interface Config {
   readonly stage: string;
   readonly region: string;
   readonly tableName: string;
+  /** Partition key values a new coupon's issuances are spread over (lib/ledger/model.ts). */
+  readonly ledgerPartitions: number;
   /** Set for DynamoDB Local; unset in AWS. */
   readonly dynamodbEndpoint: string | undefined;
   readonly redis: {
@@ -87,6 +90,7 @@ export function loadConfig(env: Env = process.env): Config {
     stage,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     tableName: env.TABLE_NAME ?? (stage === 'local' ? 'fcfs-coupons-local' : required(env, 'TABLE_NAME')),
+    ledgerPartitions: integer(env, 'LEDGER_PARTITIONS', DEFAULT_ISSUANCE_PARTITIONS, 1, MAX_ISSUANCE_PARTITIONS),
     dynamodbEndpoint: optionalUrl(env, 'DYNAMODB_ENDPOINT'),
     redis: {
       url: secret(env, 'UPSTASH_REDIS_REST_URL'),

@@ -51,7 +51,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
     config,
     adminToken,
     store: new CouponStore(redis, config.redis.keyPrefix),
-    ledger: new Ledger(dynamo, config.tableName),
+    ledger: new Ledger(dynamo, config.tableName, config.ledgerPartitions),
     trigger,
     drain: config.drain,
     admission: config.admission,

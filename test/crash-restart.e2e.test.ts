@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TransactionCanceledException, TransactWriteItemsCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger } from '../lib/ledger/ledger.js';
-import { couponPk, issueSk, META_SK } from '../lib/ledger/model.js';
+import { couponPk, DEFAULT_ISSUANCE_PARTITIONS, issuancePk, issueSk, META_SK } from '../lib/ledger/model.js';
 import { freePort, PROJECT_ROOT } from '../localstack/processes.js';
 import { api, eventually, inParallel } from './support/http.js';
 
@@ -94,7 +94,14 @@ const outputs: string[] = [];
 async function loseIssuance(dynamo: DynamoDBClient, tableName: string, couponId: string, userId: string): Promise<void> {
   const lose = new TransactWriteItemsCommand({
     TransactItems: [
-      { Delete: { TableName: tableName, Key: { PK: { S: couponPk(couponId) }, SK: { S: issueSk(userId) } }, ConditionExpression: 'attribute_exists(PK)' } },
+      {
+        Delete: {
+          TableName: tableName,
+          // The stack creates coupons with the default issuance partitions (LEDGER_PARTITIONS unset).
+          Key: { PK: { S: issuancePk(couponId, userId, DEFAULT_ISSUANCE_PARTITIONS) }, SK: { S: issueSk(userId) } },
+          ConditionExpression: 'attribute_exists(PK)',
+        },
+      },
       {
         Update: {
           TableName: tableName,

@@ -99,6 +99,7 @@ export async function createCoupon(deps: Deps, input: NewCoupon): Promise<Create
     createdAt: now,
     epoch: 0,
     definition,
+    partitions: deps.ledger.newCouponPartitions,
   };
   const created = await deps.ledger.createCoupon(record);
   if (created.kind === 'CREATED') {

@@ -1,6 +1,6 @@
 import { restoreCouponState } from '../coupons/coupon-state.js';
 import type { Deps } from '../coupons/deps.js';
-import { isTransientAwsFault } from '../ledger/faults.js';
+import { isTransientAwsFault, LedgerThrottledError } from '../ledger/faults.js';
 import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
 import { log } from '../log.js';
 import type { Claim, ClaimedItem, ReleaseReason } from '../redis/coupon-store.js';
@@ -21,12 +21,23 @@ export interface DrainReport {
   requeued: number;
   /** Claimed before the coupon's state was rebuilt, refused by the ledger, given back to the rebuilt state. */
   stale: number;
+  /** Batches the ledger throttled; each made the drain slow down. */
+  throttled: number;
   /** EMPTY: nothing left; TIME: out of time; BACKOFF: the ledger keeps failing, retried after the back-off. */
   stoppedBy: 'EMPTY' | 'TIME' | 'BACKOFF';
 }
 
-/** What became of one claim: every item decided, some refused (they used an attempt), or a transient failure. */
-export type ClaimOutcome = 'DECIDED' | 'REFUSED' | 'TRANSIENT';
+/**
+ * What became of one claim: every item decided, some refused (they used an attempt), a transient
+ * failure, or throttled by the ledger (a partition over its capacity).
+ */
+export type ClaimOutcome = 'DECIDED' | 'REFUSED' | 'TRANSIENT' | 'THROTTLED';
+
+/**
+ * Throttling backs the coupon off from this (doubling while it lasts), shorter than other faults' back-off:
+ * a throttled partition refills within a second.
+ */
+const THROTTLED_BACKOFF_MS = 100;
 
 /** A drain waits for an expiring lease of another (likely dead) drain at most this long. */
 const MAX_LEASE_WAIT_MS = 5_000;
@@ -42,7 +53,7 @@ function leaseWait(claim: Claim, claimLeaseMs: number): number | undefined {
 const redisNow = (claim: Claim, claimLeaseMs: number) => claim.leaseDeadline - claimLeaseMs;
 
 export function emptyReport(couponId: string): DrainReport {
-  return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stale: 0, stoppedBy: 'EMPTY' };
+  return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stale: 0, throttled: 0, stoppedBy: 'EMPTY' };
 }
 
 /**
@@ -58,6 +69,8 @@ export function emptyReport(couponId: string): DrainReport {
  * While the ledger fails for reasons that may pass, the coupon backs off (release.lua): every drain of it
  * waits, doubling the wait with each failure, instead of retrying at once; no item uses an attempt, so
  * an outage of any length dead-letters nobody, and the first write that succeeds ends the back-off.
+ * Throttling paces the drain: a throttled batch backs the coupon off briefly and halves the batch size
+ * (and with it the write units one transaction puts on a partition); each written batch grows it back.
  *
  * @param timeLeftMs how long the invocation still has (Lambda's getRemainingTimeInMillis)
  */
@@ -66,7 +79,8 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
   // A triggered drain re-indexes its coupon, so the schedule keeps visiting it even if indexing failed
   // when the coupon was loaded.
   await deps.store.indexCoupon(couponId);
-  const tuning = { ...deps.drain, batchSize: Math.min(deps.drain.batchSize, MAX_BATCH) };
+  const largestBatch = Math.min(deps.drain.batchSize, MAX_BATCH);
+  const tuning = { ...deps.drain, batchSize: largestBatch };
   const hasTime = (ms = 0) => timeLeftMs() - ms > deps.drain.stopBeforeTimeoutMs;
 
   let droppedDecided = false;
@@ -121,8 +135,10 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       next.catch(() => undefined);
     }
     const outcome = await writing;
+    if (outcome === 'THROTTLED') tuning.batchSize = Math.max(1, Math.ceil(tuning.batchSize / 2));
+    else if (outcome === 'DECIDED') tuning.batchSize = Math.min(largestBatch, tuning.batchSize + Math.ceil(largestBatch / 8));
 
-    if (outcome === 'TRANSIENT') {
+    if (outcome === 'TRANSIENT' || outcome === 'THROTTLED') {
       // The coupon now backs off: the batch claimed ahead goes back untried, and the next claim reports
       // how long to wait.
       const prefetched = next && (await next.catch(() => undefined));
@@ -181,12 +197,14 @@ export async function persistClaim(
   try {
     written = await persistIsolating(deps, couponId, claim, claim.items);
   } catch (error) {
-    // A transient fault that outlived the SDK's retries: nothing of the batch was written. It goes back
-    // without using an attempt, and the coupon backs off.
-    await releaseUnwritten(deps, couponId, claim, claim.items, transient(deps, error));
-    log.warn('ledger write failed; batch released, the coupon backs off', { couponId, items: claim.items.length, error });
+    // A transient fault that outlived the SDK's retries, or throttling: nothing of the batch was written.
+    // It goes back without using an attempt, and the coupon backs off.
+    const throttled = error instanceof LedgerThrottledError;
+    await releaseUnwritten(deps, couponId, claim, claim.items, transient(deps, error, throttled ? THROTTLED_BACKOFF_MS : deps.drain.backoffBaseMs));
+    if (throttled) report.throttled += 1;
+    else log.warn('ledger write failed; batch released, the coupon backs off', { couponId, items: claim.items.length, error });
     report.released += claim.items.length;
-    return 'TRANSIENT';
+    return throttled ? 'THROTTLED' : 'TRANSIENT';
   }
   await deps.store.acknowledge(couponId, written.decisions);
   report.issued += written.newlyIssued;
@@ -288,13 +306,14 @@ const unwritten = (items: readonly ClaimedItem[], error: string, transient: bool
 
 /**
  * Faults that may pass: raised by the AWS SDK or its network layer (throttling, a 5xx, no connection,
- * a timeout, a transaction that kept conflicting). Anything else, our own errors included, is treated
- * as the ledger refusing the items: the batch is split and each refused item uses an attempt.
+ * a timeout, a transaction that kept conflicting), or a throttled batch. Anything else, our own errors
+ * included, is treated as the ledger refusing the items: the batch is split and each refused item uses
+ * an attempt.
  */
 const isTransientLedgerFault = isTransientAwsFault;
 
-function transient(deps: Deps, error: unknown): ReleaseReason {
-  return { kind: 'TRANSIENT', error: describe(error), backoffBaseMs: deps.drain.backoffBaseMs, backoffMaxMs: deps.drain.backoffMaxMs };
+function transient(deps: Deps, error: unknown, backoffBaseMs: number): ReleaseReason {
+  return { kind: 'TRANSIENT', error: describe(error), backoffBaseMs, backoffMaxMs: deps.drain.backoffMaxMs };
 }
 
 async function releaseUnwritten(

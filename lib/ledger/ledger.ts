@@ -11,15 +11,18 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { InvalidInputError } from '../errors.js';
-import { LedgerRefusedError } from './faults.js';
+import { LedgerRefusedError, LedgerThrottledError } from './faults.js';
 import {
   couponFromItem,
   couponGsiSk,
   couponPk,
   couponToItem,
+  DEFAULT_ISSUANCE_PARTITIONS,
   GSI1,
   ISSUE_SK_PREFIX,
   issuanceFromItem,
+  issuancePk,
+  issuancePks,
   issuanceToItem,
   META_SK,
   userGsiPk,
@@ -72,9 +75,14 @@ const CONFLICT_RETRIES = 8;
  * issuance items, guarded so it can never pass totalQuantity.
  */
 export class Ledger {
+  /** Issuance partitions per coupon: fixed when a coupon is created, so read once per container. */
+  private readonly partitions = new Map<string, number>();
+
   constructor(
     private readonly dynamo: DynamoDBClient,
     readonly tableName: string,
+    /** Issuance partitions of the coupons created from now on (LEDGER_PARTITIONS). */
+    readonly newCouponPartitions = DEFAULT_ISSUANCE_PARTITIONS,
   ) {}
 
   /** Write a coupon's META; a repeat of an existing couponId changes nothing. */
@@ -102,18 +110,26 @@ export class Ledger {
         ConsistentRead: consistent,
       }),
     );
-    return reply.Item ? couponFromItem(reply.Item) : undefined;
+    if (!reply.Item) return undefined;
+    const coupon = couponFromItem(reply.Item);
+    this.partitions.set(couponId, coupon.partitions);
+    return coupon;
   }
 
   async getIssuance(couponId: string, userId: string): Promise<IssuanceRecord | undefined> {
     const reply = await this.dynamo.send(
       new GetItemCommand({
         TableName: this.tableName,
-        Key: { PK: { S: couponPk(couponId) }, SK: { S: `${ISSUE_SK_PREFIX}${userId}` } },
+        Key: { PK: { S: issuancePk(couponId, userId, await this.partitionsOf(couponId)) }, SK: { S: `${ISSUE_SK_PREFIX}${userId}` } },
         ConsistentRead: true,
       }),
     );
     return reply.Item ? issuanceFromItem(reply.Item) : undefined;
+  }
+
+  /** How many partition key values the coupon's issuances are spread over (1 when it has no META). */
+  private async partitionsOf(couponId: string): Promise<number> {
+    return this.partitions.get(couponId) ?? (await this.getCoupon(couponId, true))?.partitions ?? 1;
   }
 
   /**
@@ -139,7 +155,9 @@ export class Ledger {
    *   the cap still allows is persisted, in ticket order, and the rest is REJECTED;
    * - a failed epoch guard means the batch was claimed before a rebuild: nothing is written and the
    *   undecided items come back as stale, for the drain to give them back to the rebuilt state;
-   * - a conflict with another transaction on the same counter is retried with jittered backoff.
+   * - a conflict with another transaction on the same counter is retried with jittered backoff;
+   * - throttling (a partition over its capacity) is thrown as LedgerThrottledError at once, for the
+   *   drain to slow down rather than retry in place.
    * Anything else is a fault and is thrown: the caller releases the batch for another attempt.
    *
    * @param epoch the coupon's epoch the batch was claimed in (0 until its state is first rebuilt)
@@ -152,11 +170,12 @@ export class Ledger {
     let capExceeded = false;
     let conflicts = 0;
 
+    const partitions = await this.partitionsOf(couponId);
     while (pending.length > 0) {
       const issuedAt = Date.now();
       try {
         await this.dynamo.send(
-          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt, epoch) }),
+          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt, epoch, partitions) }),
         );
         for (const item of pending) decisions.set(item.userId, { kind: 'ISSUED', issuedAt });
         newlyIssued += pending.length;
@@ -193,7 +212,10 @@ export class Ledger {
           continue;
         }
 
-        const conflicting = reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError');
+        if (reasons.some((r) => r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')) {
+          throw new LedgerThrottledError(`the ledger throttled a batch of ${pending.length}: ${reasons.find((r) => r.Message)?.Message ?? 'ThrottlingError'}`, { cause: error });
+        }
+        const conflicting = reasons.some((r) => r.Code === 'TransactionConflict');
         if (conflicting && conflicts < CONFLICT_RETRIES) {
           conflicts += 1;
           await sleep(jitteredBackoff(conflicts));
@@ -266,22 +288,24 @@ export class Ledger {
     }
   }
 
-  /** Every issuance of a coupon, in pages (used to rebuild Redis state and to reconcile). */
+  /** Every issuance of a coupon, in pages, partition after partition (to rebuild Redis state and to reconcile). */
   async *issuancesOf(couponId: string): AsyncGenerator<IssuanceRecord[]> {
-    let startKey: Item | undefined;
-    do {
-      const reply = await this.dynamo.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
-          ExpressionAttributeValues: { ':pk': { S: couponPk(couponId) }, ':issue': { S: ISSUE_SK_PREFIX } },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      yield (reply.Items ?? []).map(issuanceFromItem);
-      startKey = reply.LastEvaluatedKey;
-    } while (startKey);
+    for (const pk of issuancePks(couponId, await this.partitionsOf(couponId))) {
+      let startKey: Item | undefined;
+      do {
+        const reply = await this.dynamo.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'PK = :pk AND begins_with(SK, :issue)',
+            ExpressionAttributeValues: { ':pk': { S: pk }, ':issue': { S: ISSUE_SK_PREFIX } },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        yield (reply.Items ?? []).map(issuanceFromItem);
+        startKey = reply.LastEvaluatedKey;
+      } while (startKey);
+    }
   }
 
   /** A user's issued coupons, newest index order, from GSI1. */
@@ -308,11 +332,12 @@ export class Ledger {
     pending: readonly IssuanceRequest[],
     issuedAt: number,
     epoch: number,
+    partitions: number,
   ): TransactWriteItem[] {
     const puts: TransactWriteItem[] = pending.map((item) => ({
       Put: {
         TableName: this.tableName,
-        Item: issuanceToItem({ couponId, userId: item.userId, ticket: item.ticket, requestedAt: item.requestedAt, issuedAt }),
+        Item: issuanceToItem({ couponId, userId: item.userId, ticket: item.ticket, requestedAt: item.requestedAt, issuedAt }, partitions),
         ConditionExpression: 'attribute_not_exists(PK)',
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       },

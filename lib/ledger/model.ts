@@ -1,13 +1,21 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 
 /**
- * The ledger's single-table model. Tools outside this code read it, so it is documented in the README
- * and built only here:
+ * The ledger's single-table model. Tools outside this code read it, so it is documented (docs/) and
+ * built only here:
  *
- *   Coupon     PK=COUPON#<couponId>  SK=META
- *              name, totalQuantity, issuedCount, startsAt, endsAt?, status, createdAt, epoch?, definition?
- *   Issuance   PK=COUPON#<couponId>  SK=ISSUE#<userId>  GSI1PK=USER#<userId>  GSI1SK=COUPON#<couponId>
+ *   Coupon     PK=COUPON#<couponId>                SK=META
+ *              name, totalQuantity, issuedCount, startsAt, endsAt?, status, createdAt, epoch?,
+ *              definition?, partitions?
+ *   Issuance   PK=COUPON#<couponId>#P<nn>          SK=ISSUE#<userId>
+ *              GSI1PK=USER#<userId>  GSI1SK=COUPON#<couponId>
  *              couponId, userId, ticket, requestedAt, issuedAt
+ *
+ * A coupon's issuances are spread over `partitions` partition key values, nn = a stable hash of the
+ * user id (issuancePartition), so that no partition key value takes a coupon's whole flow: DynamoDB
+ * gives each partition 1,000 write units a second. A coupon without `partitions` (created before they
+ * existed) keeps every issuance under PK=COUPON#<couponId>, as `partitions: 1` does. Only the META
+ * item's counter is written by every batch (one update per transaction of up to 99 items).
  *
  * Times are ISO-8601 strings in UTC.
  */
@@ -16,6 +24,34 @@ export type Item = Record<string, AttributeValue>;
 export const GSI1 = 'GSI1';
 
 export const couponPk = (couponId: string) => `COUPON#${couponId}`;
+
+/**
+ * Issuance partitions of a new coupon: a coupon then persists up to 16 partitions' worth of writes a
+ * second (1,000 WCU each), more than one drain's sequential transactions need (see the docs' ledger page).
+ */
+export const DEFAULT_ISSUANCE_PARTITIONS = 16;
+/** Partition key values a new coupon's issuances are spread over, at most. */
+export const MAX_ISSUANCE_PARTITIONS = 256;
+
+/** Which of a coupon's partitions holds a user's issuance: FNV-1a (32 bits) of the user id, modulo. */
+export function issuancePartition(userId: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(userId, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % partitions;
+}
+
+/** The partition key values of a coupon's issuances. */
+export function issuancePks(couponId: string, partitions: number): string[] {
+  if (partitions <= 1) return [couponPk(couponId)];
+  return Array.from({ length: partitions }, (_, p) => `${couponPk(couponId)}#P${String(p).padStart(2, '0')}`);
+}
+
+export function issuancePk(couponId: string, userId: string, partitions: number): string {
+  return partitions <= 1 ? couponPk(couponId) : issuancePks(couponId, partitions)[issuancePartition(userId, partitions)]!;
+}
 export const META_SK = 'META';
 export const issueSk = (userId: string) => `ISSUE#${userId}`;
 export const ISSUE_SK_PREFIX = 'ISSUE#';
@@ -42,6 +78,8 @@ export interface CouponRecord {
   readonly epoch: number;
   /** The create request as given (see couponDefinition); absent on coupons created before it was kept. */
   readonly definition: string | undefined;
+  /** Partition key values its issuances are spread over (1: all under PK=COUPON#<couponId>). */
+  readonly partitions: number;
 }
 
 export interface IssuanceRecord {
@@ -68,6 +106,7 @@ export function couponToItem(coupon: CouponRecord): Item {
   };
   if (coupon.endsAt !== undefined) item.endsAt = { S: iso(coupon.endsAt) };
   if (coupon.definition !== undefined) item.definition = { S: coupon.definition };
+  if (coupon.partitions > 1) item.partitions = { N: String(coupon.partitions) };
   return item;
 }
 
@@ -83,12 +122,13 @@ export function couponFromItem(item: Item): CouponRecord {
     createdAt: Date.parse(str(item, 'createdAt')),
     epoch: item.epoch?.N ? Number(item.epoch.N) : 0,
     definition: item.definition?.S,
+    partitions: item.partitions?.N ? Number(item.partitions.N) : 1,
   };
 }
 
-export function issuanceToItem(issuance: IssuanceRecord): Item {
+export function issuanceToItem(issuance: IssuanceRecord, partitions: number): Item {
   return {
-    PK: { S: couponPk(issuance.couponId) },
+    PK: { S: issuancePk(issuance.couponId, issuance.userId, partitions) },
     SK: { S: issueSk(issuance.userId) },
     GSI1PK: { S: userGsiPk(issuance.userId) },
     GSI1SK: { S: couponGsiSk(issuance.couponId) },
