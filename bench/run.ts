@@ -16,6 +16,7 @@ import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
+import { LambdaInvoker } from '../lib/aws/lambda.js';
 import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
 import { couponIndexKey, couponKeys } from '../lib/redis/keys.js';
 import { parseCommandLine, refuse, type Tool } from '../localstack/command-line.js';
@@ -585,7 +586,7 @@ async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType
   // Timed like the ledger's ceiling: from the start (the invoke) until nothing is queued or in flight
   // (every batch written and acknowledged), polled every 50 ms.
   const begun = Date.now();
-  await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, { region: 'us-east-1', endpoint: `http://127.0.0.1:${lambdaPort}` }).start(couponId);
+  await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, new LambdaInvoker('us-east-1', `http://127.0.0.1:${lambdaPort}`)).start(couponId);
   while ((await system.pending(couponId)) > 0) {
     if (Date.now() - begun > 300_000) throw new Error('drain probe: the drain did not finish within 5 minutes');
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -5,7 +5,7 @@ import { adminDenied, error, httpHandler, json, jsonBody } from './http.js';
 /** POST /api/v2/admin/coupons {"couponId","name","totalQuantity","startsAt"?,"endsAt"?} */
 export const handler = httpHandler(async (event) => {
   const runtime = await getRuntime();
-  const denied = adminDenied(event, runtime.adminToken);
+  const denied = adminDenied(event, await runtime.adminToken());
   if (denied) return denied;
   const input = parseNewCoupon(jsonBody(event));
   const outcome = await createCoupon(runtime, input);

@@ -13,7 +13,7 @@ const integerParam = (raw: string | undefined, name: string): number | undefined
 /** GET /api/v2/admin/coupons/{couponId}/dead-letters[?offset=&limit=] */
 export const list = httpHandler(async (event) => {
   const runtime = await getRuntime();
-  const denied = adminDenied(event, runtime.adminToken);
+  const denied = adminDenied(event, await runtime.adminToken());
   if (denied) return denied;
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const query = event.queryStringParameters ?? {};
@@ -24,7 +24,7 @@ export const list = httpHandler(async (event) => {
 /** POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue  body {} or {"userIds": [...]} */
 export const requeue = httpHandler(async (event) => {
   const runtime = await getRuntime();
-  const denied = adminDenied(event, runtime.adminToken);
+  const denied = adminDenied(event, await runtime.adminToken());
   if (denied) return denied;
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const userIds = parseRequeueRequest(event.body ? jsonBody(event) : undefined);

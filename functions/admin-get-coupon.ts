@@ -6,7 +6,7 @@ import { adminDenied, couponNotFound, httpHandler, json, pathParam } from './htt
 /** GET /api/v2/admin/coupons/{couponId}: the public view plus queued, inflight, issued, deadLettered. */
 export const handler = httpHandler(async (event) => {
   const runtime = await getRuntime();
-  const denied = adminDenied(event, runtime.adminToken);
+  const denied = adminDenied(event, await runtime.adminToken());
   if (denied) return denied;
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const view = await getAdminCouponView(runtime, couponId);

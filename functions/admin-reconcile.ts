@@ -7,7 +7,7 @@ import { adminDenied, couponNotFound, httpHandler, json, pathParam } from './htt
 /** POST /api/v2/admin/coupons/{couponId}/reconcile[?dryRun=true]: compare Redis with the ledger and repair. */
 export const handler = httpHandler(async (event) => {
   const runtime = await getRuntime();
-  const denied = adminDenied(event, runtime.adminToken);
+  const denied = adminDenied(event, await runtime.adminToken());
   if (denied) return denied;
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const dryRunParam = event.queryStringParameters?.dryRun;

@@ -1,13 +1,13 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
-import { getRuntime } from '../lib/runtime.js';
+import { getIssueRuntime } from '../lib/issue-runtime.js';
 import { couponNotFound, error, httpHandler, json, pathParam, userDenied } from './http.js';
 
 /** POST /api/v2/users/{userId}/coupons/{couponId}/issue */
 export const handler = httpHandler(async (event) => {
   const userId = parseId('userId', pathParam(event, 'userId'));
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
-  const runtime = await getRuntime();
+  const runtime = await getIssueRuntime();
   const denied = userDenied(event, userId, runtime.config.authMode);
   if (denied) return denied;
   const outcome = await issueCoupon(runtime, couponId, userId, event.requestContext?.http?.sourceIp);

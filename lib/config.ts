@@ -1,10 +1,11 @@
 import { ConfigError } from './errors.js';
+import type { SecretRef } from './secrets.js';
 import { DEFAULT_ISSUANCE_PARTITIONS, MAX_ISSUANCE_PARTITIONS } from './ledger/model.js';
 
 /**
  * Every setting of the system, read from the environment and validated once per cold start.
- * Secrets may be given directly (local runs) or as the name of an SSM SecureString parameter
- * (`*_PARAM`, deployed stages); `lib/secrets.ts` resolves the latter.
+ * Secrets may be given directly (local runs) or as the id of a Secrets Manager secret holding a JSON
+ * object (`*_SECRET_ID`, deployed stages); `lib/secrets.ts` reads the latter, once per container.
  */
 export interface Config {
   readonly stage: string;
@@ -15,14 +16,18 @@ export interface Config {
   /** Set for DynamoDB Local; unset in AWS. */
   readonly dynamodbEndpoint: string | undefined;
   readonly redis: {
-    readonly url: SecretSource;
-    readonly token: SecretSource;
+    /** The Upstash REST URL and token: given, or the fields "url" and "token" of one secret. */
+    readonly url: SecretRef;
+    readonly token: SecretRef;
     /** Prefix of every key this system writes, so one Redis can host several stages or test runs. */
     readonly keyPrefix: string;
     /** Retries of a REST request that never reached Redis before the caller is answered 503. */
     readonly retries: number;
   };
-  readonly adminToken: SecretSource;
+  /** Given, or the field "adminToken" of a secret; read only by the admin handlers. */
+  readonly adminToken: SecretRef;
+  /** Set for a local Secrets Manager stand-in; unset in AWS. */
+  readonly secretsEndpoint: string | undefined;
   readonly drain: DrainSettings;
   readonly drainTrigger: {
     /** Function that drains a queue, invoked asynchronously when an admission finds no drain running. */
@@ -30,6 +35,8 @@ export interface Config {
     /** Set for serverless-offline's invoke endpoint; unset in AWS. */
     readonly lambdaEndpoint: string | undefined;
   };
+  /** Function that rebuilds a coupon's state from the ledger, started by the admission path (RemoteRestorer). */
+  readonly restoreFunctionName: string | undefined;
   readonly authMode: 'none' | 'jwt';
   readonly rateLimit: RateLimitSettings;
   readonly admission: AdmissionSettings;
@@ -79,7 +86,6 @@ export interface DrainSettings {
   readonly backoffMaxMs: number;
 }
 
-export type SecretSource = { readonly value: string } | { readonly ssmParameter: string };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -93,13 +99,13 @@ export function loadConfig(env: Env = process.env): Config {
     ledgerPartitions: integer(env, 'LEDGER_PARTITIONS', DEFAULT_ISSUANCE_PARTITIONS, 1, MAX_ISSUANCE_PARTITIONS),
     dynamodbEndpoint: optionalUrl(env, 'DYNAMODB_ENDPOINT'),
     redis: {
-      url: secret(env, 'UPSTASH_REDIS_REST_URL'),
-      token: secret(env, 'UPSTASH_REDIS_REST_TOKEN'),
+      ...upstash(env),
       // Per stage by default: two stages sharing one Upstash database must not share coupon state.
       keyPrefix: matching(env, 'REDIS_KEY_PREFIX', /^[A-Za-z0-9_.:-]{1,64}$/, stage === 'local' ? 'fcfs' : `fcfs-${stage}`),
       retries: integer(env, 'REDIS_RETRIES', 1, 0, 5),
     },
-    adminToken: secret(env, 'ADMIN_TOKEN', stage === 'local' ? 'local-admin-token' : undefined),
+    adminToken: adminToken(env, stage),
+    secretsEndpoint: optionalUrl(env, 'AWS_ENDPOINT_URL_SECRETS_MANAGER'),
     drain: {
       batchSize: integer(env, 'DRAIN_BATCH_SIZE', 99, 1, 99),
       claimLeaseMs: integer(env, 'DRAIN_CLAIM_LEASE_MS', 30_000, 100, 900_000),
@@ -113,6 +119,7 @@ export function loadConfig(env: Env = process.env): Config {
       functionName: env.DRAIN_FUNCTION_NAME || undefined,
       lambdaEndpoint: optionalUrl(env, 'LAMBDA_ENDPOINT'),
     },
+    restoreFunctionName: env.RESTORE_FUNCTION_NAME || undefined,
     authMode: oneOf(env, 'AUTH_MODE', ['none', 'jwt'] as const, stage === 'local' ? 'none' : 'jwt'),
     rateLimit: {
       userPerSecond: integer(env, 'RATE_LIMIT_USER_PER_SECOND', 10, 0, 100_000),
@@ -139,14 +146,31 @@ function required(env: Env, name: string): string {
   return value;
 }
 
-/** `NAME` holds the secret itself; `NAME_PARAM` names the SSM parameter that holds it. */
-function secret(env: Env, name: string, fallback?: string): SecretSource {
-  const direct = env[name];
-  if (direct) return { value: direct };
-  const parameter = env[`${name}_PARAM`];
-  if (parameter) return { ssmParameter: parameter };
-  if (fallback !== undefined) return { value: fallback };
-  throw new ConfigError(`${name} (or ${name}_PARAM, the name of an SSM parameter holding it) is required`);
+const SSM_SETTINGS = ['UPSTASH_REDIS_REST_URL_PARAM', 'UPSTASH_REDIS_REST_TOKEN_PARAM', 'ADMIN_TOKEN_PARAM'];
+
+/** UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or UPSTASH_SECRET_ID naming {"url", "token"}. */
+function upstash(env: Env): { url: SecretRef; token: SecretRef } {
+  refuseSsm(env);
+  const { UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token, UPSTASH_SECRET_ID: secretId } = env;
+  if (url && token) return { url: { value: url }, token: { value: token } };
+  if (secretId) return { url: { secretId, field: 'url' }, token: { secretId, field: 'token' } };
+  throw new ConfigError('UPSTASH_REDIS_REST_URL (with UPSTASH_REDIS_REST_TOKEN, or UPSTASH_SECRET_ID naming a Secrets Manager secret that holds {"url", "token"}) is required');
+}
+
+/** ADMIN_TOKEN, or ADMIN_TOKEN_SECRET_ID naming {"adminToken"}; a default only locally. */
+function adminToken(env: Env, stage: string): SecretRef {
+  if (env.ADMIN_TOKEN) return { value: env.ADMIN_TOKEN };
+  if (env.ADMIN_TOKEN_SECRET_ID) return { secretId: env.ADMIN_TOKEN_SECRET_ID, field: 'adminToken' };
+  if (stage === 'local') return { value: 'local-admin-token' };
+  throw new ConfigError('ADMIN_TOKEN (or ADMIN_TOKEN_SECRET_ID, a Secrets Manager secret holding {"adminToken"}) is required');
+}
+
+/** The SSM parameters of earlier versions are no longer read: refused, so that none is silently ignored. */
+function refuseSsm(env: Env): void {
+  const set = SSM_SETTINGS.filter((name) => env[name]);
+  if (set.length > 0) {
+    throw new ConfigError(`${set.join(', ')}: SSM parameters are no longer read; put the values in Secrets Manager and set UPSTASH_SECRET_ID and ADMIN_TOKEN_SECRET_ID (see docs/deploy.md)`);
+  }
 }
 
 function optionalUrl(env: Env, name: string): string | undefined {

@@ -31,11 +31,15 @@ describe('configuration', () => {
   it('deployed stages need a table and an admin token, and default to JWT auth', () => {
     expect(() => loadConfig({ ...local, STAGE: 'prod' })).toThrow(/TABLE_NAME is required/);
     expect(() => loadConfig({ ...local, STAGE: 'prod', TABLE_NAME: 't' })).toThrow(/ADMIN_TOKEN/);
-    const config = loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_REDIS_REST_URL_PARAM: '/p/url', UPSTASH_REDIS_REST_TOKEN_PARAM: '/p/token', ADMIN_TOKEN_PARAM: '/p/admin' });
-    expect(config).toMatchObject({ authMode: 'jwt', redis: { url: { ssmParameter: '/p/url' }, keyPrefix: 'fcfs-prod' }, adminToken: { ssmParameter: '/p/admin' } });
+    const config = loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin' });
+    expect(config).toMatchObject({
+      authMode: 'jwt',
+      redis: { url: { secretId: 'p/upstash', field: 'url' }, token: { secretId: 'p/upstash', field: 'token' }, keyPrefix: 'fcfs-prod' },
+      adminToken: { secretId: 'p/admin', field: 'adminToken' },
+    });
     // Two stages on one Upstash database keep apart unless told otherwise; serverless.yml passes ''
     // when REDIS_KEY_PREFIX is unset, which means the default too. Locally the prefix stays "fcfs".
-    expect(loadConfig({ STAGE: 'staging', TABLE_NAME: 't', UPSTASH_REDIS_REST_URL_PARAM: '/p/url', UPSTASH_REDIS_REST_TOKEN_PARAM: '/p/token', ADMIN_TOKEN_PARAM: '/p/admin', REDIS_KEY_PREFIX: '' }).redis.keyPrefix).toBe('fcfs-staging');
+    expect(loadConfig({ STAGE: 'staging', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin', REDIS_KEY_PREFIX: '' }).redis.keyPrefix).toBe('fcfs-staging');
     expect(loadConfig({ ...local }).redis.keyPrefix).toBe('fcfs');
   });
 });

@@ -101,16 +101,16 @@ describe('serverless package', () => {
     });
   });
 
-  it('runs every function on nodejs22.x with its secrets named as SSM parameters, never inlined', () => {
+  it('runs every function on nodejs22.x with its secrets named as Secrets Manager secrets, never inlined', () => {
     const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties);
-    expect(functions).toHaveLength(11);
+    expect(functions).toHaveLength(12);
     for (const fn of functions) {
       expect(fn.Runtime).toBe('nodejs22.x');
       const env = fn.Environment.Variables;
       expect(env.UPSTASH_REDIS_REST_TOKEN).toBe('');
       expect(env.ADMIN_TOKEN).toBe('');
-      expect(env.UPSTASH_REDIS_REST_TOKEN_PARAM).toBe('/fcfs-coupons/prod/upstash-redis-rest-token');
-      expect(env.ADMIN_TOKEN_PARAM).toBe('/fcfs-coupons/prod/admin-token');
+      expect(env.UPSTASH_SECRET_ID).toBe('fcfs-coupons/prod/upstash');
+      expect(env.ADMIN_TOKEN_SECRET_ID).toBe('fcfs-coupons/prod/admin');
       expect(env.DYNAMODB_ENDPOINT).toBe('');
     }
   });
@@ -122,23 +122,23 @@ describe('serverless package', () => {
       STAGE: 'prod',
       AWS_REGION: 'us-east-1',
       TABLE_NAME: 't',
-      UPSTASH_REDIS_REST_URL_PARAM: '/u',
-      UPSTASH_REDIS_REST_TOKEN_PARAM: '/t',
-      ADMIN_TOKEN_PARAM: '/a',
+      UPSTASH_SECRET_ID: 'u',
+      ADMIN_TOKEN_SECRET_ID: 'a',
     };
     loadConfig(new Proxy(deployed, { get: (target, name: string) => (read.add(name), target[name]) }));
-    const settings = [...read, 'LOG_LEVEL' /* lib/log.ts */].filter((name) => !name.startsWith('AWS_'));
-    expect(settings).toEqual(expect.arrayContaining(['REDIS_RETRIES', 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 'ADMIN_TOKEN_PARAM']));
+    // The SSM parameters of earlier versions (*_PARAM) are read only to refuse them.
+    const settings = [...read, 'LOG_LEVEL' /* lib/log.ts */].filter((name) => !name.startsWith('AWS_') && !name.endsWith('_PARAM'));
+    expect(settings).toEqual(expect.arrayContaining(['REDIS_RETRIES', 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 'UPSTASH_SECRET_ID', 'ADMIN_TOKEN_SECRET_ID']));
     for (const [, fn] of ofType('AWS::Lambda::Function')) {
       const passed = Object.keys(fn.Properties.Environment.Variables);
       expect(settings.filter((name) => !passed.includes(name))).toEqual([]);
     }
   });
 
-  it('grants exact actions only, on the table ARN, the drain function and the parameters', () => {
+  it('grants exact actions only, on the table ARN, the drain and restore functions and the secrets', () => {
     const [, role] = ofType('AWS::IAM::Role')[0]!;
     const statements = role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
-    const appStatements = statements.filter((s: any) => [s.Action].flat().some((a: string) => /^(dynamodb|lambda|ssm):/.test(a)));
+    const appStatements = statements.filter((s: any) => [s.Action].flat().some((a: string) => /^(dynamodb|lambda|secretsmanager):/.test(a)));
     for (const statement of statements) {
       for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
     }
@@ -150,6 +150,10 @@ describe('serverless package', () => {
     expect(JSON.stringify(dynamo.Resource)).not.toMatch(/"\*"/);
     const invoke = appStatements.find((s: any) => s.Action.includes('lambda:InvokeFunction'));
     expect(JSON.stringify(invoke.Resource)).toContain('fcfs-coupons-prod-drain');
+    expect(JSON.stringify(invoke.Resource)).toContain('fcfs-coupons-prod-restore');
+    const secrets = appStatements.find((s: any) => s.Action.includes('secretsmanager:GetSecretValue'));
+    expect(JSON.stringify(secrets.Resource)).toContain('secret:fcfs-coupons/prod/upstash-??????');
+    expect(statements.some((s: any) => [s.Action].flat().some((a: string) => a.startsWith('ssm:')))).toBe(false);
   });
 
   it('packages each function separately as an ESM bundle with its Lua scripts inlined', () => {
@@ -165,6 +169,7 @@ describe('serverless package', () => {
         'drain',
         'issue',
         'notFound',
+        'restore',
         'userCoupon',
         'userCoupons',
       ].map((f) => `${f}.zip`),
@@ -173,6 +178,9 @@ describe('serverless package', () => {
     expect(listing).toContain('functions/issue.mjs');
     const bundle = execFileSync('unzip', ['-p', join(dir, 'issue.zip'), 'functions/issue.mjs'], { encoding: 'utf8', maxBuffer: 50e6 });
     expect(bundle).toContain('Admit one issue request');
+    // No AWS SDK in the admission path: every new container imports this in a drop's opening second.
+    expect(Buffer.byteLength(bundle)).toBeLessThanOrEqual(300 * 1024);
+    expect(bundle).not.toMatch(/@aws-sdk\/client-|smithy/i);
   });
 });
 

@@ -93,19 +93,12 @@ describe('secrets emulator', () => {
     }
   });
 
-  it("the project's resolveSecret reaches it through AWS_ENDPOINT_URL_SSM: one GetParameter per resolve", async () => {
-    emulator = await startSecretsEmulator({ parameters: { '/fcfs/token': 's3cret' } });
-    const saved = { ...process.env };
-    Object.assign(process.env, { AWS_ENDPOINT_URL_SSM: emulator.url, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' });
-    try {
-      const { resolveSecret } = await import('../lib/secrets.js');
-      expect(await resolveSecret({ ssmParameter: '/fcfs/token' }, 'us-east-1')).toBe('s3cret');
-      expect(emulator.stats().calls['AmazonSSM.GetParameter']).toBe(1);
-    } finally {
-      for (const name of ['AWS_ENDPOINT_URL_SSM', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
-        if (saved[name] === undefined) delete process.env[name];
-        else process.env[name] = saved[name];
-      }
-    }
+  it("the project's SecretStore reaches it through its endpoint: one GetSecretValue per secret, whatever its fields", async () => {
+    emulator = await startSecretsEmulator({ secrets: { 'fcfs/upstash': JSON.stringify({ url: 'https://u.example', token: 's3cret' }) } });
+    const { SecretStore } = await import('../lib/secrets.js');
+    const store = new SecretStore('us-east-1', emulator.url);
+    const ref = (field: string) => ({ secretId: 'fcfs/upstash', field });
+    expect(await Promise.all([store.resolve(ref('url')), store.resolve(ref('token'))])).toEqual(['https://u.example', 's3cret']);
+    expect(emulator.stats().calls['secretsmanager.GetSecretValue']).toBe(1);
   });
 });

@@ -1,6 +1,7 @@
 import { UnavailableError } from '../errors.js';
 import { log } from '../log.js';
 import type { Deps } from './deps.js';
+import type { Restorer } from './restorer.js';
 
 export type RestoreResult =
   | { readonly kind: 'RESTORED'; readonly winners: number }
@@ -32,12 +33,16 @@ const REBUILD_LOCK_MS = 30_000;
  * the others wait for it (up to REBUILD_WAIT_MS, then UnavailableError: 503 with Retry-After) instead of
  * stampeding the ledger.
  */
-export async function restoreCouponState(deps: Deps, couponId: string, options: { waitMs?: number } = {}): Promise<RestoreResult> {
+export async function restoreCouponState(
+  deps: Deps,
+  couponId: string,
+  options: { waitMs?: number; lockMs?: number } = {},
+): Promise<RestoreResult> {
   const { store, ledger } = deps;
   const coupon = await ledger.getCoupon(couponId, true);
   if (!coupon) return { kind: 'NOT_FOUND' };
   if (await store.hasState(couponId)) return { kind: 'PRESENT' };
-  const lock = await store.tryLockRebuild(couponId, REBUILD_LOCK_MS);
+  const lock = await store.tryLockRebuild(couponId, options.lockMs ?? REBUILD_LOCK_MS);
   if (!lock) return waitForRestore(deps, couponId, options.waitMs ?? deps.admission.rebuildWaitMs);
   try {
     // Checked again under the lock: the caller that held it before may have loaded the state meanwhile.
@@ -70,6 +75,12 @@ export async function restoreCouponState(deps: Deps, couponId: string, options: 
   } finally {
     await store.unlockRebuild(couponId, lock);
   }
+}
+
+/** The restorer of handlers that have the ledger at hand: they rebuild in-process. */
+export function inProcessRestorer(deps: Omit<Deps, 'restorer'>): Restorer {
+  const restorer: Restorer = { restore: (couponId) => restoreCouponState({ ...deps, restorer }, couponId) };
+  return restorer;
 }
 
 /**

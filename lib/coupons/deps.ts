@@ -4,6 +4,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { CouponStore } from '../redis/coupon-store.js';
 import type { CouponCache } from './coupon-cache.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { Restorer } from './restorer.js';
 
 /** What the use cases need; built once per cold start (lib/runtime.ts) or by a test. */
 export interface Deps {
@@ -15,4 +16,6 @@ export interface Deps {
   /** What this container has learned about coupons (answers without Redis). */
   readonly cache: CouponCache;
   readonly limiter: RateLimiter;
+  /** Restores a coupon's state Redis lost; in-process here (inProcessRestorer), remote on the admission path. */
+  readonly restorer: Restorer;
 }

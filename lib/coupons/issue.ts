@@ -1,7 +1,9 @@
 import { log } from '../log.js';
 import type { Admission, AdmitReply } from '../redis/coupon-store.js';
-import { restoreCouponState } from './coupon-state.js';
 import type { Deps } from './deps.js';
+
+/** What issuing needs: no ledger (the admission path reads it only through its restorer). */
+export type IssueDeps = Pick<Deps, 'store' | 'cache' | 'limiter' | 'trigger' | 'drain' | 'restorer'>;
 
 export type IssueOutcome =
   | { readonly kind: 'ACCEPTED'; readonly ticket: number }
@@ -35,7 +37,7 @@ export type IssueOutcome =
  * 6. A winner whose admission found no drain running starts one; a failure there is logged, not
  *    surfaced: the item is safely queued and the scheduled drain persists it.
  */
-export async function issueCoupon(deps: Deps, couponId: string, userId: string, clientIp?: string): Promise<IssueOutcome> {
+export async function issueCoupon(deps: IssueDeps, couponId: string, userId: string, clientIp?: string): Promise<IssueOutcome> {
   const local = deps.cache.answer(couponId, userId);
   if (local) return local;
   if (!deps.limiter.allow(couponId, userId, clientIp)) return { kind: 'RATE_LIMITED' };
@@ -53,7 +55,7 @@ export async function issueCoupon(deps: Deps, couponId: string, userId: string, 
   return toOutcome(reply);
 }
 
-async function admit(deps: Deps, couponId: string, userId: string): Promise<Admission> {
+async function admit(deps: IssueDeps, couponId: string, userId: string): Promise<Admission> {
   const sentAt = Date.now();
   const admission = await deps.store.admit(couponId, userId, { triggerLeaseMs: deps.drain.triggerLeaseMs, clock: deps.cache.clockFor(couponId) });
   deps.cache.learn(couponId, admission, sentAt, Date.now());
@@ -61,7 +63,7 @@ async function admit(deps: Deps, couponId: string, userId: string): Promise<Admi
 }
 
 /** Who holds an entry on a sold-out coupon: everyone else is answered SOLD_OUT by the container. */
-async function learnWinners(deps: Deps, couponId: string): Promise<void> {
+async function learnWinners(deps: IssueDeps, couponId: string): Promise<void> {
   try {
     const winners = await deps.store.readWinners(couponId);
     if (winners) deps.cache.setWinners(couponId, winners.seq, winners.users);
@@ -76,8 +78,8 @@ async function learnWinners(deps: Deps, couponId: string): Promise<void> {
  * does not know is remembered by the container for a few seconds, so that a flood of requests for a
  * made-up coupon costs one ledger read per container and interval, not one per request.
  */
-export async function restoredNow(deps: Deps, couponId: string): Promise<boolean> {
-  const result = await restoreCouponState(deps, couponId);
+export async function restoredNow(deps: Pick<Deps, 'restorer' | 'cache'>, couponId: string): Promise<boolean> {
+  const result = await deps.restorer.restore(couponId);
   if (result.kind === 'NOT_FOUND') {
     deps.cache.markUnknown(couponId);
     return false;

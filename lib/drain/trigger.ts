@@ -1,4 +1,4 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaInvoker } from '../aws/lambda.js';
 
 /** Starts a drain for one coupon without waiting for it. */
 export interface DrainTrigger {
@@ -11,36 +11,24 @@ export interface DrainRequest {
 }
 
 /**
+ * A winner waits for starting a drain at most this long: the item is queued either way, and the schedule
+ * drains it if the invoke fails.
+ */
+const START_TIMEOUT_MS = 300;
+
+/**
  * Asynchronous Lambda invoke (InvocationType Event): Lambda queues the event and answers 202 at once, so
  * the admission that found no drain running pays one short call, once per drain mark lifetime.
  */
 export class LambdaDrainTrigger implements DrainTrigger {
-  private readonly lambda: LambdaClient;
-
   constructor(
     private readonly functionName: string,
-    options: { region: string; endpoint: string | undefined },
-  ) {
-    this.lambda = new LambdaClient({
-      region: options.region,
-      endpoint: options.endpoint,
-      maxAttempts: 2,
-      requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000 },
-      ...(options.endpoint && !process.env.AWS_ACCESS_KEY_ID
-        ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-        : {}),
-    });
-  }
+    private readonly lambda: LambdaInvoker,
+  ) {}
 
   async start(couponId: string): Promise<void> {
     const request: DrainRequest = { couponId };
-    await this.lambda.send(
-      new InvokeCommand({
-        FunctionName: this.functionName,
-        InvocationType: 'Event',
-        Payload: Buffer.from(JSON.stringify(request)),
-      }),
-    );
+    await this.lambda.invokeAsync(this.functionName, request, START_TIMEOUT_MS);
   }
 }
 

@@ -537,6 +537,12 @@ export class CouponStore {
     return reply === 'OK' ? token : undefined;
   }
 
+  /** True when this caller is the one to ask for a rebuild (no request is marked since ttlMs). */
+  async markRestoreRequested(couponId: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.guard('mark restore', () => this.redis.set(this.keys(couponId).restoreRequested, '1', { nx: true, px: ttlMs }));
+    return reply === 'OK';
+  }
+
   /** Release the rebuild lock if `token` still holds it (a rebuild that outlived the TTL leaves it). */
   async unlockRebuild(couponId: string, token: string): Promise<boolean> {
     return Number(await this.run(scripts.unlock, [this.keys(couponId).rebuildLock], [token])) === 1;

@@ -31,6 +31,8 @@ export interface CouponKeys {
   readonly errors: string;
   /** STRING, with a TTL: held while the coupon's state is rebuilt from the ledger. */
   readonly rebuildLock: string;
+  /** STRING, with a TTL: a rebuild was asked of the restore function (one asks for every container). */
+  readonly restoreRequested: string;
 }
 
 export function couponKeys(prefix: string, couponId: string): CouponKeys {
@@ -43,6 +45,7 @@ export function couponKeys(prefix: string, couponId: string): CouponKeys {
     dead: `${base}:dead`,
     errors: `${base}:errors`,
     rebuildLock: `${base}:rebuild`,
+    restoreRequested: `${base}:restore-requested`,
   };
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCoupon } from '../../lib/coupons/campaigns.js';
 import { CouponCache } from '../../lib/coupons/coupon-cache.js';
-import { restoreCouponState } from '../../lib/coupons/coupon-state.js';
+import { inProcessRestorer, restoreCouponState } from '../../lib/coupons/coupon-state.js';
 import { RateLimiter } from '../../lib/coupons/rate-limiter.js';
 import type { Deps } from '../../lib/coupons/deps.js';
 import { issueCoupon } from '../../lib/coupons/issue.js';
@@ -59,7 +59,7 @@ type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis> };
 
 export function scenarioDeps(services: Services, prefix: string, overrides: Partial<Deps> = {}, options: { redisTimeoutMs?: number } = {}): ScenarioDeps {
   const redis = createRedis({ url: services.gatewayUrl, token: services.gatewayToken, retries: 1, timeoutMs: options.redisTimeoutMs });
-  return {
+  const deps: Omit<ScenarioDeps, 'restorer'> = {
     redis,
     store: new CouponStore(redis, prefix),
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
@@ -70,6 +70,7 @@ export function scenarioDeps(services: Services, prefix: string, overrides: Part
     limiter: new RateLimiter({ userPerSecond: 0, ipPerSecond: 0 }),
     ...overrides,
   };
+  return { ...deps, restorer: overrides.restorer ?? inProcessRestorer(deps) };
 }
 
 const uid = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
