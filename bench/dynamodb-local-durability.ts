@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamo } from '../lib/ledger/dynamo.js';
+import { newCouponRecord } from '../lib/ledger/model.js';
 import { Ledger } from '../lib/ledger/ledger.js';
 import { freePort, startDynamo, type Spawned } from '../localstack/processes.js';
 import { ensureTable } from '../localstack/table.js';
@@ -42,7 +43,7 @@ for (let round = 1; round <= rounds; round++) {
   const port = await freePort();
   const first = await start(port, dataDir);
   const couponId = `probe-${round}`;
-  await first.ledger.createCoupon({ couponId, name: 'probe', totalQuantity: QUANTITY, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now(), epoch: 0, definition: undefined, partitions: 1 });
+  await first.ledger.createCoupon(newCouponRecord({ couponId, name: 'probe', totalQuantity: QUANTITY, startsAt: 0, endsAt: undefined, createdAt: Date.now() }));
 
   const acknowledged: { userId: string; at: number }[] = [];
   let killed = false;

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Redis as IORedis } from 'ioredis';
 import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
+import { newCouponRecord } from '../lib/ledger/model.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
 import { LambdaInvoker } from '../lib/aws/lambda.js';
 import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
@@ -448,7 +449,7 @@ async function measureLedgerCeiling(dynamo: ReturnType<typeof createDynamo>): Pr
  * coupon with room for all of them, while `more(itemsWrittenSoFar)` says so. Returns the items written.
  */
 async function writeLedgerBatches(ledger: Ledger, couponId: string, more: (written: number) => boolean): Promise<number> {
-  await ledger.createCoupon({ couponId, name: couponId, totalQuantity: 100_000_000, issuedCount: 0, startsAt: 0, endsAt: undefined, status: 'ACTIVE', createdAt: Date.now(), epoch: 0, definition: undefined, partitions: 1 });
+  await ledger.createCoupon(newCouponRecord({ couponId, name: couponId, totalQuantity: 100_000_000, startsAt: 0, endsAt: undefined, createdAt: Date.now() }));
   let written = 0;
   while (more(written)) {
     const batch = Array.from({ length: MAX_BATCH }, (_, i) => ({ userId: `l${written + i}`, ticket: written + i + 1, requestedAt: Date.now() }));

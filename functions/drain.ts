@@ -12,13 +12,14 @@ import { getRuntime } from '../lib/runtime.js';
 export async function handler(event: unknown, context: Context): Promise<{ reports: DrainReport[] }> {
   const runtime = await getRuntime();
   const timeLeftMs = () => context.getRemainingTimeInMillis();
-  const couponId = (event as Partial<DrainRequest> | null)?.couponId;
-  if (couponId !== undefined && !isValidId(couponId)) {
+  const request = (event as Partial<DrainRequest> | null) ?? {};
+  const { couponId, shard = 0 } = request;
+  if ((couponId !== undefined && !isValidId(couponId)) || !Number.isInteger(shard) || shard < 0 || shard >= runtime.shards.count) {
     // Thrown, Lambda would retry this asynchronous invocation twice for the same result.
-    log.error('drain invoked with an invalid couponId; ignored', { couponId: String(couponId).slice(0, 100) });
+    log.error('drain invoked with an invalid couponId or shard; ignored', { couponId: String(couponId).slice(0, 100), shard: String(shard).slice(0, 20) });
     return { reports: [] };
   }
-  const reports = couponId === undefined ? await drainAll(runtime, timeLeftMs) : [await drainCoupon(runtime, couponId, timeLeftMs)];
+  const reports = couponId === undefined ? await drainAll(runtime, timeLeftMs) : [await drainCoupon(runtime, couponId, timeLeftMs, shard)];
   for (const report of reports) {
     if (report.batches > 0 || report.requeued > 0 || report.deadLettered > 0) log.info('drained', { ...report });
   }

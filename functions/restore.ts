@@ -14,15 +14,15 @@ const LOCK_MARGIN_MS = 5_000;
  * pages of the ledger: it runs here, under this function's timeout, not in an API request.
  */
 export async function handler(event: unknown, context: Context): Promise<RestoreResult | { kind: 'INVALID' }> {
-  const couponId = (event as Partial<RestoreRequest> | null)?.couponId;
-  if (!isValidId(couponId)) {
+  const { couponId, shard = 0 } = (event as Partial<RestoreRequest> | null) ?? {};
+  const runtime = await getRuntime();
+  if (!isValidId(couponId) || !Number.isInteger(shard) || shard < 0 || shard >= runtime.shards.count) {
     // Thrown, Lambda would retry this asynchronous invocation twice for the same result.
-    log.error('restore invoked without a valid couponId; ignored', { couponId: String(couponId).slice(0, 100) });
+    log.error('restore invoked without a valid couponId and shard; ignored', { couponId: String(couponId).slice(0, 100), shard: String(shard).slice(0, 20) });
     return { kind: 'INVALID' };
   }
-  const runtime = await getRuntime();
   const lockMs = Math.max(1_000, context.getRemainingTimeInMillis() - LOCK_MARGIN_MS);
-  const result = await restoreCouponState(runtime, couponId, { waitMs: lockMs, lockMs });
-  if (result.kind !== 'PRESENT') log.info('restore requested', { couponId, result: result.kind });
+  const result = await restoreCouponState(runtime, couponId, { shard, waitMs: lockMs, lockMs });
+  if (result.kind !== 'PRESENT') log.info('restore requested', { couponId, shard, result: result.kind });
   return result;
 }

@@ -1,5 +1,13 @@
 import { ConfigError } from './errors.js';
 import type { SecretRef } from './secrets.js';
+
+/** An Upstash database's REST endpoint. */
+export interface UpstashDatabase {
+  readonly url: string;
+  readonly token: string;
+}
+
+export type DatabasesRef = { readonly given: readonly UpstashDatabase[] } | { readonly secretId: string };
 import { DEFAULT_ISSUANCE_PARTITIONS, MAX_ISSUANCE_PARTITIONS } from './ledger/model.js';
 
 /**
@@ -16,9 +24,11 @@ export interface Config {
   /** Set for DynamoDB Local; unset in AWS. */
   readonly dynamodbEndpoint: string | undefined;
   readonly redis: {
-    /** The Upstash REST URL and token: given, or the fields "url" and "token" of one secret. */
-    readonly url: SecretRef;
-    readonly token: SecretRef;
+    /**
+     * The Upstash databases (shards): given (UPSTASH_REDIS_REST_URL and _TOKEN, comma-separated lists
+     * for several), or a secret holding {"url", "token"} or {"shards": [{"url", "token"}, ...]}.
+     */
+    readonly databases: DatabasesRef;
     /** Prefix of every key this system writes, so one Redis can host several stages or test runs. */
     readonly keyPrefix: string;
     /** Retries of a REST request that never reached Redis before the caller is answered 503. */
@@ -148,13 +158,39 @@ function required(env: Env, name: string): string {
 
 const SSM_SETTINGS = ['UPSTASH_REDIS_REST_URL_PARAM', 'UPSTASH_REDIS_REST_TOKEN_PARAM', 'ADMIN_TOKEN_PARAM'];
 
-/** UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, or UPSTASH_SECRET_ID naming {"url", "token"}. */
-function upstash(env: Env): { url: SecretRef; token: SecretRef } {
+/**
+ * UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (comma-separated lists of one length for several
+ * databases), or UPSTASH_SECRET_ID naming a secret with the same (see parseDatabases).
+ */
+function upstash(env: Env): { databases: DatabasesRef } {
   refuseSsm(env);
   const { UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token, UPSTASH_SECRET_ID: secretId } = env;
-  if (url && token) return { url: { value: url }, token: { value: token } };
-  if (secretId) return { url: { secretId, field: 'url' }, token: { secretId, field: 'token' } };
+  if (url && token) {
+    const urls = url.split(',').map((u) => u.trim());
+    const tokens = token.split(',').map((t) => t.trim());
+    if (urls.length !== tokens.length) throw new ConfigError(`UPSTASH_REDIS_REST_URL names ${urls.length} database(s) but UPSTASH_REDIS_REST_TOKEN ${tokens.length}`);
+    return { databases: { given: parseDatabases(urls.map((u, i) => ({ url: u, token: tokens[i] })), 'UPSTASH_REDIS_REST_URL') } };
+  }
+  if (secretId) return { databases: { secretId } };
   throw new ConfigError('UPSTASH_REDIS_REST_URL (with UPSTASH_REDIS_REST_TOKEN, or UPSTASH_SECRET_ID naming a Secrets Manager secret that holds {"url", "token"}) is required');
+}
+
+/** Most Upstash databases one deployment spreads its coupons over. */
+export const MAX_SHARDS = 32;
+
+/**
+ * The databases of a secret ({"url", "token"}, or {"shards": [{"url", "token"}, ...]}) or of the
+ * environment: each an http(s) URL and a token, one to MAX_SHARDS of them.
+ */
+export function parseDatabases(raw: unknown, source: string): UpstashDatabase[] {
+  const list = Array.isArray(raw) ? raw : typeof raw === 'object' && raw !== null && 'shards' in raw ? (raw as { shards: unknown }).shards : [raw];
+  if (!Array.isArray(list) || list.length < 1 || list.length > MAX_SHARDS) throw new ConfigError(`${source} must name 1 to ${MAX_SHARDS} Upstash databases`);
+  return list.map((entry: unknown, i) => {
+    const { url, token } = (entry ?? {}) as { url?: unknown; token?: unknown };
+    if (typeof url !== 'string' || !/^https?:\/\/\S+$/.test(url)) throw new ConfigError(`${source}: database ${i + 1} needs an http(s) "url"`);
+    if (typeof token !== 'string' || token === '') throw new ConfigError(`${source}: database ${i + 1} needs a "token"`);
+    return { url, token };
+  });
 }
 
 /** ADMIN_TOKEN, or ADMIN_TOKEN_SECRET_ID naming {"adminToken"}; a default only locally. */

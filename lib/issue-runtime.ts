@@ -6,8 +6,7 @@ import { RateLimiter } from './coupons/rate-limiter.js';
 import { RemoteRestorer } from './coupons/restorer.js';
 import { ConfigError } from './errors.js';
 import { DynamoCouponReader } from './ledger/coupon-reader.js';
-import { createRedis } from './redis/client.js';
-import { CouponStore } from './redis/coupon-store.js';
+import { resolveDatabases, shardsOf } from './redis/databases.js';
 import { drainTrigger, warnIfUnauthenticated } from './runtime.js';
 import { SecretStore } from './secrets.js';
 
@@ -37,19 +36,18 @@ export function getIssueRuntime(): Promise<IssueRuntime> {
 export async function buildIssueRuntime(config: Config): Promise<IssueRuntime> {
   warnIfUnauthenticated(config);
   const secrets = new SecretStore(config.region, config.secretsEndpoint);
-  const [redisUrl, redisToken] = await Promise.all([secrets.resolve(config.redis.url), secrets.resolve(config.redis.token)]);
-  const store = new CouponStore(createRedis({ url: redisUrl, token: redisToken, retries: config.redis.retries }), config.redis.keyPrefix);
+  const shards = shardsOf(config, await resolveDatabases(config, secrets));
   const lambda = new LambdaInvoker(config.region, config.drainTrigger.lambdaEndpoint);
   const restoreFunction = config.restoreFunctionName;
-  const startRestore = async (request: { couponId: string }) => {
+  const startRestore = async (request: { couponId: string; shard?: number }) => {
     if (!restoreFunction) throw new ConfigError('RESTORE_FUNCTION_NAME is required to restore a coupon Redis lost');
     await lambda.invokeAsync(restoreFunction, request, RESTORE_START_TIMEOUT_MS);
   };
   return {
     config,
-    store,
+    shards,
     trigger: drainTrigger(config, lambda),
-    restorer: new RemoteRestorer(new DynamoCouponReader(config.region, config.dynamodbEndpoint, config.tableName), store, startRestore, config.admission.rebuildWaitMs),
+    restorer: new RemoteRestorer(new DynamoCouponReader(config.region, config.dynamodbEndpoint, config.tableName), shards, startRestore, config.admission.rebuildWaitMs),
     drain: config.drain,
     cache: new CouponCache(config.admission),
     limiter: new RateLimiter(config.rateLimit),

@@ -8,8 +8,7 @@ import { LambdaDrainTrigger, scheduleOnly, type DrainTrigger } from './drain/tri
 import { createDynamo } from './ledger/dynamo.js';
 import { Ledger } from './ledger/ledger.js';
 import { log } from './log.js';
-import { createRedis } from './redis/client.js';
-import { CouponStore } from './redis/coupon-store.js';
+import { resolveDatabases, shardsOf } from './redis/databases.js';
 import { SecretStore } from './secrets.js';
 
 export interface Runtime extends Deps {
@@ -37,10 +36,8 @@ export function getRuntime(): Promise<Runtime> {
 export async function buildRuntime(config: Config): Promise<Runtime> {
   warnIfUnauthenticated(config);
   const secrets = new SecretStore(config.region, config.secretsEndpoint);
-  const [redisUrl, redisToken] = await Promise.all([secrets.resolve(config.redis.url), secrets.resolve(config.redis.token)]);
-  const redis = createRedis({ url: redisUrl, token: redisToken, retries: config.redis.retries });
   const deps = {
-    store: new CouponStore(redis, config.redis.keyPrefix),
+    shards: shardsOf(config, await resolveDatabases(config, secrets)),
     ledger: new Ledger(createDynamo({ region: config.region, endpoint: config.dynamodbEndpoint }), config.tableName, config.ledgerPartitions),
     trigger: drainTrigger(config),
     drain: config.drain,

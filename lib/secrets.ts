@@ -35,7 +35,8 @@ export class SecretStore {
     return value;
   }
 
-  private read(secretId: string): Promise<Record<string, unknown>> {
+  /** A JSON secret as a whole (read once per container). */
+  read(secretId: string): Promise<Record<string, unknown>> {
     let secret = this.secrets.get(secretId);
     if (!secret) {
       secret = this.fetch(secretId);

@@ -20,6 +20,8 @@ async function loadState(couponId: string, state: Partial<{ total: number; remai
     startsAt: state.startsAt ?? Date.now() - hour,
     endsAt: state.endsAt ?? 0,
     epoch: 0,
+    shard: 0,
+    shards: 1,
   });
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, parseDatabases } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
 
 const local = { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:8079', UPSTASH_REDIS_REST_TOKEN: 't' };
@@ -34,12 +34,21 @@ describe('configuration', () => {
     const config = loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin' });
     expect(config).toMatchObject({
       authMode: 'jwt',
-      redis: { url: { secretId: 'p/upstash', field: 'url' }, token: { secretId: 'p/upstash', field: 'token' }, keyPrefix: 'fcfs-prod' },
+      redis: { databases: { secretId: 'p/upstash' }, keyPrefix: 'fcfs-prod' },
       adminToken: { secretId: 'p/admin', field: 'adminToken' },
     });
     // Two stages on one Upstash database keep apart unless told otherwise; serverless.yml passes ''
     // when REDIS_KEY_PREFIX is unset, which means the default too. Locally the prefix stays "fcfs".
     expect(loadConfig({ STAGE: 'staging', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin', REDIS_KEY_PREFIX: '' }).redis.keyPrefix).toBe('fcfs-staging');
     expect(loadConfig({ ...local }).redis.keyPrefix).toBe('fcfs');
+  });
+
+  it('reads several Upstash databases (shards) as comma-separated lists of one length, or refuses them with one sentence', () => {
+    const two = loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1, http://b:2', UPSTASH_REDIS_REST_TOKEN: 'ta,tb' });
+    expect(two.redis.databases).toEqual({ given: [{ url: 'http://a:1', token: 'ta' }, { url: 'http://b:2', token: 'tb' }] });
+    expect(() => loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1,http://b:2', UPSTASH_REDIS_REST_TOKEN: 'ta' })).toThrow(/names 2 database\(s\) but UPSTASH_REDIS_REST_TOKEN 1/);
+    expect(() => loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1,nope', UPSTASH_REDIS_REST_TOKEN: 'ta,tb' })).toThrow(/database 2 needs an http\(s\) "url"/);
+    expect(parseDatabases({ shards: [{ url: 'https://x', token: 't' }] }, 'secret s')).toEqual([{ url: 'https://x', token: 't' }]);
+    expect(() => parseDatabases({ shards: [] }, 'secret s')).toThrow(/secret s must name 1 to 32 Upstash databases/);
   });
 });

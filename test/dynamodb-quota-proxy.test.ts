@@ -21,7 +21,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger } from '../lib/ledger/ledger.js';
-import { couponPk, userGsiPk } from '../lib/ledger/model.js';
+import { couponPk, newCouponRecord, userGsiPk } from '../lib/ledger/model.js';
 import { scaledDynamoLimits, startDynamoQuotaProxy, type DynamoQuotaProxy, type PartitionStats } from '../localstack/dynamodb-quota-proxy.js';
 import { itemSize, numberSize } from '../localstack/dynamodb-quota/item-size.js';
 import { services } from './support/deps.js';
@@ -212,7 +212,7 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     const ledger = new Ledger(createDynamo({ region: 'us-east-1', endpoint: proxy.url }), table());
     const couponId = unique('coupon');
     const now = Date.now();
-    await ledger.createCoupon({ couponId, name: 'c', totalQuantity: 10, issuedCount: 0, startsAt: now, endsAt: undefined, status: 'ACTIVE', createdAt: now, epoch: 0, definition: undefined, partitions: 1 });
+    await ledger.createCoupon(newCouponRecord({ couponId, name: 'c', totalQuantity: 10, startsAt: now, endsAt: undefined, createdAt: now }));
     const users = ['u1', 'u2', 'u3'].map((u) => `${couponId}-${u}`);
     await ledger.persistBatch(couponId, 10, users.map((userId, i) => ({ userId, ticket: i + 1, requestedAt: now })));
     expect(writes(proxy, table(), couponPk(couponId))).toBe(1 + 3 * 2 + 2);

@@ -11,7 +11,7 @@ import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainAll, drainCoupon, persistClaim } from '../lib/drain/drain.js';
 import type { Ledger } from '../lib/ledger/ledger.js';
 import type { Claim } from '../lib/redis/coupon-store.js';
-import { forever, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
+import { forever, testDeps, uniqueCouponId, withLedger, withStore } from './support/deps.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
 
@@ -204,7 +204,7 @@ describe('the schedule and a coupon being restored', () => {
         return deps.store.forgetCoupon(id, why);
       },
     });
-    await drainAll({ ...deps, store: schedulerStore }, forever);
+    await drainAll(withStore(deps, schedulerStore), forever);
     expect(await deps.store.readCounters(couponId)).toMatchObject({ remaining: 4 });
     expect(await deps.store.listCoupons()).toContain(couponId);
   });
@@ -230,7 +230,7 @@ describe('reconcile while a drop runs', () => {
         return snapshot;
       },
     });
-    const report = await reconcileCoupon({ ...deps, store }, couponId, { dryRun: true });
+    const report = await reconcileCoupon(withStore(deps, store), couponId, { dryRun: true });
     await acknowledging;
     expect(report?.summary).toEqual({});
     expect(report?.retry).toBe(false);
@@ -250,7 +250,7 @@ describe('a retried create', () => {
     const failingStore = Object.assign(Object.create(deps.store), {
       loadCoupon: async () => Promise.reject(new Error('Redis unavailable')),
     });
-    await expect(createCoupon({ ...deps, store: failingStore }, definition(couponId))).rejects.toThrow('Redis unavailable');
+    await expect(createCoupon(withStore(deps, failingStore), definition(couponId))).rejects.toThrow('Redis unavailable');
     expect(await deps.store.readCounters(couponId)).toBeUndefined();
 
     const retried = await createCoupon(deps, definition(couponId));

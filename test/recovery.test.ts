@@ -10,7 +10,7 @@ import { drainCoupon, persistClaim } from '../lib/drain/drain.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { CouponStore, REPAIR_CHUNK, scripts } from '../lib/redis/coupon-store.js';
 import { ownRedis, scenarioDeps } from './faults/scenarios.js';
-import { defaultAdmission, defaultDrain, forever, services, testDeps, uniqueCouponId, withLedger } from './support/deps.js';
+import { defaultAdmission, defaultDrain, forever, services, testDeps, uniqueCouponId, withLedger, withStore } from './support/deps.js';
 import { setOutcome, setRemaining } from './support/redis-state.js';
 
 type TestDeps = ReturnType<typeof testDeps>;
@@ -188,7 +188,7 @@ describe('reconcile finds and repairs each kind of drift', () => {
         return deps.redis.evalsha(sha, keys, args);
       },
     });
-    const report = await reconcileCoupon({ ...deps, store: new CouponStore(recording, deps.store.keyPrefix) }, couponId, { dryRun: false });
+    const report = await reconcileCoupon(withStore(deps, new CouponStore(recording, deps.store.keyPrefix)), couponId, { dryRun: false });
     expect(report?.summary).toEqual({ PERSISTED_NOT_MARKED: winners });
     expect(usersPerCall).toEqual([REPAIR_CHUNK, REPAIR_CHUNK, 1]);
     const settled = await reconcileCoupon(deps, couponId, { dryRun: true });
@@ -229,7 +229,7 @@ describe('reconcile finds and repairs each kind of drift', () => {
         return counters && ++reads === 1 ? { ...counters, remaining: counters.remaining + 1 } : counters;
       },
     });
-    const report = await reconcileCoupon({ ...deps, store }, couponId, { dryRun: false });
+    const report = await reconcileCoupon(withStore(deps, store), couponId, { dryRun: false });
     expect(report?.summary).toEqual({});
     expect(report).toMatchObject({ retry: true, repaired: false });
     expect((await deps.store.readCounters(couponId))?.remaining).toBe(8);

@@ -34,7 +34,7 @@ describe('Lua scripts', () => {
   it('a flushed script cache (NOSCRIPT) is reloaded transparently, never surfaced', async () => {
     const deps = testDeps();
     const couponId = uniqueCouponId();
-    await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0, epoch: 0 });
+    await deps.store.loadCoupon(couponId, { total: 2, remaining: 2, seq: 0, startsAt: 0, endsAt: 0, epoch: 0, shard: 0, shards: 1 });
     await deps.redis.scriptFlush();
     expect(await deps.redis.scriptExists(scripts.admit.sha1)).toEqual([0]);
     expect((await deps.store.admit(couponId, 'u1', { triggerLeaseMs: 1_000 })).reply.kind).toBe('ACCEPTED');

@@ -1,7 +1,8 @@
 import { InvalidInputError } from '../errors.js';
-import type { CouponRecord } from '../ledger/model.js';
+import { newCouponRecord, type CouponRecord } from '../ledger/model.js';
+import { initialShare } from '../redis/shards.js';
 import type { LiveCounters } from '../redis/coupon-store.js';
-import { restoreCouponState } from './coupon-state.js';
+import { restoreAllShards } from './coupon-state.js';
 import type { Deps } from './deps.js';
 import { parseId } from './ids.js';
 
@@ -88,32 +89,36 @@ export function parseNewCoupon(body: unknown): NewCoupon {
 export async function createCoupon(deps: Deps, input: NewCoupon): Promise<CreateCouponOutcome> {
   const now = Date.now();
   const definition = couponDefinition(input);
-  const record: CouponRecord = {
+  const shards = deps.shards.count;
+  const record: CouponRecord = newCouponRecord({
     couponId: input.couponId,
     name: input.name,
     totalQuantity: input.totalQuantity,
-    issuedCount: 0,
     startsAt: input.startsAt ?? now,
     endsAt: input.endsAt,
-    status: 'ACTIVE',
     createdAt: now,
-    epoch: 0,
     definition,
     partitions: deps.ledger.newCouponPartitions,
-  };
+    shards,
+  });
   const created = await deps.ledger.createCoupon(record);
   if (created.kind === 'CREATED') {
-    // A coupon this call created has never had a state, so no claim of it can exist: loaded as new.
-    await deps.store.loadCoupon(input.couponId, {
-      total: record.totalQuantity,
-      remaining: record.totalQuantity,
-      seq: 0,
-      startsAt: record.startsAt,
-      endsAt: record.endsAt ?? 0,
-      epoch: record.epoch,
-    });
+    // A coupon this call created has never had a state, so no claim of it can exist: loaded as new, its
+    // units split evenly over the shards.
+    for (let shard = 0; shard < shards; shard++) {
+      await deps.shards.at(shard).loadCoupon(input.couponId, {
+        total: record.totalQuantity,
+        remaining: initialShare(record.totalQuantity, shards, shard),
+        seq: 0,
+        startsAt: record.startsAt,
+        endsAt: record.endsAt ?? 0,
+        epoch: 0,
+        shard,
+        shards,
+      });
+    }
   } else if ((await deps.ledger.getCoupon(input.couponId, true))?.definition === definition) {
-    await restoreCouponState(deps, input.couponId);
+    await restoreAllShards(deps, input.couponId);
   } else {
     return created;
   }
@@ -149,15 +154,12 @@ export function getAdminCouponView(deps: Deps, couponId: string): Promise<AdminC
 }
 
 async function readCouponView(deps: Deps, couponId: string, consistentRead: boolean): Promise<AdminCouponView | undefined> {
-  const [record, liveOrMissing] = await Promise.all([
-    deps.ledger.getCoupon(couponId, consistentRead),
-    deps.store.readCounters(couponId),
-  ]);
+  const [record, liveOrMissing] = await Promise.all([deps.ledger.getCoupon(couponId, consistentRead), readCouponCounters(deps, couponId)]);
   if (!record) return undefined;
   let live = liveOrMissing;
   if (!live) {
-    await restoreCouponState(deps, couponId);
-    live = await deps.store.readCounters(couponId);
+    await restoreAllShards(deps, couponId);
+    live = await readCouponCounters(deps, couponId);
     if (!live) throw new Error(`coupon ${couponId} has no Redis state after a restore`);
   }
   return {
@@ -172,6 +174,28 @@ async function readCouponView(deps: Deps, couponId: string, consistentRead: bool
     inflight: live.inflight,
     issued: record.issuedCount,
     deadLettered: live.deadLettered,
+  };
+}
+
+/**
+ * A coupon's live counters summed over its shards (units in transit between shards count as remaining:
+ * they are for sale again in a moment); undefined when any shard has no state.
+ */
+export async function readCouponCounters(deps: Deps, couponId: string): Promise<LiveCounters | undefined> {
+  const shards = await Promise.all(deps.shards.stores.map((store) => store.readCounters(couponId)));
+  if (shards.some((live) => !live)) return undefined;
+  const all = shards as LiveCounters[];
+  const sum = (pick: (live: LiveCounters) => number) => all.reduce((total, live) => total + pick(live), 0);
+  return {
+    ...all[0]!,
+    remaining: sum((l) => l.remaining + l.inTransit),
+    seq: sum((l) => l.seq),
+    queued: sum((l) => l.queued),
+    inflight: sum((l) => l.inflight),
+    deadLettered: sum((l) => l.deadLettered),
+    inTransit: sum((l) => l.inTransit),
+    shard: 0,
+    shards: all.length,
   };
 }
 

@@ -26,12 +26,18 @@ const CLOCK_MEASUREMENT_TTL_MS = 60_000;
 const UNKNOWN_COUPON_TTL_MS = 5_000;
 const MAX_COUPONS = 10_000;
 
+interface KnownShard {
+  /** Set once an answer showed no unit left in the shard; asked again after `recheckAt`. */
+  soldOut?: { readonly seq: number; readonly recheckAt: number };
+  /** Everyone holding an entry in the shard when it sold out, read at `seq`. */
+  winners?: { readonly seq: number; readonly users: ReadonlySet<string> };
+}
+
 interface Known {
   facts?: Pick<SeenCoupon, 'startsAt' | 'endsAt' | 'total'>;
-  /** Set once an answer showed no unit left; asked again after `recheckAt`. */
-  soldOut?: { readonly seq: number; readonly recheckAt: number };
-  /** Everyone holding an entry when the coupon sold out, read at `seq`. */
-  winners?: { readonly seq: number; readonly users: ReadonlySet<string> };
+  /** Every shard had no unit left (with one shard: it had none); asked again after `recheckAt`. */
+  exhausted?: { readonly recheckAt: number };
+  shards: KnownShard[];
   unknownUntil?: number;
 }
 
@@ -43,10 +49,10 @@ interface Known {
  * - its clock's offset to Redis' clock, measured on replies that carry Redis' time, so that it can tell
  *   "long before the opening" (NOT_OPEN, here) from "near the opening" (Redis' clock decides, for
  *   fairness whatever the containers' clocks say);
- * - that a coupon sold out, and who holds an entry on it then: anyone else is answered SOLD_OUT here;
- *   a winner asking again still goes to Redis, for their exact status. SOLD_OUT is answered from here
- *   for soldOutRecheckMs at most: a unit that becomes free again (reconcile, a ledger refusal) is sold
- *   once a request asks Redis again, so within that long.
+ * - that a coupon sold out (every shard had no unit left), and who holds an entry on the user's shard
+ *   then: anyone else is answered SOLD_OUT here; a winner asking again still goes to Redis, for their
+ *   exact status. SOLD_OUT is answered from here for soldOutRecheckMs at most: a unit that becomes free
+ *   again (reconcile, a ledger refusal) is sold once a request asks Redis again, so within that long.
  *
  * One instance per container (a Lambda execution environment answers one request at a time).
  */
@@ -60,7 +66,7 @@ export class CouponCache {
   ) {}
 
   /** An answer this container can give without Redis, or undefined when Redis must decide. */
-  answer(couponId: string, userId: string): LocalAnswer | undefined {
+  answer(couponId: string, userId: string, shard = 0): LocalAnswer | undefined {
     const known = this.coupons.get(couponId);
     if (!known) return undefined;
     const now = this.now();
@@ -75,8 +81,9 @@ export class CouponCache {
     const margin = this.margin(now);
     if (redisNow < facts.startsAt - margin) return { kind: 'NOT_OPEN', startsAt: facts.startsAt };
     if (facts.endsAt > 0 && redisNow >= facts.endsAt + margin) return { kind: 'ENDED' };
-    const { soldOut, winners } = known;
-    if (soldOut && soldOut.recheckAt > now && winners?.seq === soldOut.seq && !winners.users.has(userId)) return { kind: 'SOLD_OUT' };
+    const { soldOut, winners } = known.shards[shard] ?? {};
+    const exhausted = known.exhausted !== undefined && known.exhausted.recheckAt > now;
+    if (exhausted && soldOut && winners?.seq === soldOut.seq && !winners.users.has(userId)) return { kind: 'SOLD_OUT' };
     return undefined;
   }
 
@@ -93,27 +100,49 @@ export class CouponCache {
     return { kind: 'container', now: Math.round(redisNow) };
   }
 
-  /** Learn from an admission, sent at `sentAt` and answered at `answeredAt` (this container's clock). */
-  learn(couponId: string, admission: Admission, sentAt: number, answeredAt: number): void {
+  /**
+   * Learn from an admission in one of `shards` shards, sent at `sentAt` and answered at `answeredAt`
+   * (this container's clock).
+   */
+  learn(couponId: string, admission: Admission, sentAt: number, answeredAt: number, shard = 0, shards = 1): void {
     if (admission.redisNow !== undefined) this.measureOffset(admission.redisNow, sentAt, answeredAt);
     const { seen } = admission;
     if (!seen) return;
     const known = this.known(couponId);
     known.facts = { startsAt: seen.startsAt, endsAt: seen.endsAt, total: seen.total };
+    const knownShard = (known.shards[shard] ??= {});
     // Sold out is what remaining says, not the answer: a rejected winner asking again is answered
     // SOLD_OUT while units may be left.
-    if (seen.remaining <= 0) known.soldOut = { seq: seen.seq, recheckAt: answeredAt + this.settings.soldOutRecheckMs };
-    else known.soldOut = undefined;
+    if (seen.remaining <= 0) {
+      knownShard.soldOut = { seq: seen.seq, recheckAt: answeredAt + this.settings.soldOutRecheckMs };
+      // With one shard, its last unit is the coupon's; with more, the others are asked first (rebalance.ts).
+      if (shards === 1) known.exhausted = { recheckAt: answeredAt + this.settings.soldOutRecheckMs };
+    } else {
+      knownShard.soldOut = undefined;
+      known.exhausted = undefined;
+    }
   }
 
-  /** True when the coupon sold out and who holds an entry on it is not known (or changed since read). */
-  needsWinners(couponId: string): boolean {
+  /** Every shard was found without a unit (rebalance.ts): SOLD_OUT is answered here for a while. */
+  markExhausted(couponId: string): void {
+    this.known(couponId).exhausted = { recheckAt: this.now() + this.settings.soldOutRecheckMs };
+  }
+
+  /** Whether every shard was lately found without a unit. */
+  isExhausted(couponId: string): boolean {
+    const exhausted = this.coupons.get(couponId)?.exhausted;
+    return exhausted !== undefined && exhausted.recheckAt > this.now();
+  }
+
+  /** True when the coupon sold out and who holds an entry on the shard is not known (or changed since read). */
+  needsWinners(couponId: string, shard = 0): boolean {
     const known = this.coupons.get(couponId);
-    return known?.soldOut !== undefined && known.winners?.seq !== known.soldOut.seq;
+    const soldOut = known?.shards[shard]?.soldOut;
+    return known?.exhausted !== undefined && soldOut !== undefined && known.shards[shard]?.winners?.seq !== soldOut.seq;
   }
 
-  setWinners(couponId: string, seq: number, users: readonly string[]): void {
-    this.known(couponId).winners = { seq, users: new Set(users) };
+  setWinners(couponId: string, seq: number, users: readonly string[], shard = 0): void {
+    (this.known(couponId).shards[shard] ??= {}).winners = { seq, users: new Set(users) };
   }
 
   /** The ledger has no such coupon: answered COUPON_NOT_FOUND here for a few seconds. */
@@ -130,7 +159,7 @@ export class CouponCache {
     let known = this.coupons.get(couponId);
     if (!known) {
       if (this.coupons.size >= MAX_COUPONS) this.coupons.clear();
-      known = {};
+      known = { shards: [] };
       this.coupons.set(couponId, known);
     }
     return known;

@@ -1,5 +1,7 @@
 import { UnavailableError } from '../errors.js';
+import type { CouponRecord } from '../ledger/model.js';
 import { log } from '../log.js';
+import { shardOf } from '../redis/shards.js';
 import type { Deps } from './deps.js';
 import type { Restorer } from './restorer.js';
 
@@ -8,68 +10,85 @@ export type RestoreResult =
   | { readonly kind: 'PRESENT' }
   | { readonly kind: 'NOT_FOUND' };
 
+export interface RestoreOptions {
+  /** The shard (Upstash database) whose state is missing; default the first. */
+  readonly shard?: number;
+  /** How long to wait for another caller's rebuild before answering 503 (default REBUILD_WAIT_MS). */
+  readonly waitMs?: number;
+  /** How long the rebuild lock lives if its holder dies. */
+  readonly lockMs?: number;
+}
+
 const REBUILD_LOCK_MS = 30_000;
 
 /**
- * Load a coupon's Redis state from the ledger: after it is created, and whenever Redis turns out to have
- * lost it (restart without data, failover, flush). Winners persisted in the ledger are restored as ISSUED
- * and remaining = totalQuantity - issuedCount, so the ledger's cap still holds.
+ * Load a coupon's Redis state in one shard from the ledger: after it is created, and whenever Redis
+ * turns out to have lost it (restart without data, failover, flush). Winners persisted in the ledger are
+ * restored as ISSUED, with their tickets, and the units left are what the ledger's counter allows, so the
+ * ledger's cap still holds.
  *
  * Accepted requests that Redis acknowledged but no drain had claimed when Redis lost its data are not in
- * the ledger and cannot be restored (the README states this window). Those a drain had claimed are given
+ * the ledger and cannot be restored (the docs state this window). Those a drain had claimed are given
  * back to the rebuilt state by that drain, once the ledger refuses its batch as stale (see below).
  *
- * Steps, under the rebuild lock:
- * 1. The ledger's epoch moves on. From then on the ledger refuses every batch claimed from the lost state
- *    (Ledger.persistBatch), so no batch of it can land during or after the scan: the scan sees every
- *    issuance from before the loss, and the counter read after it is exact. (Without this, a batch written
- *    after its users' page was scanned was neither restored nor counted right, and its tickets were given
- *    again to newcomers.)
- * 2. The ledger's issuances are scanned and restored as winners (tickets kept).
- * 3. The counter is read; no batch of the new epoch can exist before step 4, so it is final.
- * 4. Meta is written last (with the new epoch), which opens the coupon to admissions and claims.
+ * Steps, under the shard's rebuild lock:
+ * 1. The shard's epoch in the ledger moves on. From then on the ledger refuses every batch claimed from
+ *    the lost state (Ledger.persistBatch), so no batch of it can land during or after the scan: the scan
+ *    sees every issuance from before the loss, and the counter read after it is exact. (Without this, a
+ *    batch written after its users' page was scanned was neither restored nor counted right, and its
+ *    tickets were given again to newcomers.)
+ * 2. The ledger's issuances of the shard's users are scanned and restored as winners (tickets kept).
+ * 3. The counter is read; with one shard no batch of the new epoch can exist before step 4, so it is final.
+ * 4. The state is written last (with the new epoch), which opens the shard to admissions and claims.
+ *
+ * With several shards, the units left are shared: this shard gets what the ledger's counter leaves once
+ * the other shards' units (left, won but not yet persisted, in transit) are counted, split evenly with
+ * any other shard that lost its state too. The others keep admitting meanwhile: their counts are read
+ * before the counter, so a batch they persist in between is counted twice, leaving units unsold (found
+ * by reconcile's REMAINING_DRIFT) rather than sold twice.
  *
  * Race: many admissions can find the state missing at once. One takes the rebuild lock and restores;
  * the others wait for it (up to REBUILD_WAIT_MS, then UnavailableError: 503 with Retry-After) instead of
  * stampeding the ledger.
  */
-export async function restoreCouponState(
-  deps: Deps,
-  couponId: string,
-  options: { waitMs?: number; lockMs?: number } = {},
-): Promise<RestoreResult> {
-  const { store, ledger } = deps;
+export async function restoreCouponState(deps: Deps, couponId: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  const { ledger } = deps;
+  const shard = options.shard ?? 0;
+  const store = deps.shards.at(shard);
   const coupon = await ledger.getCoupon(couponId, true);
   if (!coupon) return { kind: 'NOT_FOUND' };
   if (await store.hasState(couponId)) return { kind: 'PRESENT' };
   const lock = await store.tryLockRebuild(couponId, options.lockMs ?? REBUILD_LOCK_MS);
-  if (!lock) return waitForRestore(deps, couponId, options.waitMs ?? deps.admission.rebuildWaitMs);
+  if (!lock) return waitForRestore(deps, couponId, shard, options.waitMs ?? deps.admission.rebuildWaitMs);
   try {
     // Checked again under the lock: the caller that held it before may have loaded the state meanwhile.
     if (await store.hasState(couponId)) return { kind: 'PRESENT' };
-    const epoch = await ledger.nextEpoch(couponId);
+    const epoch = await ledger.nextEpoch(couponId, shard);
+    const shards = coupon.shards;
     let winners = 0;
     let highestTicket = 0;
     for await (const page of ledger.issuancesOf(couponId)) {
-      await store.restoreWinners(couponId, page);
-      for (const w of page) highestTicket = Math.max(highestTicket, w.ticket);
-      winners += page.length;
+      const mine = shards === 1 ? page : page.filter((w) => shardOf(w.userId, shards) === shard);
+      await store.restoreWinners(couponId, mine);
+      for (const w of mine) highestTicket = Math.max(highestTicket, w.ticket);
+      winners += mine.length;
     }
-    // The counter, not the item count, is what the ledger's guard enforces, so it decides what is left.
-    const issuedCount = (await ledger.getCoupon(couponId, true))?.issuedCount ?? coupon.issuedCount;
+    const { remaining, issuedCount } = await unitsLeftFor(deps, coupon, shard);
     const loaded = await store.loadCoupon(couponId, {
       total: coupon.totalQuantity,
-      remaining: Math.max(0, coupon.totalQuantity - issuedCount),
+      remaining,
       // New tickets follow every restored one; tickets of the lost state that no drain wrote are never
       // written (step 1), so none of them can meet a new one.
-      seq: Math.max(highestTicket, issuedCount),
+      seq: shards === 1 ? Math.max(highestTicket, issuedCount) : Math.ceil(highestTicket / shards),
       startsAt: coupon.startsAt,
       endsAt: coupon.endsAt ?? 0,
       epoch,
+      shard,
+      shards,
     });
     if (!loaded) return { kind: 'PRESENT' };
     if (winners > 0 || issuedCount > 0) {
-      log.warn('coupon state restored from the ledger', { couponId, winners, issuedCount, epoch });
+      log.warn('coupon state restored from the ledger', { couponId, shard, winners, issuedCount, remaining, epoch });
     }
     return { kind: 'RESTORED', winners };
   } finally {
@@ -77,9 +96,30 @@ export async function restoreCouponState(
   }
 }
 
+/**
+ * The units a rebuilt shard starts with. One shard: all the ledger's counter leaves (the counter, not the
+ * item count, is what the ledger's guard enforces). Several: what the counter leaves less what the other
+ * shards hold, shared with the other shards that have no state either.
+ */
+async function unitsLeftFor(deps: Deps, coupon: CouponRecord, shard: number): Promise<{ remaining: number; issuedCount: number }> {
+  let held = 0;
+  let missing = 0;
+  for (let other = 0; other < coupon.shards; other++) {
+    if (other === shard) continue;
+    const live = await deps.shards.at(other).readCounters(coupon.couponId);
+    if (!live) missing += 1;
+    else held += live.remaining + live.queued + live.inflight + live.deadLettered + live.inTransit;
+  }
+  // Read after the other shards' counts (see restoreCouponState): a batch persisted in between is counted
+  // twice, leaving units unsold, never sold twice.
+  const issuedCount = (await deps.ledger.getCoupon(coupon.couponId, true))?.issuedCount ?? coupon.issuedCount;
+  const free = Math.max(0, coupon.totalQuantity - issuedCount - held);
+  return { remaining: Math.floor(free / (missing + 1)) + (free % (missing + 1)), issuedCount };
+}
+
 /** The restorer of handlers that have the ledger at hand: they rebuild in-process. */
 export function inProcessRestorer(deps: Omit<Deps, 'restorer'>): Restorer {
-  const restorer: Restorer = { restore: (couponId) => restoreCouponState({ ...deps, restorer }, couponId) };
+  const restorer: Restorer = { restore: (couponId, shard) => restoreCouponState({ ...deps, restorer }, couponId, { shard }) };
   return restorer;
 }
 
@@ -89,11 +129,22 @@ export function inProcessRestorer(deps: Omit<Deps, 'restorer'>): Restorer {
  * state missing at once; holding each for long (and polling Redis for each) would cost concurrency and
  * billed commands while the rebuild runs.
  */
-async function waitForRestore(deps: Deps, couponId: string, waitMs: number): Promise<RestoreResult> {
+async function waitForRestore(deps: Deps, couponId: string, shard: number, waitMs: number): Promise<RestoreResult> {
   const deadline = Date.now() + waitMs;
   for (let pause = 50; Date.now() + pause <= deadline; pause *= 2) {
     await new Promise((resolve) => setTimeout(resolve, pause * (0.75 + Math.random() / 2)));
-    if (await deps.store.hasState(couponId)) return { kind: 'PRESENT' };
+    if (await deps.shards.at(shard).hasState(couponId)) return { kind: 'PRESENT' };
   }
   throw new UnavailableError(`coupon ${couponId} is being restored from the ledger`, 1);
+}
+
+/** Restore every shard of a coupon that lost its state (a coupon's META without state in some database). */
+export async function restoreAllShards(deps: Deps, couponId: string, options: Omit<RestoreOptions, 'shard'> = {}): Promise<RestoreResult> {
+  let result: RestoreResult = { kind: 'PRESENT' };
+  for (let shard = 0; shard < deps.shards.count; shard++) {
+    const restored = await restoreCouponState(deps, couponId, { ...options, shard });
+    if (restored.kind === 'NOT_FOUND') return restored;
+    if (restored.kind === 'RESTORED') result = restored;
+  }
+  return result;
 }

@@ -15,7 +15,13 @@ export async function listDeadLetters(deps: Deps, couponId: string, offset = 0, 
     throw new InvalidInputError(`limit must be an integer from 1 to ${DEAD_LETTER_PAGE}`);
   }
   if (!(await deps.ledger.getCoupon(couponId))) return undefined;
-  return deps.store.deadLetters(couponId, offset, limit);
+  if (deps.shards.count === 1) return deps.shards.at(0).deadLetters(couponId, offset, limit);
+  // Merged in ticket order over the shards: each gives its first offset + limit, and the page is cut from those.
+  const pages = await Promise.all(deps.shards.stores.map((store) => store.deadLetters(couponId, 0, offset + limit)));
+  return pages
+    .flat()
+    .sort((a, b) => a.ticket - b.ticket)
+    .slice(offset, offset + limit);
 }
 
 /** Parse an operator's requeue request: `{}` (every dead letter) or `{"userIds": [...]}` (at most 1,000). */
@@ -38,7 +44,13 @@ export function parseRequeueRequest(body: unknown): string[] {
  */
 export async function requeueDeadLetters(deps: Deps, couponId: string, userIds: readonly string[]): Promise<number | undefined> {
   if (!(await deps.ledger.getCoupon(couponId))) return undefined;
-  const requeued = await deps.store.requeue(couponId, userIds.length > 0 ? userIds : 'ALL_DEAD_LETTERS');
-  if (requeued > 0) await deps.trigger.start(couponId).catch(() => undefined);
+  let requeued = 0;
+  for (const [shard, store] of deps.shards.stores.entries()) {
+    const mine = userIds.filter((userId) => deps.shards.indexOf(userId) === shard);
+    if (userIds.length > 0 && mine.length === 0) continue;
+    const inShard = await store.requeue(couponId, userIds.length > 0 ? mine : 'ALL_DEAD_LETTERS');
+    if (inShard > 0) await deps.trigger.start(couponId, shard).catch(() => undefined);
+    requeued += inShard;
+  }
   return requeued;
 }

@@ -1,14 +1,15 @@
 import type { AdmissionSettings, DrainSettings } from '../config.js';
 import type { DrainTrigger } from '../drain/trigger.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { CouponStore } from '../redis/coupon-store.js';
+import type { Shards } from '../redis/shards.js';
 import type { CouponCache } from './coupon-cache.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { Restorer } from './restorer.js';
 
 /** What the use cases need; built once per cold start (lib/runtime.ts) or by a test. */
 export interface Deps {
-  readonly store: CouponStore;
+  /** The Upstash databases, each with a share of every coupon (one by default). */
+  readonly shards: Shards;
   readonly ledger: Ledger;
   readonly trigger: DrainTrigger;
   readonly drain: DrainSettings;

@@ -1,9 +1,13 @@
 import { log } from '../log.js';
-import type { Admission, AdmitReply } from '../redis/coupon-store.js';
+import type { Admission, AdmitReply, CouponStore } from '../redis/coupon-store.js';
 import type { Deps } from './deps.js';
+import { refillShard } from './rebalance.js';
 
 /** What issuing needs: no ledger (the admission path reads it only through its restorer). */
-export type IssueDeps = Pick<Deps, 'store' | 'cache' | 'limiter' | 'trigger' | 'drain' | 'restorer'>;
+export type IssueDeps = Pick<Deps, 'shards' | 'cache' | 'limiter' | 'trigger' | 'drain' | 'restorer'>;
+
+/** Refills of the user's shard one request may wait for before it is answered SOLD_OUT. */
+const MAX_REFILLS = 3;
 
 export type IssueOutcome =
   | { readonly kind: 'ACCEPTED'; readonly ticket: number }
@@ -33,40 +37,59 @@ export type IssueOutcome =
  *    persistence; its reply teaches the container the coupon's facts and its clock's offset to Redis'.
  * 4. If Redis has no state for the coupon but the ledger has the coupon, the state is restored from the
  *    ledger and the request decided again (Redis lost its data, or a create did not finish loading it).
- * 5. Once the coupon is sold out, the container reads who holds an entry on it, once per change.
- * 6. A winner whose admission found no drain running starts one; a failure there is logged, not
+ * 5. With several shards, a user's shard may run out while others have units: it is refilled from them
+ *    (rebalance.ts) and the request decided again; only when no shard has a unit is the answer SOLD_OUT.
+ * 6. Once the coupon is sold out, the container reads who holds an entry on the user's shard, once per
+ *    change.
+ * 7. A winner whose admission found no drain running starts one; a failure there is logged, not
  *    surfaced: the item is safely queued and the scheduled drain persists it.
  */
 export async function issueCoupon(deps: IssueDeps, couponId: string, userId: string, clientIp?: string): Promise<IssueOutcome> {
-  const local = deps.cache.answer(couponId, userId);
+  const { index: shard, store } = deps.shards.forUser(userId);
+  const local = deps.cache.answer(couponId, userId, shard);
   if (local) return local;
   if (!deps.limiter.allow(couponId, userId, clientIp)) return { kind: 'RATE_LIMITED' };
-  let admission = await admit(deps, couponId, userId);
-  if (admission.reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId))) {
-    admission = await admit(deps, couponId, userId);
+  let admission = await admit(deps, store, shard, couponId, userId);
+  if (admission.reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId, shard))) {
+    admission = await admit(deps, store, shard, couponId, userId);
+  }
+  for (let refills = 0; refills < MAX_REFILLS && shardRanOut(deps, couponId, admission); refills++) {
+    const refill = await refillShard(deps, couponId, shard);
+    if (refill === 'EXHAUSTED') {
+      deps.cache.markExhausted(couponId);
+      break;
+    }
+    // BUSY: another request is refilling this shard; its units are there in a moment.
+    if (refill === 'BUSY') await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 25));
+    admission = await admit(deps, store, shard, couponId, userId);
   }
   const reply = admission.reply;
-  if (deps.cache.needsWinners(couponId)) await learnWinners(deps, couponId);
+  if (deps.cache.needsWinners(couponId, shard)) await learnWinners(deps, store, shard, couponId);
   if (reply.kind === 'ACCEPTED' && reply.startDrain) {
-    await deps.trigger.start(couponId).catch((error: unknown) => {
-      log.warn('could not start a drain; the schedule will persist the queue', { couponId, error });
+    await deps.trigger.start(couponId, shard).catch((error: unknown) => {
+      log.warn('could not start a drain; the schedule will persist the queue', { couponId, shard, error });
     });
   }
   return toOutcome(reply);
 }
 
-async function admit(deps: IssueDeps, couponId: string, userId: string): Promise<Admission> {
+/** SOLD_OUT because this shard had no unit left, while other shards may have some. */
+function shardRanOut(deps: IssueDeps, couponId: string, admission: Admission): boolean {
+  return deps.shards.count > 1 && admission.reply.kind === 'SOLD_OUT' && (admission.seen?.remaining ?? 1) <= 0 && !deps.cache.isExhausted(couponId);
+}
+
+async function admit(deps: IssueDeps, store: CouponStore, shard: number, couponId: string, userId: string): Promise<Admission> {
   const sentAt = Date.now();
-  const admission = await deps.store.admit(couponId, userId, { triggerLeaseMs: deps.drain.triggerLeaseMs, clock: deps.cache.clockFor(couponId) });
-  deps.cache.learn(couponId, admission, sentAt, Date.now());
+  const admission = await store.admit(couponId, userId, { triggerLeaseMs: deps.drain.triggerLeaseMs, clock: deps.cache.clockFor(couponId) });
+  deps.cache.learn(couponId, admission, sentAt, Date.now(), shard, deps.shards.count);
   return admission;
 }
 
-/** Who holds an entry on a sold-out coupon: everyone else is answered SOLD_OUT by the container. */
-async function learnWinners(deps: IssueDeps, couponId: string): Promise<void> {
+/** Who holds an entry on the shard of a sold-out coupon: everyone else is answered SOLD_OUT by the container. */
+async function learnWinners(deps: IssueDeps, store: CouponStore, shard: number, couponId: string): Promise<void> {
   try {
-    const winners = await deps.store.readWinners(couponId);
-    if (winners) deps.cache.setWinners(couponId, winners.seq, winners.users);
+    const winners = await store.readWinners(couponId);
+    if (winners) deps.cache.setWinners(couponId, winners.seq, winners.users, shard);
   } catch (error) {
     // Only an optimisation: until it is read, the container keeps asking Redis, which answers the same.
     log.warn('could not read the winners of a sold-out coupon; Redis keeps answering', { couponId, error });
@@ -78,8 +101,8 @@ async function learnWinners(deps: IssueDeps, couponId: string): Promise<void> {
  * does not know is remembered by the container for a few seconds, so that a flood of requests for a
  * made-up coupon costs one ledger read per container and interval, not one per request.
  */
-export async function restoredNow(deps: Pick<Deps, 'restorer' | 'cache'>, couponId: string): Promise<boolean> {
-  const result = await deps.restorer.restore(couponId);
+export async function restoredNow(deps: Pick<Deps, 'restorer' | 'cache'>, couponId: string, shard: number): Promise<boolean> {
+  const result = await deps.restorer.restore(couponId, shard);
   if (result.kind === 'NOT_FOUND') {
     deps.cache.markUnknown(couponId);
     return false;

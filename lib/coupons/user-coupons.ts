@@ -14,11 +14,12 @@ export type UserCouponStatus =
 
 /** Where a user stands on one coupon, from Redis (restored from the ledger if Redis lost it). */
 export async function getUserCouponStatus(deps: Deps, couponId: string, userId: string): Promise<UserCouponStatus> {
-  if (deps.cache.answer(couponId, userId)?.kind === 'COUPON_NOT_FOUND') return { kind: 'COUPON_NOT_FOUND' };
-  let standing = await deps.store.readUser(couponId, userId);
+  const { index: shard, store } = deps.shards.forUser(userId);
+  if (deps.cache.answer(couponId, userId, shard)?.kind === 'COUPON_NOT_FOUND') return { kind: 'COUPON_NOT_FOUND' };
+  let standing = await store.readUser(couponId, userId);
   if (standing.kind === 'NO_STATE') {
-    if (!(await restoredNow(deps, couponId))) return { kind: 'COUPON_NOT_FOUND' };
-    standing = await deps.store.readUser(couponId, userId);
+    if (!(await restoredNow(deps, couponId, shard))) return { kind: 'COUPON_NOT_FOUND' };
+    standing = await store.readUser(couponId, userId);
   }
   if (standing.kind !== 'WON') return { kind: 'NOT_REQUESTED' };
   const outcome = standing.outcome;

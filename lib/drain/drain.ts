@@ -1,4 +1,5 @@
 import { restoreCouponState } from '../coupons/coupon-state.js';
+import { completeTransfers } from '../coupons/rebalance.js';
 import type { Deps } from '../coupons/deps.js';
 import { isTransientAwsFault, LedgerThrottledError } from '../ledger/faults.js';
 import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
@@ -73,18 +74,20 @@ export function emptyReport(couponId: string): DrainReport {
  * (and with it the write units one transaction puts on a partition); each written batch grows it back.
  *
  * @param timeLeftMs how long the invocation still has (Lambda's getRemainingTimeInMillis)
+ * @param shard the shard (Upstash database) whose queue to drain
  */
-export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () => number): Promise<DrainReport> {
+export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () => number, shard = 0): Promise<DrainReport> {
   const report = emptyReport(couponId);
+  const store = deps.shards.at(shard);
   // A triggered drain re-indexes its coupon, so the schedule keeps visiting it even if indexing failed
   // when the coupon was loaded.
-  await deps.store.indexCoupon(couponId);
+  await store.indexCoupon(couponId);
   const largestBatch = Math.min(deps.drain.batchSize, MAX_BATCH);
   const tuning = { ...deps.drain, batchSize: largestBatch };
   const hasTime = (ms = 0) => timeLeftMs() - ms > deps.drain.stopBeforeTimeoutMs;
 
   let droppedDecided = false;
-  let next: Promise<Claim> | undefined = hasTime() ? deps.store.claim(couponId, tuning) : undefined;
+  let next: Promise<Claim> | undefined = hasTime() ? store.claim(couponId, tuning) : undefined;
   if (!next) report.stoppedBy = 'TIME';
   while (next) {
     const claim = await next;
@@ -102,7 +105,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
         break;
       }
       await sleep(wait);
-      next = deps.store.claim(couponId, tuning);
+      next = store.claim(couponId, tuning);
       continue;
     }
     if (claim.items.length === 0 && claim.queuedAfter > 0) {
@@ -110,7 +113,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       // queued behind them: claim again now. Each claim pops a batch, so this ends. Stopping here would
       // leave the queue to the drain mark the claim just refreshed.
       droppedDecided = true;
-      if (hasTime()) next = deps.store.claim(couponId, tuning);
+      if (hasTime()) next = store.claim(couponId, tuning);
       else report.stoppedBy = 'TIME';
       continue;
     }
@@ -120,7 +123,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       const wait = leaseWait(claim, tuning.claimLeaseMs);
       if (wait !== undefined && hasTime(wait)) {
         await sleep(wait);
-        next = deps.store.claim(couponId, tuning);
+        next = store.claim(couponId, tuning);
       }
       continue;
     }
@@ -131,7 +134,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     // for good (Redis gone while acknowledging), that claim is left to its lease: mark it handled so its
     // own failure cannot crash the invocation.
     if (claim.queuedAfter > 0 && hasTime()) {
-      next = deps.store.claim(couponId, tuning);
+      next = store.claim(couponId, tuning);
       next.catch(() => undefined);
     }
     const outcome = await writing;
@@ -143,7 +146,7 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
       // how long to wait.
       const prefetched = next && (await next.catch(() => undefined));
       if (prefetched) await releaseUnwritten(deps, couponId, prefetched, prefetched.items, { kind: 'UNTRIED' });
-      next = hasTime() ? deps.store.claim(couponId, tuning) : undefined;
+      next = hasTime() ? store.claim(couponId, tuning) : undefined;
       if (!next) report.stoppedBy = 'TIME';
       continue;
     }
@@ -158,13 +161,13 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
     // each). The drain mark set by the claim outlives the wait, so they start no other drain. Then one
     // more claim deletes the mark atomically if the queue is still empty, or picks up what arrived.
     if (tuning.lingerMs > 0 && hasTime(tuning.lingerMs)) await sleep(tuning.lingerMs);
-    if (hasTime()) next = deps.store.claim(couponId, tuning);
+    if (hasTime()) next = store.claim(couponId, tuning);
     else report.stoppedBy = 'TIME';
   }
   // Written or decided something (or dropped entries already decided): a run whose writes all failed
   // (the ledger down) leaves the rest to the back-off and the schedule rather than chaining invocations.
   const progressed = report.issued + report.redelivered + report.rejected > 0 || droppedDecided;
-  if (report.stoppedBy === 'TIME' && progressed) await handOver(deps, couponId);
+  if (report.stoppedBy === 'TIME' && progressed) await handOver(deps, couponId, shard);
   return report;
 }
 
@@ -175,11 +178,11 @@ export async function drainCoupon(deps: Deps, couponId: string, timeLeftMs: () =
  * a run that persisted something hands over, so neither a misconfigured time budget nor a ledger that
  * refuses every write can chain invocations.
  */
-async function handOver(deps: Deps, couponId: string): Promise<void> {
+async function handOver(deps: Deps, couponId: string, shard: number): Promise<void> {
   try {
-    await deps.trigger.start(couponId);
+    await deps.trigger.start(couponId, shard);
   } catch (error) {
-    log.warn('could not start the next drain; the admissions or the schedule will, once the drain mark expires', { couponId, error });
+    log.warn('could not start the next drain; the admissions or the schedule will, once the drain mark expires', { couponId, shard, error });
   }
 }
 
@@ -206,7 +209,7 @@ export async function persistClaim(
     report.released += claim.items.length;
     return throttled ? 'THROTTLED' : 'TRANSIENT';
   }
-  await deps.store.acknowledge(couponId, written.decisions);
+  await deps.shards.at(claim.shard).acknowledge(couponId, written.decisions);
   report.issued += written.newlyIssued;
   let rejected = 0;
   for (const decision of written.decisions.values()) if (decision.kind === 'REJECTED') rejected += 1;
@@ -269,7 +272,7 @@ async function persistIsolating(
   // split is not tried (each try could cost the SDK's whole retry cycle) and goes back to the queue.
   if (split.transientFault !== undefined) return unwritten(items, split.transientFault, true);
   try {
-    const result = await deps.ledger.persistBatch(couponId, claim.total, items, claim.epoch);
+    const result = await deps.ledger.persistBatch(couponId, claim.total, items, claim.epoch, claim.shard);
     const staleUsers = new Set(result.stale.map((item) => item.userId));
     return { ...result, stale: items.filter((item) => staleUsers.has(item.userId)), failed: [] };
   } catch (error) {
@@ -324,7 +327,7 @@ async function releaseUnwritten(
   reason: ReleaseReason,
 ): Promise<{ deadLettered: number }> {
   const userIds = items.map((item) => item.userId);
-  const released = await deps.store.release(couponId, claim, userIds, reason);
+  const released = await deps.shards.at(claim.shard).release(couponId, claim, userIds, reason);
   if (released.deadLettered > 0 && reason.kind === 'REFUSED') {
     log.error('items dead-lettered after too many attempts', { couponId, count: released.deadLettered, cause: reason.error });
   }
@@ -338,17 +341,18 @@ async function releaseUnwritten(
  * A state still missing is restored first (or waited for, if another caller is restoring it).
  */
 async function giveBackStale(deps: Deps, couponId: string, claim: Claim, items: readonly ClaimedItem[], ledgerEpoch: number | undefined): Promise<void> {
-  const epoch = ledgerEpoch ?? (await deps.ledger.getCoupon(couponId, true))?.epoch ?? claim.epoch;
-  let result = await deps.store.readmitStale(couponId, claim, items, epoch);
+  const store = deps.shards.at(claim.shard);
+  const epoch = ledgerEpoch ?? (await deps.ledger.getCoupon(couponId, true))?.epochs[claim.shard] ?? claim.epoch;
+  let result = await store.readmitStale(couponId, claim, items, epoch);
   // A drain can wait for a rebuild under way longer than a request would.
   for (let tries = 0; result.kind === 'NO_STATE' && tries < 2; tries++) {
-    await restoreCouponState(deps, couponId, { waitMs: 10_000 });
-    result = await deps.store.readmitStale(couponId, claim, items, epoch);
+    await restoreCouponState(deps, couponId, { shard: claim.shard, waitMs: 10_000 });
+    result = await store.readmitStale(couponId, claim, items, epoch);
   }
   if (result.kind === 'NO_STATE') {
     throw new Error(`coupon ${couponId} has no state to give back ${items.length} stale item(s) to`);
   }
-  log.warn('a batch claimed before the coupon was rebuilt was refused by the ledger and given back', { couponId, ...result, claimEpoch: claim.epoch, ledgerEpoch: epoch });
+  log.warn('a batch claimed before the coupon was rebuilt was refused by the ledger and given back', { couponId, shard: claim.shard, ...result, claimEpoch: claim.epoch, ledgerEpoch: epoch });
 }
 
 /** True when this call marked the coupon FINISHED. */
@@ -377,26 +381,29 @@ function describe(error: unknown): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The scheduled run: drain every coupon that has state in Redis, a few at a time, sharing the
- * invocation's time. This is also what recovers items whose drain died: their leases have expired by
- * the next run and its claims put them back in line.
+ * The scheduled run: drain every coupon that has state in Redis, in every shard, a few at a time,
+ * sharing the invocation's time. This is also what recovers items whose drain died (their leases have
+ * expired by the next run and its claims put them back in line) and completes transfers of units between
+ * shards whose giver died half-way.
  */
 export async function drainAll(deps: Deps, timeLeftMs: () => number, parallelism = 4): Promise<DrainReport[]> {
-  const couponIds = await deps.store.listCoupons();
+  const work: { couponId: string; shard: number }[] = [];
+  for (const [shard, store] of deps.shards.stores.entries()) for (const couponId of await store.listCoupons()) work.push({ couponId, shard });
   const reports: DrainReport[] = [];
   let cursor = 0;
   const worker = async () => {
-    while (cursor < couponIds.length && timeLeftMs() > deps.drain.stopBeforeTimeoutMs) {
-      const couponId = couponIds[cursor++]!;
+    while (cursor < work.length && timeLeftMs() > deps.drain.stopBeforeTimeoutMs) {
+      const { couponId, shard } = work[cursor++]!;
       try {
-        reports.push(await drainCoupon(deps, couponId, timeLeftMs));
-        await forgetIfSettled(deps, couponId);
+        if (shard === 0 && deps.shards.count > 1) await completeTransfers(deps, couponId);
+        reports.push(await drainCoupon(deps, couponId, timeLeftMs, shard));
+        await forgetIfSettled(deps, couponId, shard);
       } catch (error) {
-        log.error('drain of a coupon failed; the next run retries it', { couponId, error });
+        log.error('drain of a coupon failed; the next run retries it', { couponId, shard, error });
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(parallelism, couponIds.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(parallelism, work.length) }, worker));
   return reports;
 }
 
@@ -407,17 +414,18 @@ export async function drainAll(deps: Deps, timeLeftMs: () => number, parallelism
  * Forgetting is checked again in the same step as the removal (forget-coupon.lua): a restore or a
  * requeue landing between this check and the removal keeps the coupon in the index.
  */
-async function forgetIfSettled(deps: Deps, couponId: string): Promise<void> {
-  const live = await deps.store.readCounters(couponId);
+async function forgetIfSettled(deps: Deps, couponId: string, shard: number): Promise<void> {
+  const store = deps.shards.at(shard);
+  const live = await store.readCounters(couponId);
   if (!live) {
     const coupon = await deps.ledger.getCoupon(couponId, true);
     const over = !coupon || coupon.status === 'FINISHED' || (coupon.endsAt !== undefined && Date.now() >= coupon.endsAt);
-    if (over) await deps.store.forgetCoupon(couponId, 'STATELESS');
-    else await restoreCouponState(deps, couponId);
+    if (over) await store.forgetCoupon(couponId, 'STATELESS');
+    else await restoreCouponState(deps, couponId, { shard });
     return;
   }
-  if (live.queued + live.inflight + live.deadLettered > 0) return;
+  if (live.queued + live.inflight + live.deadLettered + live.inTransit > 0) return;
   const soldOutAndPersisted = live.remaining <= 0 && (await finishedInLedger(deps, couponId));
   const ended = live.endsAt > 0 && live.now >= live.endsAt;
-  if (soldOutAndPersisted || ended) await deps.store.forgetCoupon(couponId, 'SETTLED');
+  if (soldOutAndPersisted || ended) await store.forgetCoupon(couponId, 'SETTLED');
 }

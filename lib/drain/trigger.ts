@@ -1,13 +1,15 @@
 import { LambdaInvoker } from '../aws/lambda.js';
 
-/** Starts a drain for one coupon without waiting for it. */
+/** Starts a drain for one coupon's queue in one shard without waiting for it. */
 export interface DrainTrigger {
-  start(couponId: string): Promise<void>;
+  start(couponId: string, shard?: number): Promise<void>;
 }
 
 /** The event a triggered drain receives (a scheduled drain receives EventBridge's event instead). */
 export interface DrainRequest {
   readonly couponId: string;
+  /** The shard (Upstash database) whose queue to drain; absent: the first. */
+  readonly shard?: number;
 }
 
 /**
@@ -26,8 +28,8 @@ export class LambdaDrainTrigger implements DrainTrigger {
     private readonly lambda: LambdaInvoker,
   ) {}
 
-  async start(couponId: string): Promise<void> {
-    const request: DrainRequest = { couponId };
+  async start(couponId: string, shard = 0): Promise<void> {
+    const request: DrainRequest = shard === 0 ? { couponId } : { couponId, shard };
     await this.lambda.invokeAsync(this.functionName, request, START_TIMEOUT_MS);
   }
 }

@@ -18,6 +18,7 @@ import {
   couponPk,
   couponToItem,
   DEFAULT_ISSUANCE_PARTITIONS,
+  epochAttribute,
   GSI1,
   ISSUE_SK_PREFIX,
   issuanceFromItem,
@@ -160,9 +161,10 @@ export class Ledger {
    *   drain to slow down rather than retry in place.
    * Anything else is a fault and is thrown: the caller releases the batch for another attempt.
    *
-   * @param epoch the coupon's epoch the batch was claimed in (0 until its state is first rebuilt)
+   * @param epoch the epoch of its shard the batch was claimed in (0 until that shard is first rebuilt)
+   * @param shard the shard (Upstash database) the batch was claimed from
    */
-  async persistBatch(couponId: string, totalQuantity: number, batch: readonly IssuanceRequest[], epoch = 0): Promise<BatchResult> {
+  async persistBatch(couponId: string, totalQuantity: number, batch: readonly IssuanceRequest[], epoch = 0, shard = 0): Promise<BatchResult> {
     if (batch.length > MAX_BATCH) throw new RangeError(`a batch holds at most ${MAX_BATCH} items, got ${batch.length}`);
     const decisions = new Map<string, LedgerDecision>();
     let pending = [...batch].sort((a, b) => a.ticket - b.ticket);
@@ -175,7 +177,7 @@ export class Ledger {
       const issuedAt = Date.now();
       try {
         await this.dynamo.send(
-          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt, epoch, partitions) }),
+          new TransactWriteItemsCommand({ TransactItems: this.batchActions(couponId, totalQuantity, pending, issuedAt, { epoch, shard }, partitions) }),
         );
         for (const item of pending) decisions.set(item.userId, { kind: 'ISSUED', issuedAt });
         newlyIssued += pending.length;
@@ -204,7 +206,8 @@ export class Ledger {
         if (counterReason?.Code === 'ConditionalCheckFailed') {
           const coupon = counterReason.Item ? couponFromItem(counterReason.Item) : await this.getCoupon(couponId, true);
           if (!coupon) throw new Error(`coupon ${couponId} has no META in the ledger`, { cause: error });
-          if (coupon.epoch !== epoch) return { decisions, newlyIssued, capExceeded, stale: pending, ledgerEpoch: coupon.epoch };
+          const ledgerEpoch = coupon.epochs[shard] ?? 0;
+          if (ledgerEpoch !== epoch) return { decisions, newlyIssued, capExceeded, stale: pending, ledgerEpoch };
           const capacity = Math.max(0, coupon.totalQuantity - coupon.issuedCount);
           capExceeded = true;
           for (const item of pending.slice(capacity)) decisions.set(item.userId, { kind: 'REJECTED' });
@@ -228,22 +231,22 @@ export class Ledger {
   }
 
   /**
-   * Start a new epoch before the coupon's Redis state is rebuilt: from now on, batches claimed from the
+   * Start a new epoch of a shard before its Redis state is rebuilt: from now on, batches claimed from the
    * lost state are refused (see persistBatch). Returns the new epoch.
    */
-  async nextEpoch(couponId: string): Promise<number> {
+  async nextEpoch(couponId: string, shard = 0): Promise<number> {
     const reply = await this.dynamo.send(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } },
         UpdateExpression: 'SET #epoch = if_not_exists(#epoch, :zero) + :one',
         ConditionExpression: 'attribute_exists(PK)',
-        ExpressionAttributeNames: { '#epoch': 'epoch' },
+        ExpressionAttributeNames: { '#epoch': epochAttribute(shard) },
         ExpressionAttributeValues: { ':zero': { N: '0' }, ':one': { N: '1' } },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
-    return Number(reply.Attributes?.epoch?.N);
+    return Number(reply.Attributes?.[epochAttribute(shard)]?.N);
   }
 
   /** Mark the coupon FINISHED once every unit is persisted. True when this call marked it. */
@@ -331,7 +334,7 @@ export class Ledger {
     totalQuantity: number,
     pending: readonly IssuanceRequest[],
     issuedAt: number,
-    epoch: number,
+    claimed: { epoch: number; shard: number },
     partitions: number,
   ): TransactWriteItem[] {
     const puts: TransactWriteItem[] = pending.map((item) => ({
@@ -350,11 +353,11 @@ export class Ledger {
         // issuedCount + n <= totalQuantity, written without arithmetic, which conditions cannot do. The
         // epoch is absent until the first rebuild, when only epoch-0 claims can exist.
         ConditionExpression: 'attribute_exists(PK) AND issuedCount <= :limit AND (attribute_not_exists(#epoch) OR #epoch = :epoch)',
-        ExpressionAttributeNames: { '#epoch': 'epoch' },
+        ExpressionAttributeNames: { '#epoch': epochAttribute(claimed.shard) },
         ExpressionAttributeValues: {
           ':n': { N: String(pending.length) },
           ':limit': { N: String(totalQuantity - pending.length) },
-          ':epoch': { N: String(epoch) },
+          ':epoch': { N: String(claimed.epoch) },
         },
         // The coupon as it was, in the cancellation: which guard failed needs no second read.
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',

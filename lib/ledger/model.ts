@@ -6,7 +6,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
  *
  *   Coupon     PK=COUPON#<couponId>                SK=META
  *              name, totalQuantity, issuedCount, startsAt, endsAt?, status, createdAt, epoch?,
- *              definition?, partitions?
+ *              epoch1?, epoch2?, ..., definition?, partitions?, shards?
  *   Issuance   PK=COUPON#<couponId>#P<nn>          SK=ISSUE#<userId>
  *              GSI1PK=USER#<userId>  GSI1SK=COUPON#<couponId>
  *              couponId, userId, ticket, requestedAt, issuedAt
@@ -24,6 +24,9 @@ export type Item = Record<string, AttributeValue>;
 export const GSI1 = 'GSI1';
 
 export const couponPk = (couponId: string) => `COUPON#${couponId}`;
+
+/** The META attribute of a shard's epoch: `epoch` for the first (as before shards existed), `epoch<n>`. */
+export const epochAttribute = (shard: number) => (shard === 0 ? 'epoch' : `epoch${shard}`);
 
 /**
  * Issuance partitions of a new coupon: a coupon then persists up to 16 partitions' worth of writes a
@@ -72,10 +75,15 @@ export interface CouponRecord {
   readonly status: LedgerCouponStatus;
   readonly createdAt: number;
   /**
-   * How many times the coupon's Redis state has been rebuilt from the ledger (absent: 0). A batch is
-   * written only if it was claimed in the current epoch: see Ledger.persistBatch.
+   * How many times the coupon's Redis state has been rebuilt from the ledger (absent: 0), for its first
+   * shard: `epochs[0]`. A batch is written only if it was claimed in its shard's current epoch (see
+   * Ledger.persistBatch).
    */
   readonly epoch: number;
+  /** Every shard's epoch (attribute `epoch` for shard 0, `epoch<n>` for shard n; absent: 0). */
+  readonly epochs: readonly number[];
+  /** Upstash databases (shards) the coupon's units are spread over (absent: 1). */
+  readonly shards: number;
   /** The create request as given (see couponDefinition); absent on coupons created before it was kept. */
   readonly definition: string | undefined;
   /** Partition key values its issuances are spread over (1: all under PK=COUPON#<couponId>). */
@@ -88,6 +96,24 @@ export interface IssuanceRecord {
   readonly ticket: number;
   readonly requestedAt: number;
   readonly issuedAt: number;
+}
+
+/** A new coupon's record: nothing issued, first epoch, one shard and one issuance partition unless given. */
+export function newCouponRecord(
+  fields: Pick<CouponRecord, 'couponId' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & Partial<Pick<CouponRecord, 'definition' | 'partitions' | 'shards' | 'createdAt'>>,
+): CouponRecord {
+  const shards = fields.shards ?? 1;
+  return {
+    issuedCount: 0,
+    status: 'ACTIVE',
+    createdAt: Date.now(),
+    epoch: 0,
+    epochs: Array.from({ length: shards }, () => 0),
+    definition: undefined,
+    partitions: 1,
+    ...fields,
+    shards,
+  };
 }
 
 export function couponToItem(coupon: CouponRecord): Item {
@@ -107,11 +133,20 @@ export function couponToItem(coupon: CouponRecord): Item {
   if (coupon.endsAt !== undefined) item.endsAt = { S: iso(coupon.endsAt) };
   if (coupon.definition !== undefined) item.definition = { S: coupon.definition };
   if (coupon.partitions > 1) item.partitions = { N: String(coupon.partitions) };
+  if (coupon.shards > 1) item.shards = { N: String(coupon.shards) };
+  for (let shard = 1; shard < coupon.shards; shard++) {
+    const epoch = coupon.epochs[shard] ?? 0;
+    if (epoch > 0) item[epochAttribute(shard)] = { N: String(epoch) };
+  }
   return item;
 }
 
 export function couponFromItem(item: Item): CouponRecord {
+  const shards = item.shards?.N ? Number(item.shards.N) : 1;
+  const epochs = Array.from({ length: shards }, (_, shard) => Number(item[epochAttribute(shard)]?.N ?? 0));
   return {
+    epochs,
+    shards,
     couponId: str(item, 'couponId'),
     name: str(item, 'name'),
     totalQuantity: num(item, 'totalQuantity'),

@@ -7,6 +7,7 @@ import ackSource from './scripts/ack.lua';
 import admitSource from './scripts/admit.lua';
 import claimSource from './scripts/claim.lua';
 import forgetCouponSource from './scripts/forget-coupon.lua';
+import giveUnitsSource from './scripts/give-units.lua';
 import loadCouponSource from './scripts/load-coupon.lua';
 import readCouponSource from './scripts/read-coupon.lua';
 import readUserSource from './scripts/read-user.lua';
@@ -17,6 +18,8 @@ import releaseSource from './scripts/release.lua';
 import requeueSource from './scripts/requeue.lua';
 import restoreWinnersSource from './scripts/restore-winners.lua';
 import setRemainingSource from './scripts/set-remaining.lua';
+import settleTransferSource from './scripts/settle-transfer.lua';
+import takeUnitsSource from './scripts/take-units.lua';
 import unlockSource from './scripts/unlock.lua';
 import unmarkUnpersistedSource from './scripts/unmark-unpersisted.lua';
 
@@ -36,6 +39,9 @@ export const scripts = {
   unmarkUnpersisted: new LuaScript('unmark-unpersisted', unmarkUnpersistedSource),
   setRemaining: new LuaScript('set-remaining', setRemainingSource),
   forgetCoupon: new LuaScript('forget-coupon', forgetCouponSource),
+  giveUnits: new LuaScript('give-units', giveUnitsSource),
+  takeUnits: new LuaScript('take-units', takeUnitsSource),
+  settleTransfer: new LuaScript('settle-transfer', settleTransferSource),
   unlock: new LuaScript('unlock', unlockSource),
 } as const;
 
@@ -50,6 +56,9 @@ export interface RedisClient extends ScriptClient {
   sadd(key: string, member: string, ...members: string[]): Promise<number>;
   smembers(key: string): Promise<string[]>;
   hexists(key: string, field: string): Promise<number>;
+  hget(key: string, field: string): Promise<unknown>;
+  hgetall(key: string): Promise<Record<string, unknown> | null>;
+  del(...keys: string[]): Promise<number>;
   hscan(key: string, cursor: string | number, options: { match?: string; count: number }): Promise<[string | number, (string | number)[]]>;
   zscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
   zrange(key: string, min: number, max: number, options: { withScores: true }): Promise<(string | number)[]>;
@@ -66,6 +75,8 @@ export interface CouponSnapshot {
    */
   readonly remainingSettled: boolean;
   readonly total: number;
+  /** Units this shard gave to others that no recipient has taken yet. */
+  readonly inTransit: number;
   /** userId -> entry */
   readonly winners: Map<string, WinnerEntry>;
   readonly queued: Set<string>;
@@ -151,8 +162,19 @@ export interface Claim {
   readonly backoffUntil: number | undefined;
   /** The coupon's quantity (as loaded from the ledger), for the ledger's cap. */
   readonly total: number;
+  /** The shard (database) the items were claimed from, whose epoch the ledger checks. */
+  readonly shard: number;
   /** False when the coupon has no state in Redis (nothing was claimed). */
   readonly hasState: boolean;
+}
+
+/** Units this shard gave another and no recipient has taken yet (an interrupted transfer). */
+export interface TransferInTransit {
+  readonly transferId: string;
+  readonly units: number;
+  readonly toShard: number;
+  /** When it was given, by Redis' clock. */
+  readonly at: number;
 }
 
 /** Why claimed items go back (see release.lua). */
@@ -196,6 +218,10 @@ export interface LiveCounters {
   readonly deadLettered: number;
   /** Redis server time of the reading. */
   readonly now: number;
+  readonly shard: number;
+  readonly shards: number;
+  /** Units this shard gave to others that no recipient has taken yet. */
+  readonly inTransit: number;
 }
 
 export interface CouponStateToLoad {
@@ -204,8 +230,10 @@ export interface CouponStateToLoad {
   readonly seq: number;
   readonly startsAt: number;
   readonly endsAt: number;
-  /** The ledger's epoch this state is rebuilt in. */
+  /** The ledger's epoch this shard's state is rebuilt in. */
   readonly epoch: number;
+  readonly shard: number;
+  readonly shards: number;
 }
 
 export interface RestoredWinner {
@@ -270,7 +298,7 @@ export class CouponStore {
       | number
     )[];
     const items: ClaimedItem[] = [];
-    for (let i = 7; i < reply.length; i += 3) {
+    for (let i = 8; i < reply.length; i += 3) {
       items.push({ userId: String(reply[i]), ticket: Number(reply[i + 1]), requestedAt: Number(reply[i + 2]) });
     }
     const epoch = Number(reply[4]);
@@ -282,6 +310,7 @@ export class CouponStore {
       epoch: Math.max(0, epoch),
       backoffUntil: Number(reply[5]) || undefined,
       total: Number(reply[6]),
+      shard: Number(reply[7]),
       hasState: epoch >= 0,
       items,
     };
@@ -384,6 +413,12 @@ export class CouponStore {
     return { seq: Number(seq), users };
   }
 
+  /** This shard's units left (one HGET), undefined when it has no state. */
+  async readRemaining(couponId: string): Promise<number | undefined> {
+    const reply = await this.guard('read remaining', () => this.redis.hget(this.keys(couponId).state, 'remaining'));
+    return reply === null || reply === undefined ? undefined : Number(reply);
+  }
+
   /** Whether the coupon has a (fully loaded) state in Redis: one HEXISTS. */
   async hasState(couponId: string): Promise<boolean> {
     return Number(await this.guard('has state', () => this.redis.hexists(this.keys(couponId).state, 'total'))) === 1;
@@ -391,9 +426,9 @@ export class CouponStore {
 
   async readCounters(couponId: string): Promise<LiveCounters | undefined> {
     const k = this.keys(couponId);
-    const reply = (await this.run(scripts.readCoupon, [k.state, k.queue, k.inflight, k.dead], [])) as number[];
+    const reply = (await this.run(scripts.readCoupon, [k.state, k.queue, k.inflight, k.dead, k.transfers], [])) as number[];
     if (Number(reply[0]) === -1) return undefined;
-    const [, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, now] = reply.map(Number);
+    const [, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, now, shard, shards, inTransit] = reply.map(Number);
     return {
       total: total!,
       remaining: remaining!,
@@ -404,6 +439,9 @@ export class CouponStore {
       inflight: inflight!,
       deadLettered: deadLettered!,
       now: now!,
+      shard: shard!,
+      shards: shards!,
+      inTransit: inTransit!,
     };
   }
 
@@ -415,9 +453,49 @@ export class CouponStore {
     const loaded = await this.run(
       scripts.loadCoupon,
       [this.keys(couponId).state, couponIndexKey(this.keyPrefix)],
-      [state.total, state.remaining, state.seq, state.startsAt, state.endsAt, state.epoch, couponId],
+      [state.total, state.remaining, state.seq, state.startsAt, state.endsAt, state.epoch, couponId, state.shard, state.shards],
     );
     return Number(loaded) === 1;
+  }
+
+  /** The units given (0: none left here; undefined: no state here), recorded in transit (give-units.lua). */
+  async giveUnits(couponId: string, transferId: string, units: number, toShard: number): Promise<number | undefined> {
+    const k = this.keys(couponId);
+    const given = Number(await this.run(scripts.giveUnits, [k.state, k.transfers], [transferId, units, toShard]));
+    return given < 0 ? undefined : given;
+  }
+
+  /** The units taken (0: this transfer was taken before; undefined: no state here). Idempotent. */
+  async takeUnits(couponId: string, transferId: string, units: number, fromShard: number): Promise<number | undefined> {
+    const k = this.keys(couponId);
+    const taken = Number(await this.run(scripts.takeUnits, [k.state, k.transfers], [transferId, units, fromShard]));
+    return taken < 0 ? undefined : taken;
+  }
+
+  /** Remove a transfer's record of units in transit once its recipient took them. */
+  async settleTransfer(couponId: string, transferId: string): Promise<void> {
+    await this.run(scripts.settleTransfer, [this.keys(couponId).transfers], [transferId]);
+  }
+
+  /** Units this shard gave and no recipient has taken yet, to complete. */
+  async transfersInTransit(couponId: string): Promise<TransferInTransit[]> {
+    const fields = await this.guard('read transfers', () => this.redis.hgetall(this.keys(couponId).transfers));
+    const transfers: TransferInTransit[] = [];
+    for (const [transferId, record] of Object.entries(fields ?? {})) {
+      const out = /^out:(\d+):(\d+):(\d+)$/.exec(String(record));
+      if (out) transfers.push({ transferId, units: Number(out[1]), toShard: Number(out[2]), at: Number(out[3]) });
+    }
+    return transfers;
+  }
+
+  /** True for the one caller that may refill this shard now (a mark that lives ttlMs). */
+  async markRefilling(couponId: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.guard('mark refill', () => this.redis.set(this.keys(couponId).refilling, '1', { nx: true, px: ttlMs }));
+    return reply === 'OK';
+  }
+
+  async unmarkRefilling(couponId: string): Promise<void> {
+    await this.guard('unmark refill', () => this.redis.del(this.keys(couponId).refilling));
   }
 
   async restoreWinners(couponId: string, winners: readonly RestoredWinner[]): Promise<number> {
@@ -505,8 +583,9 @@ export class CouponStore {
     const after = await this.readCounters(couponId);
     return {
       remaining: counters.remaining,
-      remainingSettled: after?.remaining === counters.remaining,
+      remainingSettled: after?.remaining === counters.remaining && after.inTransit === counters.inTransit,
       total: counters.total,
+      inTransit: counters.inTransit,
       winners,
       queued,
       inflight,

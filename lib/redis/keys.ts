@@ -14,6 +14,7 @@ export interface CouponKeys {
    *   total, startsAt, endsAt (epoch ms; 0 = none)   the coupon, as loaded from the ledger
    *   remaining, seq                                 units left, last ticket given
    *   epoch                                          the ledger's rebuild generation of this state
+   *   shard, shards                                  this database's shard index, and how many there are
    *   drain                                          until when a drain is marked running (epoch ms)
    *   failures, backoffUntil                         while the ledger fails (see release.lua)
    *   u:<userId>                                     a winner's entry (codec.ts)
@@ -33,6 +34,10 @@ export interface CouponKeys {
   readonly rebuildLock: string;
   /** STRING, with a TTL: a rebuild was asked of the restore function (one asks for every container). */
   readonly restoreRequested: string;
+  /** HASH transferId -> units given to another shard and not yet settled ("out:...") or taken ("in:..."). */
+  readonly transfers: string;
+  /** STRING, with a TTL: one container is refilling this shard from the others (see rebalance.ts). */
+  readonly refilling: string;
 }
 
 export function couponKeys(prefix: string, couponId: string): CouponKeys {
@@ -46,6 +51,8 @@ export function couponKeys(prefix: string, couponId: string): CouponKeys {
     errors: `${base}:errors`,
     rebuildLock: `${base}:rebuild`,
     restoreRequested: `${base}:restore-requested`,
+    transfers: `${base}:transfers`,
+    refilling: `${base}:refilling`,
   };
 }
 

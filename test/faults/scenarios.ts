@@ -20,6 +20,7 @@ import { createDynamo } from '../../lib/ledger/dynamo.js';
 import { Ledger } from '../../lib/ledger/ledger.js';
 import { createRedis } from '../../lib/redis/client.js';
 import { CouponStore } from '../../lib/redis/coupon-store.js';
+import { Shards } from '../../lib/redis/shards.js';
 import { freePort, PROJECT_ROOT, startRedis, stopChild, type Spawned } from '../../localstack/processes.js';
 import { startGateway, type Gateway } from '../../localstack/upstash-gateway.js';
 import { startDynamoFaultProxy } from './dynamo-fault-proxy.js';
@@ -55,13 +56,22 @@ export interface ScenarioResult {
   readonly notes: string;
 }
 
-type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis> };
+/** Deps for tests and fault runs, with the first shard's store and Redis client at hand for setting state by hand. */
+export type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis>; store: CouponStore };
 
-export function scenarioDeps(services: Services, prefix: string, overrides: Partial<Deps> = {}, options: { redisTimeoutMs?: number } = {}): ScenarioDeps {
-  const redis = createRedis({ url: services.gatewayUrl, token: services.gatewayToken, retries: 1, timeoutMs: options.redisTimeoutMs });
+export function scenarioDeps(
+  services: Services,
+  prefix: string,
+  overrides: Partial<Deps> = {},
+  options: { redisTimeoutMs?: number; databases?: readonly { url: string; token: string }[] } = {},
+): ScenarioDeps {
+  const databases = options.databases ?? [{ url: services.gatewayUrl, token: services.gatewayToken }];
+  const clients = databases.map((db) => createRedis({ url: db.url, token: db.token, retries: 1, timeoutMs: options.redisTimeoutMs }));
+  const shards = new Shards(clients.map((client) => new CouponStore(client, prefix)));
   const deps: Omit<ScenarioDeps, 'restorer'> = {
-    redis,
-    store: new CouponStore(redis, prefix),
+    redis: clients[0]!,
+    store: shards.at(0),
+    shards,
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
     trigger: scheduleOnly,
     drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0, lingerMs: 50, backoffBaseMs: 200, backoffMaxMs: 5_000 },
@@ -116,7 +126,7 @@ export async function burst(
   // user finds out through the status endpoint, so it counts as accepted if it holds a ticket.
   if (options.onError !== 'count') {
     for (const userId of unanswered) {
-      if ((await deps.store.readUser(couponId, userId)).kind === 'WON') accepted.add(userId);
+      if ((await deps.shards.forUser(userId).store.readUser(couponId, userId)).kind === 'WON') accepted.add(userId);
     }
   }
   return { accepted, errors };
@@ -129,11 +139,17 @@ export async function burst(
 export async function settle(deps: Deps, couponId: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (!(await deps.store.readCounters(couponId))) await restoreCouponState(deps, couponId);
-    await drainCoupon(deps, couponId, () => 60_000).catch(() => undefined);
-    const live = await deps.store.readCounters(couponId);
-    if (live && live.queued === 0 && live.inflight === 0) return;
-    if (Date.now() > deadline) throw new Error(`coupon ${couponId} did not settle: ${JSON.stringify(live)}`);
+    let settled = true;
+    for (const [shard, store] of deps.shards.stores.entries()) {
+      if (!(await store.readCounters(couponId))) await restoreCouponState(deps, couponId, { shard });
+      await drainCoupon(deps, couponId, () => 60_000, shard).catch(() => undefined);
+      const live = await store.readCounters(couponId);
+      if (!live || live.queued > 0 || live.inflight > 0) {
+        settled = false;
+        if (Date.now() > deadline) throw new Error(`coupon ${couponId} did not settle in shard ${shard}: ${JSON.stringify(live)}`);
+      }
+    }
+    if (settled) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -144,9 +160,9 @@ export async function verify(deps: ScenarioDeps, scenario: string, couponId: str
   const users: string[] = [];
   for await (const page of deps.ledger.issuancesOf(couponId)) users.push(...page.map((i) => i.userId));
   const issuedUsers = new Set(users);
-  const snapshot = await deps.store.snapshot(couponId);
-  const dead = snapshot?.dead ?? new Set<string>();
-  const rejected = new Set([...(snapshot?.winners ?? new Map())].filter(([, w]) => w.outcome?.kind === 'REJECTED').map(([u]) => u));
+  const snapshots = await Promise.all(deps.shards.stores.map((store) => store.snapshot(couponId)));
+  const dead = new Set(snapshots.flatMap((snapshot) => [...(snapshot?.dead ?? [])]));
+  const rejected = new Set(snapshots.flatMap((snapshot) => [...(snapshot?.winners ?? new Map())].filter(([, w]) => w.outcome?.kind === 'REJECTED').map(([u]) => u)));
   return {
     scenario,
     requests,

@@ -4,6 +4,8 @@ import { inject } from 'vitest';
 import type { AdmissionSettings, DrainSettings, RateLimitSettings } from '../../lib/config.js';
 import { CouponCache } from '../../lib/coupons/coupon-cache.js';
 import { RateLimiter } from '../../lib/coupons/rate-limiter.js';
+import type { CouponStore } from '../../lib/redis/coupon-store.js';
+import { Shards } from '../../lib/redis/shards.js';
 import type { DrainTrigger } from '../../lib/drain/trigger.js';
 import { scenarioDeps } from '../faults/scenarios.js';
 
@@ -47,6 +49,11 @@ export function testDeps(
 }
 
 export const defaultAdmission: AdmissionSettings = { clockMarginMs: 1_000, soldOutRecheckMs: 2_000, rebuildWaitMs: 1_500 };
+
+/** The same deps with the (only) shard's store replaced, e.g. by one with some methods overridden. */
+export function withStore<D extends { store: CouponStore; shards: Shards }>(deps: D, store: CouponStore): D {
+  return { ...deps, store, shards: new Shards([store]) };
+}
 
 /** The same deps with some of the ledger's methods replaced (the rest still reach the real ledger). */
 export function withLedger<D extends { ledger: object }>(deps: D, overrides: Partial<D['ledger']>): D {

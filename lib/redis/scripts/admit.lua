@@ -13,7 +13,8 @@
   clock (corrected by its measured offset to Redis') and passes it, saving the TIME call.
 
   Input:
-    KEYS[1] state      HASH total, remaining, seq, startsAt, endsAt, drain, ... and u:<userId> -> entry
+    KEYS[1] state      HASH total, remaining, seq, startsAt, endsAt, drain, shard, shards, ... and
+                       u:<userId> -> entry
     KEYS[2] queue      ZSET userId scored by ticket
 
     ARGV[1] userId
@@ -29,6 +30,9 @@
     the coupon as read (-1 each when the state was not read), and Redis' time (0 when not asked), from
     which the container learns the coupon and its clock's offset to Redis'.
     code  1 ACCEPTED          a = ticket, b = 1 when the caller must start a drain else 0
+    With several shards (databases), seq counts this shard's winners and the ticket interleaves the
+    shards, (seq - 1) * shards + shard + 1, so that no two shards give the same ticket; one shard gives
+    1, 2, 3, ...
     code  2 ALREADY_ACCEPTED  a = ticket, b = "PENDING" | "ISSUED", c = issuedAtMs (0 while pending)
     code -1 COUPON_NOT_FOUND  no state in Redis (never created, or lost): nothing else is returned
     code -2 NOT_OPEN          a = startsAt
@@ -64,7 +68,7 @@ elseif clock == "container" then
 end
 
 local field = userField(userId)
-local s = redis.call("HMGET", stateKey, "remaining", "seq", "startsAt", "endsAt", "total", "drain", field)
+local s = redis.call("HMGET", stateKey, "remaining", "seq", "startsAt", "endsAt", "total", "drain", field, "shard", "shards")
 local remaining = tonumber(s[1])
 if remaining == nil then
   return { -1 }
@@ -108,12 +112,13 @@ end
 
 remaining = remaining - 1
 seq = seq + 1
+local ticket = (seq - 1) * (tonumber(s[9]) or 1) + (tonumber(s[8]) or 0) + 1
 local startDrain = 0
 if (tonumber(s[6]) or 0) <= now then
   startDrain = 1
-  redis.call("HSET", stateKey, "remaining", remaining, "seq", seq, field, entryOf(seq, now, nil), "drain", now + drainMarkMs)
+  redis.call("HSET", stateKey, "remaining", remaining, "seq", seq, field, entryOf(ticket, now, nil), "drain", now + drainMarkMs)
 else
-  redis.call("HSET", stateKey, "remaining", remaining, "seq", seq, field, entryOf(seq, now, nil))
+  redis.call("HSET", stateKey, "remaining", remaining, "seq", seq, field, entryOf(ticket, now, nil))
 end
-redis.call("ZADD", queueKey, seq, userId)
-return reply(1, seq, startDrain)
+redis.call("ZADD", queueKey, ticket, userId)
+return reply(1, ticket, startDrain)

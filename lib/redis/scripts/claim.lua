@@ -13,7 +13,7 @@
   that admissions do not start drains that would only fail again.
 
   Input:
-    KEYS[1] state      HASH total, epoch, backoffUntil, drain, ... and u:<userId> -> entry
+    KEYS[1] state      HASH total, epoch, backoffUntil, drain, shard, ... and u:<userId> -> entry
     KEYS[2] queue      ZSET userId scored by ticket
     KEYS[3] inflight   ZSET userId scored by lease deadline (epoch ms)
 
@@ -22,7 +22,7 @@
     ARGV[3] drain mark lifetime in ms
 
   Output:
-    { leaseDeadlineMs, requeued, queuedAfter, nextLeaseExpiryMs, epoch, backoffUntilMs, total,
+    { leaseDeadlineMs, requeued, queuedAfter, nextLeaseExpiryMs, epoch, backoffUntilMs, total, shard,
       userId1, ticket1, requestedAtMs1, ... }
     epoch is the coupon's rebuild generation, which the ledger checks when the batch is written; -1
     when the coupon has no state in Redis (nothing is claimed). backoffUntilMs is 0 unless the coupon
@@ -46,9 +46,9 @@ local drainMarkMs = tonumber(ARGV[3])
 local nowMs = redisNowMs()
 local deadline = nowMs + leaseMs
 
-local meta = redis.call("HMGET", stateKey, "total", "epoch", "backoffUntil")
+local meta = redis.call("HMGET", stateKey, "total", "epoch", "backoffUntil", "shard")
 if not meta[1] then
-  return { deadline, 0, 0, 0, -1, 0, 0 }
+  return { deadline, 0, 0, 0, -1, 0, 0, 0 }
 end
 local epoch = tonumber(meta[2]) or 0
 local backoffUntil = tonumber(meta[3]) or 0
@@ -73,7 +73,7 @@ for _, userId in ipairs(expired) do
 end
 
 -- 2. Claim the lowest tickets, unless the coupon backs off.
-local result = { deadline, requeued, 0, 0, epoch, backoffUntil, tonumber(meta[1]) }
+local result = { deadline, requeued, 0, 0, epoch, backoffUntil, tonumber(meta[1]), tonumber(meta[4]) or 0 }
 if backoffUntil == 0 then
   local popped = redis.call("ZPOPMIN", queueKey, batchSize)
   for i = 1, #popped, 2 do
@@ -100,7 +100,7 @@ if earliest[2] then
 end
 if backoffUntil > 0 then
   redis.call("HSET", stateKey, "drain", math.max(nowMs + drainMarkMs, backoffUntil))
-elseif #result == 7 and queuedAfter == 0 then
+elseif #result == 8 and queuedAfter == 0 then
   redis.call("HDEL", stateKey, "drain")
 else
   redis.call("HSET", stateKey, "drain", nowMs + drainMarkMs)

@@ -6,7 +6,7 @@
   their presence ("total") is what opens the coupon to admissions and claims.
 
   Input:
-    KEYS[1] state      HASH total, remaining, seq, startsAt, endsAt, epoch, ...
+    KEYS[1] state      HASH total, remaining, seq, startsAt, endsAt, epoch, shard, shards, ...
     KEYS[2] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
 
     ARGV[1] total quantity
@@ -14,8 +14,10 @@
     ARGV[3] seq: the highest ticket already given
     ARGV[4] startsAt (epoch ms)
     ARGV[5] endsAt (epoch ms, 0 = no end)
-    ARGV[6] epoch: the ledger's rebuild generation this state belongs to
+    ARGV[6] epoch: the ledger's rebuild generation of this shard's state
     ARGV[7] couponId
+    ARGV[8] this database's shard index (0-based)
+    ARGV[9] the number of shards (databases) the coupon is spread over
 
   Output:
     1 when loaded, 0 when the coupon already had state (left untouched)
@@ -26,5 +28,6 @@ redis.call("SADD", indexKey, ARGV[7])
 if redis.call("HEXISTS", stateKey, "total") == 1 then
   return 0
 end
-redis.call("HSET", stateKey, "total", ARGV[1], "remaining", ARGV[2], "seq", ARGV[3], "startsAt", ARGV[4], "endsAt", ARGV[5], "epoch", ARGV[6])
+redis.call("HSET", stateKey, "total", ARGV[1], "remaining", ARGV[2], "seq", ARGV[3], "startsAt", ARGV[4], "endsAt", ARGV[5], "epoch", ARGV[6],
+  "shard", ARGV[8], "shards", ARGV[9])
 return 1

@@ -14,7 +14,7 @@
     admitted again since) is left as they are.
 
   Input:
-    KEYS[1] state      HASH remaining, seq, epoch, ... and u:<userId> -> entry
+    KEYS[1] state      HASH remaining, seq, epoch, shard, shards, ... and u:<userId> -> entry
     KEYS[2] queue      ZSET userId scored by ticket
     KEYS[3] inflight   ZSET userId scored by lease deadline
     KEYS[4] index      SET of coupon ids with state (not hash-tagged: see keys.ts)
@@ -42,13 +42,15 @@ local ledgerEpoch = tonumber(ARGV[2])
 local leaseDeadline = tonumber(ARGV[3])
 local couponId = ARGV[4]
 
-local s = redis.call("HMGET", stateKey, "remaining", "seq", "epoch")
+local s = redis.call("HMGET", stateKey, "remaining", "seq", "epoch", "shard", "shards")
 local remaining = tonumber(s[1])
 if remaining == nil then
   return { -1 }
 end
 local seq = tonumber(s[2])
 local epoch = tonumber(s[3]) or 0
+local shard = tonumber(s[4]) or 0
+local shards = tonumber(s[5]) or 1
 redis.call("SADD", indexKey, couponId)
 
 if epoch == claimEpoch then
@@ -80,13 +82,14 @@ for i = 5, #ARGV, 2 do
   local field = userField(userId)
   if redis.call("HEXISTS", stateKey, field) == 0 then
     seq = seq + 1
+    local ticket = (seq - 1) * shards + shard + 1
     if remaining > 0 then
       remaining = remaining - 1
-      redis.call("HSET", stateKey, field, entryOf(seq, ARGV[i + 1], nil))
-      redis.call("ZADD", queueKey, seq, userId)
+      redis.call("HSET", stateKey, field, entryOf(ticket, ARGV[i + 1], nil))
+      redis.call("ZADD", queueKey, ticket, userId)
       readmitted = readmitted + 1
     else
-      redis.call("HSET", stateKey, field, entryOf(seq, ARGV[i + 1], "R"))
+      redis.call("HSET", stateKey, field, entryOf(ticket, ARGV[i + 1], "R"))
       rejected = rejected + 1
     end
   end
