@@ -1,5 +1,4 @@
 import { UnavailableError } from '../errors.js';
-import type { CouponRecord } from '../ledger/model.js';
 import { log } from '../log.js';
 import { shardOf } from '../redis/shards.js';
 import type { Deps } from './deps.js';
@@ -42,10 +41,8 @@ const REBUILD_LOCK_MS = 30_000;
  * 4. The state is written last (with the new epoch), which opens the shard to admissions and claims.
  *
  * With several shards, the units left are shared: this shard gets what the ledger's counter leaves once
- * the other shards' units (left, won but not yet persisted, in transit) are counted, split evenly with
- * any other shard that lost its state too. The others keep admitting meanwhile: their counts are read
- * before the counter, so a batch they persist in between is counted twice, leaving units unsold (found
- * by reconcile's REMAINING_DRIFT) rather than sold twice.
+ * the other shards' units (left, in transit, held by winners not yet in the ledger) are counted, split
+ * evenly with any other shard that lost its state too (see unitsLeft).
  *
  * Race: many admissions can find the state missing at once. One takes the rebuild lock and restores;
  * the others wait for it (up to REBUILD_WAIT_MS, then UnavailableError: 503 with Retry-After) instead of
@@ -65,15 +62,21 @@ export async function restoreCouponState(deps: Deps, couponId: string, options: 
     if (await store.hasState(couponId)) return { kind: 'PRESENT' };
     const epoch = await ledger.nextEpoch(couponId, shard);
     const shards = coupon.shards;
+    // With several shards, what the others hold is read before the scan (see unitsLeft).
+    const others = shards > 1 ? await otherShards(deps, couponId, shard, shards) : undefined;
+    const inLedger = new Set<string>();
     let winners = 0;
     let highestTicket = 0;
     for await (const page of ledger.issuancesOf(couponId)) {
+      if (others) for (const w of page) inLedger.add(w.userId);
       const mine = shards === 1 ? page : page.filter((w) => shardOf(w.userId, shards) === shard);
       await store.restoreWinners(couponId, mine);
       for (const w of mine) highestTicket = Math.max(highestTicket, w.ticket);
       winners += mine.length;
     }
-    const { remaining, issuedCount } = await unitsLeftFor(deps, coupon, shard);
+    // The counter, not the item count, is what the ledger's guard enforces, so it decides what is left.
+    const issuedCount = (await ledger.getCoupon(couponId, true))?.issuedCount ?? coupon.issuedCount;
+    const remaining = unitsLeft(coupon.totalQuantity, issuedCount, others, inLedger);
     const loaded = await store.loadCoupon(couponId, {
       total: coupon.totalQuantity,
       remaining,
@@ -96,25 +99,47 @@ export async function restoreCouponState(deps: Deps, couponId: string, options: 
   }
 }
 
-/**
- * The units a rebuilt shard starts with. One shard: all the ledger's counter leaves (the counter, not the
- * item count, is what the ledger's guard enforces). Several: what the counter leaves less what the other
- * shards hold, shared with the other shards that have no state either.
- */
-async function unitsLeftFor(deps: Deps, coupon: CouponRecord, shard: number): Promise<{ remaining: number; issuedCount: number }> {
-  let held = 0;
+/** What the other shards of a coupon hold, read before the rebuild scans the ledger. */
+interface OtherShards {
+  /** Units left or in transit in the other shards. */
+  readonly units: number;
+  /** Their winners not decided yet (no outcome): each holds a unit unless the ledger already has them. */
+  readonly pending: ReadonlySet<string>;
+  /** Other shards without state, which share the free units with this one. */
+  readonly missing: number;
+}
+
+async function otherShards(deps: Deps, couponId: string, shard: number, shards: number): Promise<OtherShards> {
+  let units = 0;
   let missing = 0;
-  for (let other = 0; other < coupon.shards; other++) {
+  const pending = new Set<string>();
+  for (let other = 0; other < shards; other++) {
     if (other === shard) continue;
-    const live = await deps.shards.at(other).readCounters(coupon.couponId);
-    if (!live) missing += 1;
-    else held += live.remaining + live.queued + live.inflight + live.deadLettered + live.inTransit;
+    const snapshot = await deps.shards.at(other).snapshot(couponId);
+    if (!snapshot) {
+      missing += 1;
+      continue;
+    }
+    units += snapshot.remaining + snapshot.inTransit;
+    for (const [userId, entry] of snapshot.winners) if (!entry.outcome) pending.add(userId);
   }
-  // Read after the other shards' counts (see restoreCouponState): a batch persisted in between is counted
-  // twice, leaving units unsold, never sold twice.
-  const issuedCount = (await deps.ledger.getCoupon(coupon.couponId, true))?.issuedCount ?? coupon.issuedCount;
-  const free = Math.max(0, coupon.totalQuantity - issuedCount - held);
-  return { remaining: Math.floor(free / (missing + 1)) + (free % (missing + 1)), issuedCount };
+  return { units, pending, missing };
+}
+
+/**
+ * The units a rebuilt shard starts with. One shard: all the ledger's counter leaves. Several: what the
+ * counter leaves less what the other shards hold (units left or in transit, and winners not in the
+ * ledger yet: a winner persisted but not yet acknowledged is counted once, by the counter), shared with
+ * the other shards that have no state either. The others keep admitting meanwhile: what they hold is
+ * read before the ledger, so a winner they persist in between is counted twice, leaving a unit unsold
+ * (found by reconcile's REMAINING_DRIFT) rather than sold twice.
+ */
+function unitsLeft(total: number, issuedCount: number, others: OtherShards | undefined, inLedger: ReadonlySet<string>): number {
+  if (!others) return Math.max(0, total - issuedCount);
+  let unpersisted = 0;
+  for (const userId of others.pending) if (!inLedger.has(userId)) unpersisted += 1;
+  const free = Math.max(0, total - issuedCount - others.units - unpersisted);
+  return Math.floor(free / (others.missing + 1)) + (free % (others.missing + 1));
 }
 
 /** The restorer of handlers that have the ledger at hand: they rebuild in-process. */

@@ -57,7 +57,8 @@ export interface RedisClient extends ScriptClient {
   smembers(key: string): Promise<string[]>;
   hexists(key: string, field: string): Promise<number>;
   hget(key: string, field: string): Promise<unknown>;
-  hgetall(key: string): Promise<Record<string, unknown> | null>;
+  /** Without automatic deserialization: the raw reply, field, value, field, value, ... */
+  hgetall(key: string): Promise<unknown>;
   del(...keys: string[]): Promise<number>;
   hscan(key: string, cursor: string | number, options: { match?: string; count: number }): Promise<[string | number, (string | number)[]]>;
   zscan(key: string, cursor: string | number, options: { count: number }): Promise<[string | number, (string | number)[]]>;
@@ -479,9 +480,12 @@ export class CouponStore {
 
   /** Units this shard gave and no recipient has taken yet, to complete. */
   async transfersInTransit(couponId: string): Promise<TransferInTransit[]> {
-    const fields = await this.guard('read transfers', () => this.redis.hgetall(this.keys(couponId).transfers));
+    // Without automatic deserialization HGETALL is the raw reply: field, value, field, value, ...
+    const flat = await this.guard('read transfers', () => this.redis.hgetall(this.keys(couponId).transfers));
+    const pairs: [string, unknown][] = [];
+    if (Array.isArray(flat)) for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), flat[i + 1]]);
     const transfers: TransferInTransit[] = [];
-    for (const [transferId, record] of Object.entries(fields ?? {})) {
+    for (const [transferId, record] of pairs) {
       const out = /^out:(\d+):(\d+):(\d+)$/.exec(String(record));
       if (out) transfers.push({ transferId, units: Number(out[1]), toShard: Number(out[2]), at: Number(out[3]) });
     }

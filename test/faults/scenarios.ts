@@ -56,8 +56,11 @@ export interface ScenarioResult {
   readonly notes: string;
 }
 
-/** Deps for tests and fault runs, with the first shard's store and Redis client at hand for setting state by hand. */
-export type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis>; store: CouponStore };
+/**
+ * Deps for tests and fault runs, with the first shard's store and Redis client at hand for setting state
+ * by hand (and every shard's client).
+ */
+export type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis>; clients: ReturnType<typeof createRedis>[]; store: CouponStore };
 
 export function scenarioDeps(
   services: Services,
@@ -70,6 +73,7 @@ export function scenarioDeps(
   const shards = new Shards(clients.map((client) => new CouponStore(client, prefix)));
   const deps: Omit<ScenarioDeps, 'restorer'> = {
     redis: clients[0]!,
+    clients,
     store: shards.at(0),
     shards,
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
