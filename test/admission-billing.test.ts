@@ -21,6 +21,7 @@ beforeAll(async () => {
   const couponId = await coupon(d, 1);
   await d.store.admit(couponId, 'warm-up', open);
   await d.store.readWinners(couponId);
+  await drainCoupon(d, couponId, forever);
 });
 afterAll(() => gateway.close());
 
@@ -113,5 +114,38 @@ describe('a container answers what cannot change anything without Redis', () => 
     await sleep(600);
     expect(await issueCoupon(d, couponId, 'late3')).toMatchObject({ kind: 'ACCEPTED' });
     expect(await issueCoupon(d, couponId, 'late4')).toEqual({ kind: 'SOLD_OUT' });
+  });
+});
+
+describe('the drain: billed commands per batch, not per item', () => {
+  /** Queue `winners` winners of a fresh coupon, then bill one drain of it. */
+  async function drainBill(winners: number): Promise<{ commands: number; issued: number }> {
+    const d = deps();
+    const couponId = await coupon(d, winners);
+    for (let i = 0; i < winners; i++) await d.store.admit(couponId, `w${i}`, open);
+    const { result, commands } = await billed(() => drainCoupon(d, couponId, forever));
+    return { commands, issued: result.issued };
+  }
+
+  it('claiming and acknowledging 99 items costs what 1 item costs (variadic commands, no call per item)', async () => {
+    const one = await drainBill(1);
+    const full = await drainBill(defaultDrain.batchSize);
+    expect(one.issued).toBe(1);
+    expect(full.issued).toBe(defaultDrain.batchSize);
+    expect(full.commands).toBe(one.commands);
+  });
+
+  it('expired claims go back to the queue for a constant number of commands', async () => {
+    const bill = async (items: number) => {
+      const d = deps();
+      const couponId = await coupon(d, items);
+      for (let i = 0; i < items; i++) await d.store.admit(couponId, `w${i}`, open);
+      await d.store.claim(couponId, { ...defaultDrain, claimLeaseMs: 1 });
+      await sleep(5);
+      const { result, commands } = await billed(() => d.store.claim(couponId, { ...defaultDrain, batchSize: 1 }));
+      expect(result.requeued).toBe(items);
+      return commands;
+    };
+    expect(await bill(50)).toBe(await bill(1));
   });
 });

@@ -34,6 +34,7 @@
 ]]
 --@include redis-now
 --@include entry
+--@include variadic
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -59,37 +60,48 @@ end
 -- 1. Expired claims go back to the queue (score = ticket, so ticket order holds).
 local requeued = 0
 local expired = redis.call("ZRANGEBYSCORE", inflightKey, "-inf", nowMs, "LIMIT", 0, 1000)
-for _, userId in ipairs(expired) do
-  redis.call("ZREM", inflightKey, userId)
-  local entry = redis.call("HGET", stateKey, userField(userId))
-  if entry then
-    local ticket, _, outcome = parseEntry(entry)
-    -- An item persisted by another drain after this lease expired needs nothing more.
-    if not outcome then
-      redis.call("ZADD", queueKey, ticket, userId)
-      requeued = requeued + 1
+if #expired > 0 then
+  callVariadic("ZREM", inflightKey, expired)
+  local entries = callVariadic("HMGET", stateKey, userFields(expired))
+  local back = {}
+  for i, userId in ipairs(expired) do
+    if entries[i] then
+      local ticket, _, outcome = parseEntry(entries[i])
+      -- An item persisted by another drain after this lease expired needs nothing more.
+      if not outcome then
+        back[#back + 1] = ticket
+        back[#back + 1] = userId
+        requeued = requeued + 1
+      end
     end
   end
+  callVariadic("ZADD", queueKey, back)
 end
 
 -- 2. Claim the lowest tickets, unless the coupon backs off.
 local result = { deadline, requeued, 0, 0, epoch, backoffUntil, tonumber(meta[1]), tonumber(meta[4]) or 0 }
 if backoffUntil == 0 then
   local popped = redis.call("ZPOPMIN", queueKey, batchSize)
+  local users = {}
   for i = 1, #popped, 2 do
-    local userId = popped[i]
-    local entry = redis.call("HGET", stateKey, userField(userId))
-    if entry then
-      local ticket, requestedAt, outcome = parseEntry(entry)
+    users[#users + 1] = popped[i]
+  end
+  local entries = callVariadic("HMGET", stateKey, userFields(users)) or {}
+  local leased = {}
+  for i, userId in ipairs(users) do
+    if entries[i] then
+      local ticket, requestedAt, outcome = parseEntry(entries[i])
       -- An item already persisted or rejected (a late duplicate) is dropped here instead of rewritten.
       if not outcome then
-        redis.call("ZADD", inflightKey, deadline, userId)
+        leased[#leased + 1] = deadline
+        leased[#leased + 1] = userId
         result[#result + 1] = userId
         result[#result + 1] = ticket
         result[#result + 1] = tonumber(requestedAt)
       end
     end
   end
+  callVariadic("ZADD", inflightKey, leased)
 end
 
 local queuedAfter = redis.call("ZCARD", queueKey)

@@ -17,13 +17,25 @@
 ]]
 --@include redis-now
 --@include entry
+--@include variadic
 
+local users = {}
+for i, userId in ipairs(ARGV) do
+  users[i] = userId
+end
 local result = { redisNowMs() }
-for _, userId in ipairs(ARGV) do
-  result[#result + 1] = redis.call("HGET", KEYS[1], userField(userId))
-  result[#result + 1] = redis.call("ZSCORE", KEYS[2], userId) and 1 or 0
-  local lease = redis.call("ZSCORE", KEYS[3], userId)
-  result[#result + 1] = lease and tonumber(lease) or false
-  result[#result + 1] = redis.call("ZSCORE", KEYS[4], userId) and 1 or 0
+if #users == 0 then
+  return result
+end
+-- One call per structure for all the users (not one per user and structure).
+local entries = callVariadic("HMGET", KEYS[1], userFields(users))
+local queued = callVariadic("ZMSCORE", KEYS[2], users)
+local leases = callVariadic("ZMSCORE", KEYS[3], users)
+local dead = callVariadic("ZMSCORE", KEYS[4], users)
+for i = 1, #users do
+  result[#result + 1] = entries[i]
+  result[#result + 1] = queued[i] and 1 or 0
+  result[#result + 1] = leases[i] and tonumber(leases[i]) or false
+  result[#result + 1] = dead[i] and 1 or 0
 end
 return result

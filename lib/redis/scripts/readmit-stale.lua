@@ -31,6 +31,7 @@
     { 2, readmitted, rejected } rebuilt since the claim
 ]]
 --@include entry
+--@include variadic
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -41,6 +42,10 @@ local claimEpoch = tonumber(ARGV[1])
 local ledgerEpoch = tonumber(ARGV[2])
 local leaseDeadline = tonumber(ARGV[3])
 local couponId = ARGV[4]
+local users = {}
+for i = 5, #ARGV, 2 do
+  users[#users + 1] = ARGV[i]
+end
 
 local s = redis.call("HMGET", stateKey, "remaining", "seq", "epoch", "shard", "shards")
 local remaining = tonumber(s[1])
@@ -57,42 +62,59 @@ if epoch == claimEpoch then
   if ledgerEpoch > epoch then
     redis.call("HSET", stateKey, "epoch", ledgerEpoch)
   end
+  local held = {}
+  local scores = callVariadic("ZMSCORE", inflightKey, users) or {}
+  for i, userId in ipairs(users) do
+    if tonumber(scores[i]) == leaseDeadline then
+      held[#held + 1] = userId
+    end
+  end
   local requeued = 0
-  for i = 5, #ARGV, 2 do
-    local userId = ARGV[i]
-    if tonumber(redis.call("ZSCORE", inflightKey, userId)) == leaseDeadline then
-      redis.call("ZREM", inflightKey, userId)
-      local entry = redis.call("HGET", stateKey, userField(userId))
-      if entry then
-        local ticket, _, outcome = parseEntry(entry)
+  if #held > 0 then
+    callVariadic("ZREM", inflightKey, held)
+    local entries = callVariadic("HMGET", stateKey, userFields(held))
+    local toQueue = {}
+    for i, userId in ipairs(held) do
+      if entries[i] then
+        local ticket, _, outcome = parseEntry(entries[i])
         if not outcome then
-          redis.call("ZADD", queueKey, ticket, userId)
+          toQueue[#toQueue + 1] = ticket
+          toQueue[#toQueue + 1] = userId
           requeued = requeued + 1
         end
       end
     end
+    callVariadic("ZADD", queueKey, toQueue)
   end
   return { 1, requeued }
 end
 
 local readmitted = 0
 local rejected = 0
-for i = 5, #ARGV, 2 do
-  local userId = ARGV[i]
-  local field = userField(userId)
-  if redis.call("HEXISTS", stateKey, field) == 0 then
+local known = callVariadic("HMGET", stateKey, userFields(users)) or {}
+local updates, toQueue = {}, {}
+for k, userId in ipairs(users) do
+  local requestedAt = ARGV[4 + 2 * k]
+  if not known[k] then
     seq = seq + 1
     local ticket = (seq - 1) * shards + shard + 1
+    updates[#updates + 1] = userField(userId)
     if remaining > 0 then
       remaining = remaining - 1
-      redis.call("HSET", stateKey, field, entryOf(ticket, ARGV[i + 1], nil))
-      redis.call("ZADD", queueKey, ticket, userId)
+      updates[#updates + 1] = entryOf(ticket, requestedAt, nil)
+      toQueue[#toQueue + 1] = ticket
+      toQueue[#toQueue + 1] = userId
       readmitted = readmitted + 1
     else
-      redis.call("HSET", stateKey, field, entryOf(ticket, ARGV[i + 1], "R"))
+      updates[#updates + 1] = entryOf(ticket, requestedAt, "R")
       rejected = rejected + 1
     end
   end
 end
-redis.call("HSET", stateKey, "remaining", remaining, "seq", seq)
+updates[#updates + 1] = "remaining"
+updates[#updates + 1] = remaining
+updates[#updates + 1] = "seq"
+updates[#updates + 1] = seq
+callVariadic("HSET", stateKey, updates)
+callVariadic("ZADD", queueKey, toQueue)
 return { 2, readmitted, rejected }

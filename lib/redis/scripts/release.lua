@@ -39,6 +39,7 @@
 ]]
 --@include redis-now
 --@include entry
+--@include variadic
 
 local stateKey = KEYS[1]
 local inflightKey = KEYS[2]
@@ -56,35 +57,57 @@ local backoffBaseMs = tonumber(ARGV[5])
 local backoffMaxMs = tonumber(ARGV[6])
 local jitter = tonumber(ARGV[7])
 
+local userIds = {}
+for i = 8, #ARGV do
+  userIds[#userIds + 1] = ARGV[i]
+end
+
+-- Only the items still held under the caller's lease.
+local held = {}
+local scores = callVariadic("ZMSCORE", inflightKey, userIds) or {}
+for i, userId in ipairs(userIds) do
+  if tonumber(scores[i]) == leaseDeadline then
+    held[#held + 1] = userId
+  end
+end
+
 local requeued = 0
 local deadLettered = 0
-for i = 8, #ARGV do
-  local userId = ARGV[i]
-  if tonumber(redis.call("ZSCORE", inflightKey, userId)) == leaseDeadline then
-    redis.call("ZREM", inflightKey, userId)
-    local entry = redis.call("HGET", stateKey, userField(userId))
+if #held > 0 then
+  callVariadic("ZREM", inflightKey, held)
+  local entries = callVariadic("HMGET", stateKey, userFields(held))
+  local toQueue, toDead, withError = {}, {}, {}
+  for i, userId in ipairs(held) do
     local ticket, outcome = nil, nil
-    if entry then
+    if entries[i] then
       local requestedAt
-      ticket, requestedAt, outcome = parseEntry(entry)
+      ticket, requestedAt, outcome = parseEntry(entries[i])
     end
     if ticket and not outcome then
       if errorMessage ~= "" then
-        redis.call("HSET", errorsKey, userId, errorMessage)
+        withError[#withError + 1] = userId
+        withError[#withError + 1] = errorMessage
       end
+      -- An attempt is counted per item (one call each), but only for what the ledger refused on its
+      -- own, which is rare; transient failures, the common case of an outage, count none.
       local attempts = 0
       if refused then
         attempts = redis.call("HINCRBY", attemptsKey, userId, 1)
       end
       if refused and attempts >= maxAttempts then
-        redis.call("ZADD", deadKey, ticket, userId)
+        toDead[#toDead + 1] = ticket
+        toDead[#toDead + 1] = userId
         deadLettered = deadLettered + 1
       else
-        redis.call("ZADD", queueKey, ticket, userId)
+        toQueue[#toQueue + 1] = ticket
+        toQueue[#toQueue + 1] = userId
         requeued = requeued + 1
       end
     end
   end
+  callVariadic("HSET", errorsKey, withError)
+  callVariadic("ZADD", deadKey, toDead)
+  callVariadic("ZADD", queueKey, toQueue)
 end
 
 local backoffUntil = 0

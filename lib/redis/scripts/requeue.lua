@@ -21,6 +21,7 @@
     number of winners put back in the queue (their attempt count starts again)
 ]]
 --@include entry
+--@include variadic
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -30,27 +31,36 @@ local attemptsKey = KEYS[5]
 local errorsKey = KEYS[6]
 local indexKey = KEYS[7]
 
-local userIds = { unpack(ARGV, 2) }
+local userIds = {}
+for i = 2, #ARGV do
+  userIds[#userIds + 1] = ARGV[i]
+end
 if #userIds == 0 then
   userIds = redis.call("ZRANGE", deadKey, 0, -1)
 end
+if #userIds == 0 then
+  return 0
+end
 
-local requeued = 0
-for _, userId in ipairs(userIds) do
-  local entry = redis.call("HGET", stateKey, userField(userId))
-  local tracked = redis.call("ZSCORE", queueKey, userId) or redis.call("ZSCORE", inflightKey, userId)
-  if entry and not tracked then
-    local ticket, _, outcome = parseEntry(entry)
+local entries = callVariadic("HMGET", stateKey, userFields(userIds))
+local queued = callVariadic("ZMSCORE", queueKey, userIds)
+local leased = callVariadic("ZMSCORE", inflightKey, userIds)
+local back, toQueue = {}, {}
+for i, userId in ipairs(userIds) do
+  if entries[i] and not queued[i] and not leased[i] then
+    local ticket, _, outcome = parseEntry(entries[i])
     if not outcome then
-      redis.call("ZREM", deadKey, userId)
-      redis.call("ZADD", queueKey, ticket, userId)
-      redis.call("HDEL", attemptsKey, userId)
-      redis.call("HDEL", errorsKey, userId)
-      requeued = requeued + 1
+      back[#back + 1] = userId
+      toQueue[#toQueue + 1] = ticket
+      toQueue[#toQueue + 1] = userId
     end
   end
 end
-if requeued > 0 then
+if #back > 0 then
+  callVariadic("ZREM", deadKey, back)
+  callVariadic("ZADD", queueKey, toQueue)
+  callVariadic("HDEL", attemptsKey, back)
+  callVariadic("HDEL", errorsKey, back)
   redis.call("SADD", indexKey, ARGV[1])
 end
-return requeued
+return #back

@@ -13,19 +13,27 @@
     number of winners that were missing and are now restored
 ]]
 --@include entry
+--@include variadic
 
 local stateKey = KEYS[1]
 
-local restored = 0
+local users = {}
 for i = 1, #ARGV, 3 do
-  local field = userField(ARGV[i])
-  local entry = redis.call("HGET", stateKey, field)
-  if entry then
-    local ticket = parseEntry(entry)
-    redis.call("HSET", stateKey, field, ticket .. ":" .. ARGV[i + 2])
+  users[#users + 1] = ARGV[i]
+end
+local entries = callVariadic("HMGET", stateKey, userFields(users)) or {}
+local restored = 0
+local updates = {}
+for k, userId in ipairs(users) do
+  local i = 3 * k - 2
+  local ticket = ARGV[i + 1]
+  if entries[k] then
+    ticket = parseEntry(entries[k])
   else
-    redis.call("HSET", stateKey, field, ARGV[i + 1] .. ":" .. ARGV[i + 2])
     restored = restored + 1
   end
+  updates[#updates + 1] = userField(userId)
+  updates[#updates + 1] = ticket .. ":" .. ARGV[i + 2]
 end
+callVariadic("HSET", stateKey, updates)
 return restored

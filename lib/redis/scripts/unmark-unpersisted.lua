@@ -17,28 +17,37 @@
     number of winners put back in the queue
 ]]
 --@include entry
+--@include variadic
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
 local inflightKey = KEYS[3]
 local indexKey = KEYS[4]
 
-local requeued = 0
+local users = {}
 for i = 2, #ARGV do
-  local userId = ARGV[i]
-  local field = userField(userId)
-  local entry = redis.call("HGET", stateKey, field)
-  if entry then
-    local ticket, requestedAt, outcome = parseEntry(entry)
+  users[#users + 1] = ARGV[i]
+end
+local entries = callVariadic("HMGET", stateKey, userFields(users)) or {}
+local leases = callVariadic("ZMSCORE", inflightKey, users) or {}
+local requeued = 0
+local updates, toQueue = {}, {}
+for i, userId in ipairs(users) do
+  if entries[i] then
+    local ticket, requestedAt, outcome = parseEntry(entries[i])
     if outcome and string.sub(outcome, 1, 2) == "I:" then
-      redis.call("HSET", stateKey, field, entryOf(ticket, requestedAt, nil))
-      if not redis.call("ZSCORE", inflightKey, userId) then
-        redis.call("ZADD", queueKey, ticket, userId)
+      updates[#updates + 1] = userField(userId)
+      updates[#updates + 1] = entryOf(ticket, requestedAt, nil)
+      if not leases[i] then
+        toQueue[#toQueue + 1] = ticket
+        toQueue[#toQueue + 1] = userId
       end
       requeued = requeued + 1
     end
   end
 end
+callVariadic("HSET", stateKey, updates)
+callVariadic("ZADD", queueKey, toQueue)
 if requeued > 0 then
   redis.call("SADD", indexKey, ARGV[1])
 end

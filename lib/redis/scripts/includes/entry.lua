@@ -20,3 +20,12 @@ local function entryOf(ticket, requestedAt, outcome)
   end
   return ticket .. ":" .. requestedAt
 end
+
+-- The state hash's fields of these users' entries, in the same order.
+local function userFields(userIds)
+  local fields = {}
+  for i, userId in ipairs(userIds) do
+    fields[i] = userField(userId)
+  end
+  return fields
+end
