@@ -24,6 +24,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    env: { LOG_LEVEL: 'error' },
+    // In-process use cases count metrics too: their EMF lines are only printed by a test that asks.
+    env: { LOG_LEVEL: 'error', POWERTOOLS_METRICS_DISABLED: 'true' },
   },
 });

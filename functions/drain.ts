@@ -2,7 +2,8 @@ import type { Context } from 'aws-lambda';
 import { isValidId } from '../lib/coupons/ids.js';
 import { drainAll, drainCoupon, type DrainReport } from '../lib/drain/drain.js';
 import type { DrainRequest } from '../lib/drain/trigger.js';
-import { log } from '../lib/log.js';
+import { addLambdaContext, log } from '../lib/log.js';
+import { publishMetrics } from '../lib/metrics.js';
 import { getRuntime } from '../lib/runtime.js';
 
 /**
@@ -10,6 +11,15 @@ import { getRuntime } from '../lib/runtime.js';
  * by an admission that found no drain running ({"couponId"}: that coupon only).
  */
 export async function handler(event: unknown, context: Context): Promise<{ reports: DrainReport[] }> {
+  addLambdaContext(context);
+  try {
+    return await drain(event, context);
+  } finally {
+    publishMetrics();
+  }
+}
+
+async function drain(event: unknown, context: Context): Promise<{ reports: DrainReport[] }> {
   const runtime = await getRuntime();
   const timeLeftMs = () => context.getRemainingTimeInMillis();
   const request = (event as Partial<DrainRequest> | null) ?? {};

@@ -3,10 +3,11 @@
  * mapping of faults to status codes. Handlers parse input, call one use case and map its outcome here.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
 import { isTransientAwsFault } from '../lib/ledger/faults.js';
-import { log } from '../lib/log.js';
+import { addLambdaContext, log } from '../lib/log.js';
+import { publishMetrics } from '../lib/metrics.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -27,14 +28,18 @@ export const couponNotFound = (couponId: string): HttpResult => error(404, 'COUP
 
 /**
  * Run a handler body; turn expected faults into their answers. Unknown errors become a generic 500:
- * the details go to the log, never to the client.
+ * the details go to the log, never to the client. Every log line of the invocation carries its request
+ * id, and what it counted is published as one EMF line at its end.
  */
-export function httpHandler(run: (event: HttpEvent) => Promise<HttpResult>): (event: HttpEvent) => Promise<APIGatewayProxyResultV2> {
-  return async (event) => {
+export function httpHandler(run: (event: HttpEvent) => Promise<HttpResult>): (event: HttpEvent, context?: Context) => Promise<APIGatewayProxyResultV2> {
+  return async (event, context) => {
+    addLambdaContext(context);
     try {
       return await run(event);
     } catch (fault) {
       return faultResponse(fault, event);
+    } finally {
+      publishMetrics();
     }
   };
 }

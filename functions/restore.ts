@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { restoreCouponState, type RestoreResult } from '../lib/coupons/coupon-state.js';
 import { isValidId } from '../lib/coupons/ids.js';
 import type { RestoreRequest } from '../lib/coupons/restorer.js';
-import { log } from '../lib/log.js';
+import { addLambdaContext, log } from '../lib/log.js';
 import { getRuntime } from '../lib/runtime.js';
 
 /** Time left when the rebuild lock should expire: a rebuild that dies holding it frees it by then. */
@@ -14,6 +14,7 @@ const LOCK_MARGIN_MS = 5_000;
  * pages of the ledger: it runs here, under this function's timeout, not in an API request.
  */
 export async function handler(event: unknown, context: Context): Promise<RestoreResult | { kind: 'INVALID' }> {
+  addLambdaContext(context);
   const { couponId, shard = 0 } = (event as Partial<RestoreRequest> | null) ?? {};
   const runtime = await getRuntime();
   if (!isValidId(couponId) || !Number.isInteger(shard) || shard < 0 || shard >= runtime.shards.count) {

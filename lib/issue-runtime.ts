@@ -1,6 +1,7 @@
 import { LambdaInvoker } from './aws/lambda.js';
 import { loadConfig, type Config } from './config.js';
 import { CouponCache } from './coupons/coupon-cache.js';
+import { DecisionTally } from './coupons/decision-tally.js';
 import type { IssueDeps } from './coupons/issue.js';
 import { RateLimiter } from './coupons/rate-limiter.js';
 import { RemoteRestorer } from './coupons/restorer.js';
@@ -51,5 +52,6 @@ export async function buildIssueRuntime(config: Config): Promise<IssueRuntime> {
     drain: config.drain,
     cache: new CouponCache(config.admission),
     limiter: new RateLimiter(config.rateLimit),
+    tally: new DecisionTally(),
   };
 }

@@ -1,6 +1,7 @@
 import { LambdaInvoker } from './aws/lambda.js';
 import { loadConfig, type Config } from './config.js';
 import { CouponCache } from './coupons/coupon-cache.js';
+import { DecisionTally } from './coupons/decision-tally.js';
 import { inProcessRestorer } from './coupons/coupon-state.js';
 import type { Deps } from './coupons/deps.js';
 import { RateLimiter } from './coupons/rate-limiter.js';
@@ -44,6 +45,7 @@ export async function buildRuntime(config: Config): Promise<Runtime> {
     admission: config.admission,
     cache: new CouponCache(config.admission),
     limiter: new RateLimiter(config.rateLimit),
+    tally: new DecisionTally(),
   };
   return { ...deps, restorer: inProcessRestorer(deps), config, adminToken: () => secrets.resolve(config.adminToken) };
 }

@@ -127,6 +127,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       LAMBDA_PORT: String(ports.lambda),
       // Lambda runs nodejs22.x; the SDK's notice about local Node 20 is noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // Set by Lambda, not by serverless offline (which passes AWS_* variables on): without it Powertools
+      // never reports a cold start.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       // Empty means AWS DynamoDB: left unset, serverless.yml's local stage would point the handlers at
       // 127.0.0.1:8000.
       DYNAMODB_ENDPOINT: dynamodbEndpoint ?? '',

@@ -12,6 +12,8 @@ import { scenarioDeps } from './faults/scenarios.js';
 import { defaultAdmission, defaultDrain, forever, services, sleep, uniqueCouponId } from './support/deps.js';
 import { setRemaining } from './support/redis-state.js';
 import { CouponCache } from '../lib/coupons/coupon-cache.js';
+import { DecisionTally } from '../lib/coupons/decision-tally.js';
+import { LiveViews, readLiveView } from '../lib/coupons/live-view.js';
 
 let gateway: Gateway;
 beforeAll(async () => {
@@ -22,6 +24,7 @@ beforeAll(async () => {
   await d.store.admit(couponId, 'warm-up', open);
   await d.store.readWinners(couponId);
   await drainCoupon(d, couponId, forever);
+  await readLiveView(d, couponId);
 });
 afterAll(() => gateway.close());
 
@@ -32,6 +35,8 @@ function deps(admission: Partial<typeof defaultAdmission> = {}) {
     drain: defaultDrain,
     admission: settings,
     cache: new CouponCache(settings),
+    // The live page's reports (one HSET per coupon and second) are billed on their own, below.
+    tally: new DecisionTally(Number.POSITIVE_INFINITY),
   });
 }
 
@@ -147,5 +152,31 @@ describe('the drain: billed commands per batch, not per item', () => {
       return commands;
     };
     expect(await bill(50)).toBe(await bill(1));
+  });
+});
+
+describe('the live operator page: what watching a drop costs', () => {
+  it('a container reports its answers with one HSET per coupon and interval, sent with a request, never one per request', async () => {
+    const d = { ...deps(), tally: new DecisionTally(60_000) };
+    const couponId = await coupon(d, 5);
+    // A container's first request on a coupon asks Redis' clock (5 commands); nothing to report yet.
+    expect(await billed(() => issueCoupon(d, couponId, 'w1'))).toMatchObject({ result: { kind: 'ACCEPTED' }, commands: 5 });
+    // The next request carries the report (its own 2 commands, and the HSET); the ones after it, none.
+    expect(await billed(() => issueCoupon(d, couponId, 'w1'))).toMatchObject({ result: { kind: 'ALREADY_ACCEPTED' }, commands: 3 });
+    for (let i = 0; i < 5; i++) expect(await billed(() => issueCoupon(d, couponId, 'w1'))).toMatchObject({ commands: 2 });
+    // The report went with the second request: it holds what was answered before it.
+    const view = await readLiveView(d, couponId);
+    expect(view).toMatchObject({ decisions: { ACCEPTED: 1, ALREADY_ACCEPTED: 0 }, containers: { reported: 1, recent: 1 } });
+  });
+
+  it('every viewer of a container shares one reading a second: one EVALSHA per shard, whoever watches', async () => {
+    const d = deps();
+    const couponId = await coupon(d, 5);
+    const views = new LiveViews(d);
+    const one = await billed(() => readLiveView(d, couponId));
+    const many = await billed(() => Promise.all(Array.from({ length: 20 }, () => views.get(couponId))));
+    expect(many.commands).toBe(one.commands);
+    expect(new Set(many.result.map((view) => view?.readAt)).size).toBe(1);
+    expect(one.commands).toBeLessThanOrEqual(12);
   });
 });

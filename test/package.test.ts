@@ -43,8 +43,10 @@ describe('serverless package', () => {
     const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
     expect(routes).toEqual([
       '$default',
+      'GET /admin',
       'GET /api/v2/admin/coupons/{couponId}',
       'GET /api/v2/admin/coupons/{couponId}/dead-letters',
+      'GET /api/v2/admin/coupons/{couponId}/live',
       'GET /api/v2/coupons/{couponId}',
       'GET /api/v2/users/{userId}/coupons',
       'GET /api/v2/users/{userId}/coupons/{couponId}',
@@ -103,7 +105,7 @@ describe('serverless package', () => {
 
   it('runs every function on nodejs22.x with its secrets named as Secrets Manager secrets, never inlined', () => {
     const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties);
-    expect(functions).toHaveLength(12);
+    expect(functions).toHaveLength(14);
     for (const fn of functions) {
       expect(fn.Runtime).toBe('nodejs22.x');
       const env = fn.Environment.Variables;
@@ -163,6 +165,8 @@ describe('serverless package', () => {
         'adminCreateCoupon',
         'adminDeadLetters',
         'adminGetCoupon',
+        'adminLive',
+        'adminPage',
         'adminReconcile',
         'adminRequeueDeadLetters',
         'coupon',

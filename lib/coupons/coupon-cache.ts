@@ -123,6 +123,11 @@ export class CouponCache {
     }
   }
 
+  /** Whether Redis has shown this container the coupon's state (so the coupon exists). */
+  knows(couponId: string): boolean {
+    return this.coupons.get(couponId)?.facts !== undefined;
+  }
+
   /** Every shard was found without a unit (rebalance.ts): SOLD_OUT is answered here for a while. */
   markExhausted(couponId: string): void {
     this.known(couponId).exhausted = { recheckAt: this.now() + this.settings.soldOutRecheckMs };

@@ -3,6 +3,7 @@ import type { DrainTrigger } from '../drain/trigger.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Shards } from '../redis/shards.js';
 import type { CouponCache } from './coupon-cache.js';
+import type { DecisionTally } from './decision-tally.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { Restorer } from './restorer.js';
 
@@ -19,4 +20,6 @@ export interface Deps {
   readonly limiter: RateLimiter;
   /** Restores a coupon's state Redis lost; in-process here (inProcessRestorer), remote on the admission path. */
   readonly restorer: Restorer;
+  /** What this container decided: metrics, and reports for the live operator page. */
+  readonly tally: DecisionTally;
 }

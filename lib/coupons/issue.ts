@@ -4,7 +4,7 @@ import type { Deps } from './deps.js';
 import { refillShard } from './rebalance.js';
 
 /** What issuing needs: no ledger (the admission path reads it only through its restorer). */
-export type IssueDeps = Pick<Deps, 'shards' | 'cache' | 'limiter' | 'trigger' | 'drain' | 'restorer'>;
+export type IssueDeps = Pick<Deps, 'shards' | 'cache' | 'limiter' | 'trigger' | 'drain' | 'restorer' | 'tally'>;
 
 /** Refills of the user's shard one request may wait for before it is answered SOLD_OUT. */
 const MAX_REFILLS = 3;
@@ -43,12 +43,38 @@ export type IssueOutcome =
  *    change.
  * 7. A winner whose admission found no drain running starts one; a failure there is logged, not
  *    surfaced: the item is safely queued and the scheduled drain persists it.
+ * Every answer is counted (deps.tally): a metric, and at most once a second per coupon the container's
+ * totals for the live page, written alongside the request's own Redis call.
  */
 export async function issueCoupon(deps: IssueDeps, couponId: string, userId: string, clientIp?: string): Promise<IssueOutcome> {
-  const { index: shard, store } = deps.shards.forUser(userId);
-  const local = deps.cache.answer(couponId, userId, shard);
+  const reporting = deps.tally.flushDue(couponId, deps.shards.at(0));
+  try {
+    const local = answerLocally(deps, couponId, userId, clientIp);
+    if (local) {
+      deps.tally.record(couponId, local.kind, true, deps.cache.knows(couponId));
+      return local;
+    }
+    const outcome = await decide(deps, couponId, userId);
+    deps.tally.record(couponId, outcome.kind, false, deps.cache.knows(couponId));
+    return outcome;
+  } catch (fault) {
+    deps.tally.record(couponId, 'UNAVAILABLE', false, deps.cache.knows(couponId));
+    throw fault;
+  } finally {
+    await reporting;
+  }
+}
+
+/** The answers given without Redis: what the container learned (deps.cache), and the rate limits. */
+function answerLocally(deps: IssueDeps, couponId: string, userId: string, clientIp: string | undefined): IssueOutcome | undefined {
+  const local = deps.cache.answer(couponId, userId, deps.shards.indexOf(userId));
   if (local) return local;
   if (!deps.limiter.allow(couponId, userId, clientIp)) return { kind: 'RATE_LIMITED' };
+  return undefined;
+}
+
+async function decide(deps: IssueDeps, couponId: string, userId: string): Promise<IssueOutcome> {
+  const { index: shard, store } = deps.shards.forUser(userId);
   let admission = await admit(deps, store, shard, couponId, userId);
   if (admission.reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId, shard))) {
     admission = await admit(deps, store, shard, couponId, userId);
@@ -81,7 +107,9 @@ function shardRanOut(deps: IssueDeps, couponId: string, admission: Admission): b
 async function admit(deps: IssueDeps, store: CouponStore, shard: number, couponId: string, userId: string): Promise<Admission> {
   const sentAt = Date.now();
   const admission = await store.admit(couponId, userId, { triggerLeaseMs: deps.drain.triggerLeaseMs, clock: deps.cache.clockFor(couponId) });
-  deps.cache.learn(couponId, admission, sentAt, Date.now(), shard, deps.shards.count);
+  const receivedAt = Date.now();
+  deps.tally.redisLatency(receivedAt - sentAt);
+  deps.cache.learn(couponId, admission, sentAt, receivedAt, shard, deps.shards.count);
   return admission;
 }
 

@@ -4,7 +4,8 @@ import type { Deps } from '../coupons/deps.js';
 import { isTransientAwsFault, LedgerThrottledError } from '../ledger/faults.js';
 import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
 import { log } from '../log.js';
-import type { Claim, ClaimedItem, ReleaseReason } from '../redis/coupon-store.js';
+import { count, milliseconds } from '../metrics.js';
+import type { Claim, ClaimedItem, DrainBatchStats, ReleaseReason } from '../redis/coupon-store.js';
 
 export interface DrainReport {
   readonly couponId: string;
@@ -203,24 +204,33 @@ export async function persistClaim(
     // A transient fault that outlived the SDK's retries, or throttling: nothing of the batch was written.
     // It goes back without using an attempt, and the coupon backs off.
     const throttled = error instanceof LedgerThrottledError;
-    await releaseUnwritten(deps, couponId, claim, claim.items, transient(deps, error, throttled ? THROTTLED_BACKOFF_MS : deps.drain.backoffBaseMs));
+    await Promise.all([
+      releaseUnwritten(deps, couponId, claim, claim.items, transient(deps, error, throttled ? THROTTLED_BACKOFF_MS : deps.drain.backoffBaseMs)),
+      throttled && recordBatch(deps, couponId, claim.shard, { ...NOTHING, throttled: 1 }),
+    ]);
     if (throttled) report.throttled += 1;
     else log.warn('ledger write failed; batch released, the coupon backs off', { couponId, items: claim.items.length, error });
     report.released += claim.items.length;
     return throttled ? 'THROTTLED' : 'TRANSIENT';
   }
-  await deps.shards.at(claim.shard).acknowledge(couponId, written.decisions);
-  report.issued += written.newlyIssued;
   let rejected = 0;
   for (const decision of written.decisions.values()) if (decision.kind === 'REJECTED') rejected += 1;
+  const redelivered = written.decisions.size - rejected - written.newlyIssued;
+  // The live page's totals are written alongside the acknowledgement, not after it.
+  await Promise.all([
+    deps.shards.at(claim.shard).acknowledge(couponId, written.decisions),
+    recordBatch(deps, couponId, claim.shard, { ...NOTHING, issued: written.newlyIssued, redelivered, rejected, lag: persistLag(claim.items, written.decisions) }),
+  ]);
+  report.issued += written.newlyIssued;
   report.rejected += rejected;
-  report.redelivered += written.decisions.size - rejected - written.newlyIssued;
+  report.redelivered += redelivered;
   if (written.capExceeded) {
     log.error('the ledger cap refused items Redis had admitted: Redis lost or drifted from the ledger', { couponId, rejected });
   }
   if (written.stale.length > 0) {
     await giveBackStale(deps, couponId, claim, written.stale, written.ledgerEpoch);
     report.stale += written.stale.length;
+    await recordBatch(deps, couponId, claim.shard, { ...NOTHING, stale: written.stale.length });
   }
   const failedByCause = new Map<string, { items: ClaimedItem[]; transient: boolean }>();
   for (const { item, error, transient: isTransient } of written.failed) {
@@ -236,9 +246,47 @@ export async function persistClaim(
     log.warn('the ledger did not write these items; released for another attempt', { couponId, userIds: group.items.map((i) => i.userId), cause });
     report.released += group.items.length;
     report.deadLettered += released.deadLettered;
+    if (released.deadLettered > 0) await recordBatch(deps, couponId, claim.shard, { ...NOTHING, deadLettered: released.deadLettered });
   }
   if (written.failed.some((f) => f.transient)) return 'TRANSIENT';
   return written.failed.length > 0 ? 'REFUSED' : 'DECIDED';
+}
+
+const NOTHING: DrainBatchStats = { issued: 0, redelivered: 0, rejected: 0, deadLettered: 0, throttled: 0, stale: 0, lag: '' };
+
+/**
+ * Count what a batch did: as metrics (one EMF line per invocation) and in the live page's running totals
+ * in Redis. Never fails the drain: both only observe it.
+ */
+async function recordBatch(deps: Deps, couponId: string, shard: number, stats: DrainBatchStats): Promise<void> {
+  if (stats.issued) count('DrainIssued', stats.issued);
+  if (stats.redelivered) count('DrainRedelivered', stats.redelivered);
+  if (stats.rejected) count('DrainRejected', stats.rejected);
+  if (stats.deadLettered) count('DrainDeadLettered', stats.deadLettered);
+  if (stats.stale) count('DrainStale', stats.stale);
+  if (stats.throttled) count('LedgerThrottles', stats.throttled);
+  try {
+    await deps.shards.at(shard).recordDrain(couponId, shard, stats);
+  } catch (error) {
+    log.debug('could not record a batch for the live page', { couponId, shard, error });
+  }
+}
+
+/**
+ * Each written item's lag from its acceptance to its write in the ledger, as a metric (its p99 is
+ * alarmed on); for the live page, the batch's p50, p99 and max with the time: "<p50>,<p99>,<max>|<atMs>".
+ */
+function persistLag(items: readonly ClaimedItem[], decisions: ReadonlyMap<string, LedgerDecision>): string {
+  const lags: number[] = [];
+  for (const item of items) {
+    const decision = decisions.get(item.userId);
+    if (decision?.kind === 'ISSUED') lags.push(Math.max(0, decision.issuedAt - item.requestedAt));
+  }
+  if (lags.length === 0) return '';
+  for (const lag of lags) milliseconds('PersistLag', lag);
+  lags.sort((a, b) => a - b);
+  const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]!;
+  return `${at(0.5)},${at(0.99)},${lags[lags.length - 1]}|${Date.now()}`;
 }
 
 interface Isolated {

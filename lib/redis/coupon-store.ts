@@ -10,6 +10,8 @@ import forgetCouponSource from './scripts/forget-coupon.lua';
 import giveUnitsSource from './scripts/give-units.lua';
 import loadCouponSource from './scripts/load-coupon.lua';
 import readCouponSource from './scripts/read-coupon.lua';
+import readLiveSource from './scripts/read-live.lua';
+import recordDrainSource from './scripts/record-drain.lua';
 import readUserSource from './scripts/read-user.lua';
 import readUsersSource from './scripts/read-users.lua';
 import readWinnersSource from './scripts/read-winners.lua';
@@ -43,6 +45,8 @@ export const scripts = {
   takeUnits: new LuaScript('take-units', takeUnitsSource),
   settleTransfer: new LuaScript('settle-transfer', settleTransferSource),
   unlock: new LuaScript('unlock', unlockSource),
+  readLive: new LuaScript('read-live', readLiveSource, true),
+  recordDrain: new LuaScript('record-drain', recordDrainSource),
 } as const;
 
 /** Users per call of a repair script (restore, acknowledge, requeue, unmark): see inChunks. */
@@ -65,6 +69,7 @@ export interface RedisClient extends ScriptClient {
   zrange(key: string, min: number, max: number, options: { withScores: true }): Promise<(string | number)[]>;
   /** Without automatic deserialization: the raw reply, one value (or null) per field, in order. */
   hmget(key: string, ...fields: string[]): Promise<unknown>;
+  hset(key: string, values: Record<string, string>): Promise<number>;
 }
 
 /** Everything Redis holds about one coupon's winners, read for reconcile (not atomically). */
@@ -223,6 +228,26 @@ export interface LiveCounters {
   readonly shards: number;
   /** Units this shard gave to others that no recipient has taken yet. */
   readonly inTransit: number;
+}
+
+/** A shard's counters with what the live operator page adds (read-live.lua). */
+export interface LiveReading extends LiveCounters {
+  /** When the oldest winner still queued was accepted (epoch ms); undefined when the queue is empty. */
+  readonly oldestQueuedAt: number | undefined;
+  /** The live hash: container reports, drain totals, lag per shard (keys.ts). */
+  readonly reports: ReadonlyMap<string, string>;
+}
+
+/** What a drain did with one batch, for the live page's running totals (record-drain.lua). */
+export interface DrainBatchStats {
+  readonly issued: number;
+  readonly redelivered: number;
+  readonly rejected: number;
+  readonly deadLettered: number;
+  readonly throttled: number;
+  readonly stale: number;
+  /** Accepted-to-written lag of the batch's written items: "<p50Ms>,<p99Ms>,<maxMs>|<atMs>", or "" if none. */
+  readonly lag: string;
 }
 
 export interface CouponStateToLoad {
@@ -425,25 +450,35 @@ export class CouponStore {
     return Number(await this.guard('has state', () => this.redis.hexists(this.keys(couponId).state, 'total'))) === 1;
   }
 
+  /** A container's running decision totals for the live page: one HSET (see DecisionTally). */
+  async reportDecisions(couponId: string, containerId: string, report: string): Promise<void> {
+    await this.guard('report decisions', () => this.redis.hset(this.keys(couponId).live, { [`c:${containerId}`]: report }));
+  }
+
+  /** Add a batch's outcome to the drains' running totals for the live page. */
+  async recordDrain(couponId: string, shard: number, stats: DrainBatchStats): Promise<void> {
+    const counters = (['issued', 'redelivered', 'rejected', 'deadLettered', 'throttled', 'stale'] as const).flatMap((name) => (stats[name] ? [name, stats[name]] : []));
+    if (counters.length === 0 && stats.lag === '') return;
+    await this.run(scripts.recordDrain, [this.keys(couponId).live], [shard, stats.lag, ...counters]);
+  }
+
+  /** Everything the live page shows of this shard, at one instant; undefined when it has no state. */
+  async readLive(couponId: string): Promise<LiveReading | undefined> {
+    const k = this.keys(couponId);
+    const reply = (await this.run(scripts.readLive, [k.state, k.queue, k.inflight, k.dead, k.transfers, k.live], [])) as unknown[];
+    if (Number(reply[0]) === -1) return undefined;
+    const counters = countersOf(reply.slice(0, 13).map(Number));
+    const oldest = Number(reply[13]);
+    const reports = new Map<string, string>();
+    for (let i = 14; i + 1 < reply.length; i += 2) reports.set(String(reply[i]), String(reply[i + 1]));
+    return { ...counters, oldestQueuedAt: oldest > 0 ? oldest : undefined, reports };
+  }
+
   async readCounters(couponId: string): Promise<LiveCounters | undefined> {
     const k = this.keys(couponId);
     const reply = (await this.run(scripts.readCoupon, [k.state, k.queue, k.inflight, k.dead, k.transfers], [])) as number[];
     if (Number(reply[0]) === -1) return undefined;
-    const [, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, now, shard, shards, inTransit] = reply.map(Number);
-    return {
-      total: total!,
-      remaining: remaining!,
-      seq: seq!,
-      startsAt: startsAt!,
-      endsAt: endsAt!,
-      queued: queued!,
-      inflight: inflight!,
-      deadLettered: deadLettered!,
-      now: now!,
-      shard: shard!,
-      shards: shards!,
-      inTransit: inTransit!,
-    };
+    return countersOf(reply.map(Number));
   }
 
   /**
@@ -688,4 +723,23 @@ function admitReply(kind: AdmitReply['kind'], a: number, b: unknown, c: number):
     default:
       return { kind };
   }
+}
+
+/** read-coupon.lua's reply (also the head of read-live.lua's) as counters. */
+function countersOf(reply: readonly number[]): LiveCounters {
+  const [, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, now, shard, shards, inTransit] = reply;
+  return {
+    total: total!,
+    remaining: remaining!,
+    seq: seq!,
+    startsAt: startsAt!,
+    endsAt: endsAt!,
+    queued: queued!,
+    inflight: inflight!,
+    deadLettered: deadLettered!,
+    now: now!,
+    shard: shard!,
+    shards: shards!,
+    inTransit: inTransit!,
+  };
 }

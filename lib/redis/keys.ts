@@ -38,6 +38,11 @@ export interface CouponKeys {
   readonly transfers: string;
   /** STRING, with a TTL: one container is refilling this shard from the others (see rebalance.ts). */
   readonly refilling: string;
+  /**
+   * HASH, for the live operator page only (nothing decides on it): c:<containerId> -> that container's
+   * running decision totals (DecisionTally), the drains' running totals and lag:<shard> (record-drain.lua).
+   */
+  readonly live: string;
 }
 
 export function couponKeys(prefix: string, couponId: string): CouponKeys {
@@ -53,6 +58,7 @@ export function couponKeys(prefix: string, couponId: string): CouponKeys {
     restoreRequested: `${base}:restore-requested`,
     transfers: `${base}:transfers`,
     refilling: `${base}:refilling`,
+    live: `${base}:live`,
   };
 }
 

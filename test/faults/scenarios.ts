@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCoupon } from '../../lib/coupons/campaigns.js';
 import { CouponCache } from '../../lib/coupons/coupon-cache.js';
+import { DecisionTally } from '../../lib/coupons/decision-tally.js';
 import { inProcessRestorer, restoreCouponState } from '../../lib/coupons/coupon-state.js';
 import { RateLimiter } from '../../lib/coupons/rate-limiter.js';
 import type { Deps } from '../../lib/coupons/deps.js';
@@ -82,6 +83,7 @@ export function scenarioDeps(
     admission: { clockMarginMs: 1_000, soldOutRecheckMs: 2_000, rebuildWaitMs: 1_500 },
     cache: new CouponCache({ clockMarginMs: 1_000, soldOutRecheckMs: 2_000 }),
     limiter: new RateLimiter({ userPerSecond: 0, ipPerSecond: 0 }),
+    tally: new DecisionTally(),
     ...overrides,
   };
   return { ...deps, restorer: overrides.restorer ?? inProcessRestorer(deps) };

@@ -16,21 +16,6 @@
     inTransit: units this shard gave that no recipient has taken yet (see give-units.lua)
 ]]
 --@include redis-now
+--@include coupon-counters
 
-local s = redis.call("HMGET", KEYS[1], "total", "remaining", "seq", "startsAt", "endsAt", "shard", "shards")
-if not s[1] then
-  return { -1 }
-end
-local inTransit = 0
-for _, record in ipairs(redis.call("HVALS", KEYS[5])) do
-  local units = string.match(record, "^out:(%d+):")
-  if units then
-    inTransit = inTransit + tonumber(units)
-  end
-end
-return {
-  1,
-  tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5]),
-  redis.call("ZCARD", KEYS[2]), redis.call("ZCARD", KEYS[3]), redis.call("ZCARD", KEYS[4]),
-  redisNowMs(), tonumber(s[6]) or 0, tonumber(s[7]) or 1, inTransit,
-}
+return couponCounters(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
