@@ -211,6 +211,7 @@ async function afterStart(stack: Stack): Promise<void> {
   console.log(`
 fcfs-coupons is running.
   API                ${stack.apiUrl}   (e.g. curl -X POST ${stack.apiUrl}/api/v2/users/42/coupons/${seedCouponId}/issue)
+  Operator page      ${stack.apiUrl}/admin#coupon=${seedCouponId}   (live; type the admin token into the page)
   Admin token        ${adminToken === 'local-admin-token' ? 'local-admin-token (set ADMIN_TOKEN to change it)' : '(from ADMIN_TOKEN)'}
   Redis (REST)       ${stack.redisUrl}${externalRedis ? '   (external Upstash)' : `   -> redis-server on 127.0.0.1:${ports.redis}`}
   DynamoDB           ${stack.dynamodbEndpoint ?? 'AWS (default credential chain)'}   table ${stack.env.TABLE_NAME}

@@ -47,6 +47,10 @@ describe('npm start survives kill -9 of its whole process group', () => {
     const couponId = `crash-${Date.now()}`;
 
     current = await startAndWait(env);
+    // npm start prints the live operator page's address, and the page is served there.
+    expect(outputs.at(-1)).toContain(`Operator page      ${apiUrl}/admin`);
+    const operatorPage = await fetch(`${apiUrl}/admin`);
+    expect([operatorPage.status, operatorPage.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
     expect((await client.createCoupon({ couponId, name: 'crash', totalQuantity: 400 })).status).toBe(201);
     const users = Array.from({ length: 1_200 }, (_, i) => `u${(i * 7_919) % 600}`);
     const replies = await inParallel(users.length, 40, (i) => client.issue(users[i]!, couponId));

@@ -12,6 +12,7 @@ type Resource = { Type: string; Properties: Record<string, any> };
 describe('serverless package', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fcfs-package-'));
   let resources: Record<string, Resource>;
+  let template: { Conditions: Record<string, unknown>; Outputs: Record<string, unknown> };
   const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 
   beforeAll(() => {
@@ -31,8 +32,8 @@ describe('serverless package', () => {
       stdio: 'pipe',
       timeout: 120_000,
     });
-    const template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
-    resources = template.Resources;
+    template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
+    resources = (template as unknown as { Resources: Record<string, Resource> }).Resources;
   }, 150_000);
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -185,6 +186,75 @@ describe('serverless package', () => {
     // No AWS SDK in the admission path: every new container imports this in a drop's opening second.
     expect(Buffer.byteLength(bundle)).toBeLessThanOrEqual(300 * 1024);
     expect(bundle).not.toMatch(/@aws-sdk\/client-|smithy/i);
+  });
+
+  describe('alarms and the drop dashboard (deploy/observability.cjs)', () => {
+    const alarms = () => Object.fromEntries(ofType('AWS::CloudWatch::Alarm').map(([id, r]) => [id, r.Properties]));
+    const ownDimensions = [
+      { Name: 'service', Value: 'fcfs-coupons' },
+      { Name: 'stage', Value: 'prod' },
+    ];
+
+    it('alarms on the 5xx rate, dead letters, persist lag p99 above 2 s, lasting ledger throttling, and Lambda errors and throttles', () => {
+      const a = alarms();
+      expect(a.Api5xxRateAlarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' });
+      const rate = a.Api5xxRateAlarm.Metrics as { Id: string; Expression?: string; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] } } }[];
+      expect(rate.find((m) => m.Id === 'rate')?.Expression).toBe('IF(requests >= 100, 100 * errors / requests, 0)');
+      expect(rate.filter((m) => m.MetricStat).map((m) => [m.MetricStat!.Metric.Namespace, m.MetricStat!.Metric.MetricName, m.MetricStat!.Metric.Dimensions])).toEqual([
+        ['AWS/ApiGateway', '5xx', [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }, { Name: 'Stage', Value: '$default' }]],
+        ['AWS/ApiGateway', 'Count', [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }, { Name: 'Stage', Value: '$default' }]],
+      ]);
+      expect(a.DeadLettersAlarm).toMatchObject({ Namespace: 'fcfs-coupons', MetricName: 'DrainDeadLettered', Dimensions: ownDimensions, Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(a.PersistLagAlarm).toMatchObject({ Namespace: 'fcfs-coupons', MetricName: 'PersistLag', Dimensions: ownDimensions, ExtendedStatistic: 'p99', Threshold: 2000, ComparisonOperator: 'GreaterThanThreshold', Period: 60 });
+      expect(a.LedgerThrottlesAlarm).toMatchObject({ Namespace: 'fcfs-coupons', MetricName: 'LedgerThrottles', Dimensions: ownDimensions, EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+      for (const fn of ['Issue', 'Drain', 'Restore']) {
+        for (const metric of ['Errors', 'Throttles']) {
+          expect(a[`${fn}${metric}Alarm`]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: metric, Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }], Threshold: 1 });
+          expect(resources[`${fn}LambdaFunction`]).toBeDefined();
+        }
+      }
+      for (const properties of Object.values(a)) expect(properties.TreatMissingData).toBe('notBreaching');
+      // Every metric of our namespace that an alarm reads is one the handlers emit (lib/metrics.ts).
+      const emitted = readFileSync(join(PROJECT_ROOT, 'lib', 'metrics.ts'), 'utf8');
+      for (const properties of Object.values(a)) if (properties.Namespace === 'fcfs-coupons') expect(emitted).toContain(`'${properties.MetricName}'`);
+    });
+
+    it('notifies an existing topic (ALARM_TOPIC_ARN) or a created one with an email subscription (ALARM_EMAIL), else nobody', () => {
+      expect(template.Conditions).toMatchObject({ HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] }, HasAlarmTopicArn: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
+      expect(resources.AlarmTopic).toMatchObject({ Type: 'AWS::SNS::Topic', Condition: 'HasAlarmEmail' });
+      expect(resources.AlarmTopicSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasAlarmEmail', Properties: { Protocol: 'email' } });
+      for (const properties of Object.values(alarms())) {
+        expect(properties.AlarmActions).toEqual({ 'Fn::If': ['HasAlarmTopicArn', [''], { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] }] });
+        expect(properties.OKActions).toEqual(properties.AlarmActions);
+      }
+    });
+
+    it('builds a dashboard whose body is valid JSON once CloudFormation joins it, showing every alarm and the drop\'s metrics', () => {
+      const dashboard = resources.DropDashboard!;
+      expect(dashboard.Type).toBe('AWS::CloudWatch::Dashboard');
+      const parts = (dashboard.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+      // What CloudFormation would make of the Refs: a name, an ARN, a region.
+      const text = parts
+        .map((part) => {
+          if (typeof part === 'string') return part;
+          const ref = (part as { Ref?: string }).Ref;
+          if (ref === 'AWS::Region') return 'eu-west-1';
+          if (ref) expect(resources[ref], `Ref ${ref}`).toBeDefined();
+          const getAtt = (part as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
+          if (getAtt) expect(resources[getAtt[0]]?.Type).toBe('AWS::CloudWatch::Alarm');
+          return ref ? `resolved-${ref}` : `arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${getAtt![0]}`;
+        })
+        .join('');
+      const body = JSON.parse(text) as { widgets: { type: string; properties: { alarms?: string[]; metrics?: unknown[][]; region?: string } }[] };
+      const alarmWidget = body.widgets.find((w) => w.type === 'alarm')!;
+      expect(alarmWidget.properties.alarms!.map((arn) => arn.split(':alarm:')[1]).sort()).toEqual(Object.keys(alarms()).sort());
+      const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
+      const named = new Set(metrics.map((m) => `${m[0]}/${m[1]}`));
+      for (const name of ['DecisionAccepted', 'DecisionSoldOut', 'PersistLag', 'DrainIssued', 'DrainDeadLettered', 'LedgerThrottles', 'RedisLatency', 'ColdStart', 'AnsweredWithoutRedis']) expect(named).toContain(`fcfs-coupons/${name}`);
+      for (const name of ['AWS/ApiGateway/5xx', 'AWS/Lambda/Throttles', 'AWS/DynamoDB/ThrottledRequests', 'AWS/DynamoDB/ConsumedWriteCapacityUnits']) expect(named).toContain(name);
+      for (const widget of body.widgets.filter((w) => w.type === 'metric')) expect(widget.properties.region).toBe('eu-west-1');
+      expect(template.Outputs).toHaveProperty('DropDashboardUrl');
+    });
   });
 });
 
