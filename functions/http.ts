@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
 import { isTransientAwsFault } from '../lib/ledger/faults.js';
-import { log } from '../lib/log.js';
+import { log, sampledLog } from '../lib/log.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -39,10 +39,13 @@ export function httpHandler(run: (event: HttpEvent) => Promise<HttpResult>): (ev
   };
 }
 
+/** While Redis or the ledger is down, every request is a 503: one line per 10 s says so, with the count. */
+const warnUnavailable = sampledLog('warn', 'answered 503', 10_000);
+
 function faultResponse(fault: unknown, event: HttpEvent): HttpResult {
   if (fault instanceof InvalidInputError) return error(400, fault.code, fault.message);
   if (fault instanceof UnavailableError || isTransientAwsFault(fault)) {
-    log.warn('answered 503', { route: event.routeKey, error: fault });
+    warnUnavailable({ route: event.routeKey, error: fault });
     return error(503, 'UNAVAILABLE', 'The service is briefly unavailable; retry after the given delay.', {
       'retry-after': String(fault instanceof UnavailableError ? fault.retryAfterSeconds : 1),
     });

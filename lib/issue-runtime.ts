@@ -1,22 +1,17 @@
 import { LambdaInvoker } from './aws/lambda.js';
+import { drainTrigger, remoteRestorer, requestPathRedis, warnIfUnauthenticated } from './composition.js';
 import { loadConfig, type Config } from './config.js';
 import { CouponCache } from './coupons/coupon-cache.js';
 import type { IssueDeps } from './coupons/issue.js';
 import { RateLimiter } from './coupons/rate-limiter.js';
-import { RemoteRestorer } from './coupons/restorer.js';
-import { ConfigError } from './errors.js';
 import { DynamoCouponReader } from './ledger/coupon-reader.js';
 import { createRedis } from './redis/client.js';
 import { CouponStore } from './redis/coupon-store.js';
-import { drainTrigger, warnIfUnauthenticated } from './runtime.js';
 import { SecretStore } from './secrets.js';
 
 export interface IssueRuntime extends IssueDeps {
   readonly config: Config;
 }
-
-/** A restore cannot be asked of the restore function within this long: the rebuild runs on its own. */
-const RESTORE_START_TIMEOUT_MS = 500;
 
 let runtime: Promise<IssueRuntime> | undefined;
 
@@ -38,18 +33,14 @@ export async function buildIssueRuntime(config: Config): Promise<IssueRuntime> {
   warnIfUnauthenticated(config);
   const secrets = new SecretStore(config.region, config.secretsEndpoint);
   const [redisUrl, redisToken] = await Promise.all([secrets.resolve(config.redis.url), secrets.resolve(config.redis.token)]);
-  const store = new CouponStore(createRedis({ url: redisUrl, token: redisToken, retries: config.redis.retries }), config.redis.keyPrefix);
+  // Every Redis call within REDIS_DEADLINE_MS, and a breaker that answers 503 at once while Redis hangs.
+  const store = new CouponStore(createRedis({ url: redisUrl, token: redisToken, ...requestPathRedis(config) }), config.redis.keyPrefix);
   const lambda = new LambdaInvoker(config.region, config.drainTrigger.lambdaEndpoint);
-  const restoreFunction = config.restoreFunctionName;
-  const startRestore = async (request: { couponId: string }) => {
-    if (!restoreFunction) throw new ConfigError('RESTORE_FUNCTION_NAME is required to restore a coupon Redis lost');
-    await lambda.invokeAsync(restoreFunction, request, RESTORE_START_TIMEOUT_MS);
-  };
   return {
     config,
     store,
     trigger: drainTrigger(config, lambda),
-    restorer: new RemoteRestorer(new DynamoCouponReader(config.region, config.dynamodbEndpoint, config.tableName), store, startRestore, config.admission.rebuildWaitMs),
+    restorer: remoteRestorer(config, store, new DynamoCouponReader(config.region, config.dynamodbEndpoint, config.tableName), lambda),
     drain: config.drain,
     cache: new CouponCache(config.admission),
     limiter: new RateLimiter(config.rateLimit),

@@ -156,7 +156,8 @@ async function readCouponView(deps: Deps, couponId: string, consistentRead: bool
   if (!record) return undefined;
   let live = liveOrMissing;
   if (!live) {
-    await restoreCouponState(deps, couponId);
+    // The deps' restorer: in-process for the admin handlers, the restore function for the public view.
+    await deps.restorer.restore(couponId);
     live = await deps.store.readCounters(couponId);
     if (!live) throw new Error(`coupon ${couponId} has no Redis state after a restore`);
   }
