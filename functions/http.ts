@@ -4,6 +4,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { parseId } from '../lib/coupons/ids.js';
 import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
 import { isTransientAwsFault } from '../lib/ledger/faults.js';
 import { log, sampledLog } from '../lib/log.js';
@@ -103,4 +104,21 @@ export function userDenied(event: HttpEvent, userId: string, authMode: 'none' | 
 
 export function pathParam(event: HttpEvent, name: string): string | undefined {
   return event.pathParameters?.[name];
+}
+
+/**
+ * The path's userId, as a client sends it: percent-encoded (`auth0%7C5f1c…`). API Gateway and serverless
+ * offline hand path parameters over decoded; one that still holds a `%` is decoded once here. A valid
+ * user id holds no `%` (lib/coupons/ids.ts), so no id can be taken for another by decoding it again.
+ */
+export function userIdParam(event: HttpEvent): string {
+  let value = pathParam(event, 'userId');
+  if (value?.includes('%')) {
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      throw new InvalidInputError('userId is not a valid percent-encoded path segment');
+    }
+  }
+  return parseId('userId', value);
 }

@@ -85,7 +85,7 @@ describe('the HTTP API through serverless offline', () => {
     };
     expectError(await anonymous.issue('u1', 'no-such-coupon'), 404, 'COUPON_NOT_FOUND');
     expectError(await anonymous.issue('bad id!', '1'), 400, 'INVALID_REQUEST');
-    expectError(await anonymous.issue('x'.repeat(65), '1'), 400, 'INVALID_REQUEST');
+    expectError(await anonymous.issue('x'.repeat(129), '1'), 400, 'INVALID_REQUEST');
     expectError(await anonymous.status('u1', 'no-such-coupon'), 404, 'COUPON_NOT_FOUND');
     expectError(await anonymous.call('GET', '/api/v2/coupons/no-such-coupon'), 404, 'COUPON_NOT_FOUND');
     expectError(await anonymous.call('GET', '/nowhere'), 404, 'NOT_FOUND');

@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isValidUserId } from '../lib/coupons/ids.js';
 import { couponKeys } from '../lib/redis/keys.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { freePort } from '../localstack/processes.js';
@@ -159,6 +160,9 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
     "'%20OR%201%3D1",
     '__proto__%5B',
   ];
+  // User ids take more than coupon ids (identity providers' subjects: lib/coupons/ids.ts); these are bad
+  // for both.
+  const badUserIds = [...badIds.filter((id) => !isValidUserId(safeDecode(id))), 'x'.repeat(129), 'team%23a', '%25', 'a%3Fb'];
   // Dot segments are resolved by the HTTP server before routing (/users/../coupons/1 is /coupons/1,
   // a legitimate public GET), so they are sent where the resolved path is not a route.
   const traversal = ['..', '%2E%2E', '.%2E', '..%2F..'];
@@ -189,13 +193,13 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
   ];
   const wrongAuth = () => pick<Record<string, string>>([{}, { authorization: 'Bearer wrong' }, { authorization: adminToken }, { authorization: `Basic ${adminToken}` }, { authorization: `Bearer ${adminToken}x` }, { authorization: `Bearer ${adminToken.slice(0, -1)}` }, { authorization: 'Bearer ' }]);
   const generators: (() => HostileRequest)[] = [
-    () => ({ method: 'POST', path: `/api/v2/users/${pick(badIds)}/coupons/${couponId}/issue`, headers: {} }),
+    () => ({ method: 'POST', path: `/api/v2/users/${pick(badUserIds)}/coupons/${couponId}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${pick(traversal)}/coupons/${pick(traversal)}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${validId()}/coupons/${pick(badIds)}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${validId()}/coupons/no-such-coupon-${Math.floor(random() * 50)}/issue`, headers: {} }),
-    () => ({ method: 'GET', path: `/api/v2/users/${pick(badIds)}/coupons/${couponId}`, headers: {} }),
+    () => ({ method: 'GET', path: `/api/v2/users/${pick(badUserIds)}/coupons/${couponId}`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/users/nobody${Math.floor(random() * 1e6)}/coupons/${couponId}`, headers: {} }),
-    () => ({ method: 'GET', path: `/api/v2/users/${pick(badIds)}/coupons`, headers: {} }),
+    () => ({ method: 'GET', path: `/api/v2/users/${pick(badUserIds)}/coupons`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/users/${validId()}/coupons?${pick(['limit=0', 'limit=abc', 'limit=1000', 'limit=-1', 'cursor=garbage', 'cursor=eyJQSyI6eyJTIjoieCJ9fQ', 'evil=1', 'limit=1&limit=2x'])}`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/coupons/${pick(badIds)}`, headers: {} }),
     () => ({ method: pick(['PUT', 'DELETE', 'PATCH']), path: pick([`/api/v2/coupons/${couponId}`, `/api/v2/users/u1/coupons/${couponId}/issue`, '/api/v2/admin/coupons', `/api/v2/users/u1/coupons`]), headers: {} }),
@@ -212,4 +216,13 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
     () => ({ method: 'POST', path: `/api/v2/admin/coupons/${couponId}/reconcile?dryRun=${pick(['yes', '1', 'maybe'])}`, headers: { authorization: `Bearer ${adminToken}` } }),
   ];
   return Array.from({ length: count }, () => pick(generators)());
+}
+
+/** A path segment as the handler reads it (functions/http.ts userIdParam), or itself when malformed. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
