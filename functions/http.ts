@@ -71,13 +71,23 @@ export function jsonBody(event: HttpEvent): unknown {
   }
 }
 
-/** Admin routes: `Authorization: Bearer <token>`, compared in constant time. Undefined when allowed. */
+/**
+ * Admin routes: `Authorization: Bearer <token>`, compared in constant time. Undefined when allowed.
+ * API Gateway's authorizer (functions/admin-authorizer.ts) has checked it already; this check keeps a
+ * handler safe when it is invoked any other way.
+ */
 export function adminDenied(event: HttpEvent, adminToken: string): HttpResult | undefined {
-  const header = event.headers?.authorization ?? event.headers?.Authorization;
-  const match = header ? /^Bearer (.+)$/.exec(header) : null;
-  if (!match) return error(401, 'UNAUTHORIZED', 'This route needs an admin token: Authorization: Bearer <token>.');
-  if (!constantTimeEqual(match[1]!, adminToken)) return error(403, 'FORBIDDEN', 'The admin token is not valid.');
+  const verdict = bearerVerdict(event.headers?.authorization ?? event.headers?.Authorization, adminToken);
+  if (verdict === 'MISSING') return error(401, 'UNAUTHORIZED', 'This route needs an admin token: Authorization: Bearer <token>.');
+  if (verdict === 'WRONG') return error(403, 'FORBIDDEN', 'The admin token is not valid.');
   return undefined;
+}
+
+/** An Authorization header against the expected bearer token. */
+export function bearerVerdict(header: string | undefined, expected: string): 'MISSING' | 'WRONG' | 'VALID' {
+  const match = header ? /^Bearer (.+)$/.exec(header) : null;
+  if (!match) return 'MISSING';
+  return constantTimeEqual(match[1]!, expected) ? 'VALID' : 'WRONG';
 }
 
 function constantTimeEqual(given: string, expected: string): boolean {

@@ -90,10 +90,12 @@ describe('hostile input through serverless offline', () => {
       const text = await response.text();
       return { request: r, status: response.status, text };
     });
-    const bad = replies.filter(({ status, text }) => {
+    const bad = replies.filter(({ request, status, text }) => {
       if (status < 400 || status > 499) return true;
       try {
         const body = JSON.parse(text);
+        // The admin routes' authorizer refuses a missing or wrong token in the gateway's own shape.
+        if (request.path.startsWith('/api/v2/admin/') && (status === 401 || status === 403)) return typeof body.message !== 'string';
         return !(typeof body.error === 'string' && typeof body.message === 'string' && Object.keys(body).length === 2);
       } catch {
         return true;
