@@ -84,12 +84,23 @@ describe('hostile input through serverless offline', () => {
     const before = await stateDigest();
     expect(before.items).toBe(11);
     const requests = hostileRequests(10_000, couponId, adminToken);
-    const replies = await inParallel(requests.length, 16, async (i) => {
-      const r = requests[i]!;
+    const send = async (r: HostileRequest) => {
       const response = await fetch(`${stack.apiUrl}${r.path}`, { method: r.method, headers: r.headers, body: r.body });
-      const text = await response.text();
-      return { request: r, status: response.status, text };
-    });
+      return { request: r, status: response.status, text: await response.text() };
+    };
+    const burst = await inParallel(requests.length, 16, (i) => send(requests[i]!));
+    // A store that did not answer within its deadline (two shared cores, loaded by the other test worker)
+    // is a 503 with Retry-After, as designed; such a request is sent again once the burst is over, and its
+    // answer then must be what the hostile input earns.
+    const replies = [];
+    for (const reply of burst) {
+      let answer = reply;
+      for (let attempt = 0; answer.status === 503 && answer.text.includes('"error":"UNAVAILABLE"') && attempt < 5; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        answer = await send(answer.request);
+      }
+      replies.push(answer);
+    }
     const bad = replies.filter(({ request, status, text }) => {
       if (status < 400 || status > 499) return true;
       try {
