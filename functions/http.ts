@@ -4,9 +4,10 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { parseId } from '../lib/coupons/ids.js';
 import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
 import { isTransientAwsFault } from '../lib/ledger/faults.js';
-import { addLambdaContext, log } from '../lib/log.js';
+import { addLambdaContext, log, sampledLog } from '../lib/log.js';
 import { publishMetrics } from '../lib/metrics.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -44,10 +45,13 @@ export function httpHandler(run: (event: HttpEvent) => Promise<HttpResult>): (ev
   };
 }
 
+/** While Redis or the ledger is down, every request is a 503: one line per 10 s says so, with the count. */
+const warnUnavailable = sampledLog('warn', 'answered 503', 10_000);
+
 function faultResponse(fault: unknown, event: HttpEvent): HttpResult {
   if (fault instanceof InvalidInputError) return error(400, fault.code, fault.message);
   if (fault instanceof UnavailableError || isTransientAwsFault(fault)) {
-    log.warn('answered 503', { route: event.routeKey, error: fault });
+    warnUnavailable({ route: event.routeKey, error: fault });
     return error(503, 'UNAVAILABLE', 'The service is briefly unavailable; retry after the given delay.', {
       'retry-after': String(fault instanceof UnavailableError ? fault.retryAfterSeconds : 1),
     });
@@ -72,13 +76,23 @@ export function jsonBody(event: HttpEvent): unknown {
   }
 }
 
-/** Admin routes: `Authorization: Bearer <token>`, compared in constant time. Undefined when allowed. */
+/**
+ * Admin routes: `Authorization: Bearer <token>`, compared in constant time. Undefined when allowed.
+ * API Gateway's authorizer (functions/admin-authorizer.ts) has checked it already; this check keeps a
+ * handler safe when it is invoked any other way.
+ */
 export function adminDenied(event: HttpEvent, adminToken: string): HttpResult | undefined {
-  const header = event.headers?.authorization ?? event.headers?.Authorization;
-  const match = header ? /^Bearer (.+)$/.exec(header) : null;
-  if (!match) return error(401, 'UNAUTHORIZED', 'This route needs an admin token: Authorization: Bearer <token>.');
-  if (!constantTimeEqual(match[1]!, adminToken)) return error(403, 'FORBIDDEN', 'The admin token is not valid.');
+  const verdict = bearerVerdict(event.headers?.authorization ?? event.headers?.Authorization, adminToken);
+  if (verdict === 'MISSING') return error(401, 'UNAUTHORIZED', 'This route needs an admin token: Authorization: Bearer <token>.');
+  if (verdict === 'WRONG') return error(403, 'FORBIDDEN', 'The admin token is not valid.');
   return undefined;
+}
+
+/** An Authorization header against the expected bearer token. */
+export function bearerVerdict(header: string | undefined, expected: string): 'MISSING' | 'WRONG' | 'VALID' {
+  const match = header ? /^Bearer (.+)$/.exec(header) : null;
+  if (!match) return 'MISSING';
+  return constantTimeEqual(match[1]!, expected) ? 'VALID' : 'WRONG';
 }
 
 function constantTimeEqual(given: string, expected: string): boolean {
@@ -105,4 +119,21 @@ export function userDenied(event: HttpEvent, userId: string, authMode: 'none' | 
 
 export function pathParam(event: HttpEvent, name: string): string | undefined {
   return event.pathParameters?.[name];
+}
+
+/**
+ * The path's userId, as a client sends it: percent-encoded (`auth0%7C5f1c…`). API Gateway and serverless
+ * offline hand path parameters over decoded; one that still holds a `%` is decoded once here. A valid
+ * user id holds no `%` (lib/coupons/ids.ts), so no id can be taken for another by decoding it again.
+ */
+export function userIdParam(event: HttpEvent): string {
+  let value = pathParam(event, 'userId');
+  if (value?.includes('%')) {
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      throw new InvalidInputError('userId is not a valid percent-encoded path segment');
+    }
+  }
+  return parseId('userId', value);
 }

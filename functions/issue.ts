@@ -1,11 +1,11 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { getIssueRuntime } from '../lib/issue-runtime.js';
-import { couponNotFound, error, httpHandler, json, pathParam, userDenied } from './http.js';
+import { couponNotFound, error, httpHandler, json, pathParam, userDenied, userIdParam } from './http.js';
 
 /** POST /api/v2/users/{userId}/coupons/{couponId}/issue */
 export const handler = httpHandler(async (event) => {
-  const userId = parseId('userId', pathParam(event, 'userId'));
+  const userId = userIdParam(event);
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
   const runtime = await getIssueRuntime();
   const denied = userDenied(event, userId, runtime.config.authMode);

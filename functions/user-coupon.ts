@@ -1,13 +1,13 @@
 import { parseId } from '../lib/coupons/ids.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
-import { getRuntime } from '../lib/runtime.js';
-import { couponNotFound, error, httpHandler, json, pathParam, userDenied } from './http.js';
+import { getReadRuntime } from '../lib/runtime.js';
+import { couponNotFound, error, httpHandler, json, pathParam, userDenied, userIdParam } from './http.js';
 
 /** GET /api/v2/users/{userId}/coupons/{couponId}: where the user stands on one coupon. */
 export const handler = httpHandler(async (event) => {
-  const userId = parseId('userId', pathParam(event, 'userId'));
+  const userId = userIdParam(event);
   const couponId = parseId('couponId', pathParam(event, 'couponId'));
-  const runtime = await getRuntime();
+  const runtime = await getReadRuntime();
   const denied = userDenied(event, userId, runtime.config.authMode);
   if (denied) return denied;
   const status = await getUserCouponStatus(runtime, couponId, userId);

@@ -1,13 +1,12 @@
 import { InvalidInputError } from '../lib/errors.js';
-import { parseId } from '../lib/coupons/ids.js';
 import { listUserCoupons } from '../lib/coupons/user-coupons.js';
-import { getRuntime } from '../lib/runtime.js';
-import { httpHandler, json, pathParam, userDenied } from './http.js';
+import { getReadRuntime } from '../lib/runtime.js';
+import { httpHandler, json, userDenied, userIdParam } from './http.js';
 
 /** GET /api/v2/users/{userId}/coupons[?limit=&cursor=]: the user's issued coupons, from the ledger. */
 export const handler = httpHandler(async (event) => {
-  const userId = parseId('userId', pathParam(event, 'userId'));
-  const runtime = await getRuntime();
+  const userId = userIdParam(event);
+  const runtime = await getReadRuntime();
   const denied = userDenied(event, userId, runtime.config.authMode);
   if (denied) return denied;
   const query = event.queryStringParameters ?? {};

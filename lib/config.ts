@@ -33,6 +33,22 @@ export interface Config {
     readonly keyPrefix: string;
     /** Retries of a REST request that never reached Redis before the caller is answered 503. */
     readonly retries: number;
+    /**
+     * The whole of one REST call on the API's request path (issue and read handlers): connecting, the
+     * retries of a request that never left, and the reply. Past it the caller is answered 503.
+     */
+    readonly deadlineMs: number;
+    /** The same for the drain, the restore and the admin handlers, whose scripts can be larger. */
+    readonly timeoutMs: number;
+    /** The request path's circuit breaker (lib/redis/circuit-breaker.ts); failures 0 turns it off. */
+    readonly breaker: BreakerSettings;
+  };
+  /** The ledger's DynamoDB clients: every call bounded by its attempts and timeouts (lib/budgets.ts). */
+  readonly ledger: {
+    /** The drain's, the restore's and the admin handlers' client. */
+    readonly writes: LedgerClientSettings;
+    /** The read handlers' client: a request waits briefly for the ledger, then is answered 503. */
+    readonly reads: LedgerClientSettings;
   };
   /** Given, or the field "adminToken" of a secret; read only by the admin handlers. */
   readonly adminToken: SecretRef;
@@ -50,6 +66,25 @@ export interface Config {
   readonly authMode: 'none' | 'jwt';
   readonly rateLimit: RateLimitSettings;
   readonly admission: AdmissionSettings;
+}
+
+/**
+ * After `failures` consecutive calls that timed out or found Redis unreachable, a container answers 503
+ * at once for `openMs`, then lets one call through to see whether Redis is back.
+ */
+export interface BreakerSettings {
+  readonly failures: number;
+  readonly openMs: number;
+}
+
+/** One DynamoDB client's bounds: what one call can cost at most is computed in lib/budgets.ts. */
+export interface LedgerClientSettings {
+  /** Attempts per call (the SDK retries throttling, 5xx and network errors with jittered backoff). */
+  readonly attempts: number;
+  /** Waiting for a connection, per attempt (within the request timeout). */
+  readonly connectTimeoutMs: number;
+  /** One attempt from its start to its reply's end, connecting included. */
+  readonly requestTimeoutMs: number;
 }
 
 /** What a container answers by itself (lib/coupons/coupon-cache.ts). */
@@ -99,6 +134,10 @@ export interface DrainSettings {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** Connecting to DynamoDB in the region takes milliseconds; these bound a connection that hangs. */
+const WRITE_CONNECT_TIMEOUT_MS = 1_000;
+const READ_CONNECT_TIMEOUT_MS = 300;
+
 export function loadConfig(env: Env = process.env): Config {
   const stage = env.STAGE ?? 'local';
   const triggerLeaseMs = integer(env, 'DRAIN_TRIGGER_LEASE_MS', 10_000, 100, 600_000);
@@ -113,6 +152,28 @@ export function loadConfig(env: Env = process.env): Config {
       // Per stage by default: two stages sharing one Upstash database must not share coupon state.
       keyPrefix: matching(env, 'REDIS_KEY_PREFIX', /^[A-Za-z0-9_.:-]{1,64}$/, stage === 'local' ? 'fcfs' : `fcfs-${stage}`),
       retries: integer(env, 'REDIS_RETRIES', 1, 0, 5),
+      // Locally one process serves every request on cores it shares with Redis, DynamoDB Local and the
+      // load generator: a call can wait seconds for its event loop without anything being wrong.
+      deadlineMs: integer(env, 'REDIS_DEADLINE_MS', stage === 'local' ? 3_000 : 500, 50, 10_000),
+      timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 2_000, 100, 60_000),
+      breaker: {
+        failures: integer(env, 'REDIS_BREAKER_FAILURES', 3, 0, 1_000),
+        openMs: integer(env, 'REDIS_BREAKER_OPEN_MS', 2_000, 100, 60_000),
+      },
+    },
+    ledger: {
+      // DynamoDB answers a 99-item transaction in tens of ms; DynamoDB Local, on cores the whole local
+      // stack shares, can take seconds: fewer, longer attempts there (both stay inside the claim lease).
+      writes: {
+        attempts: integer(env, 'LEDGER_ATTEMPTS', stage === 'local' ? 2 : 3, 1, 10),
+        connectTimeoutMs: WRITE_CONNECT_TIMEOUT_MS,
+        requestTimeoutMs: integer(env, 'LEDGER_REQUEST_TIMEOUT_MS', stage === 'local' ? 10_000 : 3_000, 100, 60_000),
+      },
+      reads: {
+        attempts: integer(env, 'LEDGER_READ_ATTEMPTS', 2, 1, 10),
+        connectTimeoutMs: READ_CONNECT_TIMEOUT_MS,
+        requestTimeoutMs: integer(env, 'LEDGER_READ_REQUEST_TIMEOUT_MS', stage === 'local' ? 1_500 : 800, 100, 60_000),
+      },
     },
     adminToken: adminToken(env, stage),
     secretsEndpoint: optionalUrl(env, 'AWS_ENDPOINT_URL_SECRETS_MANAGER'),

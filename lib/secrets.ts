@@ -11,6 +11,11 @@ export type SecretRef = { readonly value: string } | { readonly secretId: string
 
 const ATTEMPTS = 3;
 const CALL_TIMEOUT_MS = 1_000;
+/** The pause before retry `attempt` (1-based), jittered: at most 1.5 times 50 ms × 2^attempt. */
+const retryPause = (attempt: number) => 50 * 2 ** attempt * (0.5 + Math.random());
+
+/** The longest a cold start's secret read can take: every attempt at its timeout, every pause at its longest. */
+export const SECRET_READ_MAX_MS = ATTEMPTS * CALL_TIMEOUT_MS + Array.from({ length: ATTEMPTS - 1 }, (_, i) => 50 * 2 ** (i + 1) * 1.5).reduce((a, b) => a + b, 0);
 
 /**
  * Reads Secrets Manager secrets, each at most once per container (cold start): one GetSecretValue call,
@@ -61,7 +66,7 @@ export class SecretStore {
         if (!(error instanceof AwsCallError)) throw error;
         if (!error.transient) throw new ConfigError(`secret ${secretId} cannot be read: ${error.message}`, { cause: error });
         if (attempt >= ATTEMPTS) throw new UnavailableError(`Secrets Manager is unavailable (${secretId})`, 1, { cause: error });
-        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt * (0.5 + Math.random())));
+        await new Promise((resolve) => setTimeout(resolve, retryPause(attempt)));
       }
     }
   }

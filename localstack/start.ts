@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { functionTimeouts, settingsContradictions } from '../deploy/settings-check.js';
 import { loadConfig } from '../lib/config.js';
 import { parseNewCoupon } from '../lib/coupons/campaigns.js';
 import { ConfigError, InvalidInputError } from '../lib/errors.js';
@@ -99,7 +100,8 @@ async function drainOnce(): Promise<void> {
 /**
  * Checked before anything starts: the seed coupon, and the handlers' settings (DRAIN_*, RATE_LIMIT_*,
  * REDIS_*, AUTH_MODE...), which they read from this environment at their first request, where a bad one
- * would make every request fail with 500. What npm start sets itself is filled in.
+ * would make every request fail with 500, each against the others and the functions' timeouts. What
+ * npm start sets itself is filled in.
  */
 function checkSettings(): void {
   if (seeding) {
@@ -113,7 +115,7 @@ function checkSettings(): void {
     }
   }
   try {
-    loadConfig({
+    const config = loadConfig({
       ...env,
       STAGE: 'local',
       UPSTASH_REDIS_REST_URL: externalRedis?.url ?? 'http://127.0.0.1',
@@ -121,6 +123,9 @@ function checkSettings(): void {
       DYNAMODB_ENDPOINT: undefined,
       LAMBDA_ENDPOINT: undefined,
     });
+    // Settings that agree with none of the others or with the functions' timeouts (deploy/settings-check.ts).
+    const [contradiction] = settingsContradictions(config, functionTimeouts('local'));
+    if (contradiction) fail(contradiction);
   } catch (error) {
     if (error instanceof ConfigError) fail(`${error.message}.`);
     throw error;

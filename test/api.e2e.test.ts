@@ -85,15 +85,21 @@ describe('the HTTP API through serverless offline', () => {
     };
     expectError(await anonymous.issue('u1', 'no-such-coupon'), 404, 'COUPON_NOT_FOUND');
     expectError(await anonymous.issue('bad id!', '1'), 400, 'INVALID_REQUEST');
-    expectError(await anonymous.issue('x'.repeat(65), '1'), 400, 'INVALID_REQUEST');
+    expectError(await anonymous.issue('x'.repeat(129), '1'), 400, 'INVALID_REQUEST');
     expectError(await anonymous.status('u1', 'no-such-coupon'), 404, 'COUPON_NOT_FOUND');
     expectError(await anonymous.call('GET', '/api/v2/coupons/no-such-coupon'), 404, 'COUPON_NOT_FOUND');
     expectError(await anonymous.call('GET', '/nowhere'), 404, 'NOT_FOUND');
     expectError(await anonymous.call('DELETE', '/api/v2/coupons/1'), 405, 'METHOD_NOT_ALLOWED');
 
-    expectError(await anonymous.createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1 }), 401, 'UNAUTHORIZED');
-    expectError(await api(stack.apiUrl, 'wrong').createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1 }), 403, 'FORBIDDEN');
-    expectError(await anonymous.adminCoupon('x'), 401, 'UNAUTHORIZED');
+    // Admin routes are refused by the gateway's authorizer, in the gateway's own shape (API Gateway:
+    // {"message": "Unauthorized"}; serverless offline adds statusCode and error), before any handler.
+    const refusedByGateway = (reply: { status: number; body: any }, status: number) => {
+      expect(reply.status, JSON.stringify(reply.body)).toBe(status);
+      expect(reply.body).toMatchObject({ message: expect.any(String) });
+    };
+    refusedByGateway(await anonymous.createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1 }), 401);
+    refusedByGateway(await api(stack.apiUrl, 'wrong').createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1 }), 403);
+    refusedByGateway(await anonymous.adminCoupon('x'), 401);
     expectError(await client.createCoupon('{"couponId":'), 400, 'INVALID_REQUEST');
     expectError(await client.createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1, color: 'red' }), 400, 'INVALID_REQUEST');
     expectError(await client.createCoupon({ couponId: 'x', name: 'y'.repeat(5_000), totalQuantity: 1 }), 400, 'INVALID_REQUEST');

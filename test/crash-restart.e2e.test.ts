@@ -37,9 +37,13 @@ describe('npm start survives kill -9 of its whole process group', () => {
       DATA_DIR: dataDir,
       ADMIN_TOKEN: adminToken,
       SEED_COUPON_QUANTITY: '0',
-      // A slow drain (one item per transaction) so the kill lands while it works.
+      // A slow drain (one item per transaction) so the kill lands while it works, and a short lease so
+      // the restarted drain takes its claims back soon; a lease must outlast a ledger write, or npm start
+      // refuses it: one attempt of at most 3 s.
       DRAIN_BATCH_SIZE: '1',
-      DRAIN_CLAIM_LEASE_MS: '2000',
+      DRAIN_CLAIM_LEASE_MS: '4000',
+      LEDGER_ATTEMPTS: '1',
+      LEDGER_REQUEST_TIMEOUT_MS: '3000',
       LOG_LEVEL: 'warn',
     };
     const apiUrl = `http://127.0.0.1:${ports.API_PORT}`;

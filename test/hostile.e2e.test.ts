@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isValidUserId } from '../lib/coupons/ids.js';
 import { couponKeys } from '../lib/redis/keys.js';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { freePort } from '../localstack/processes.js';
@@ -83,16 +84,29 @@ describe('hostile input through serverless offline', () => {
     const before = await stateDigest();
     expect(before.items).toBe(11);
     const requests = hostileRequests(10_000, couponId, adminToken);
-    const replies = await inParallel(requests.length, 16, async (i) => {
-      const r = requests[i]!;
+    const send = async (r: HostileRequest) => {
       const response = await fetch(`${stack.apiUrl}${r.path}`, { method: r.method, headers: r.headers, body: r.body });
-      const text = await response.text();
-      return { request: r, status: response.status, text };
-    });
-    const bad = replies.filter(({ status, text }) => {
+      return { request: r, status: response.status, text: await response.text() };
+    };
+    const burst = await inParallel(requests.length, 16, (i) => send(requests[i]!));
+    // A store that did not answer within its deadline (two shared cores, loaded by the other test worker)
+    // is a 503 with Retry-After, as designed; such a request is sent again once the burst is over, and its
+    // answer then must be what the hostile input earns.
+    const replies = [];
+    for (const reply of burst) {
+      let answer = reply;
+      for (let attempt = 0; answer.status === 503 && answer.text.includes('"error":"UNAVAILABLE"') && attempt < 5; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        answer = await send(answer.request);
+      }
+      replies.push(answer);
+    }
+    const bad = replies.filter(({ request, status, text }) => {
       if (status < 400 || status > 499) return true;
       try {
         const body = JSON.parse(text);
+        // The admin routes' authorizer refuses a missing or wrong token in the gateway's own shape.
+        if (request.path.startsWith('/api/v2/admin/') && (status === 401 || status === 403)) return typeof body.message !== 'string';
         return !(typeof body.error === 'string' && typeof body.message === 'string' && Object.keys(body).length === 2);
       } catch {
         return true;
@@ -159,6 +173,9 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
     "'%20OR%201%3D1",
     '__proto__%5B',
   ];
+  // User ids take more than coupon ids (identity providers' subjects: lib/coupons/ids.ts); these are bad
+  // for both.
+  const badUserIds = [...badIds.filter((id) => !isValidUserId(safeDecode(id))), 'x'.repeat(129), 'team%23a', '%25', 'a%3Fb'];
   // Dot segments are resolved by the HTTP server before routing (/users/../coupons/1 is /coupons/1,
   // a legitimate public GET), so they are sent where the resolved path is not a route.
   const traversal = ['..', '%2E%2E', '.%2E', '..%2F..'];
@@ -189,13 +206,13 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
   ];
   const wrongAuth = () => pick<Record<string, string>>([{}, { authorization: 'Bearer wrong' }, { authorization: adminToken }, { authorization: `Basic ${adminToken}` }, { authorization: `Bearer ${adminToken}x` }, { authorization: `Bearer ${adminToken.slice(0, -1)}` }, { authorization: 'Bearer ' }]);
   const generators: (() => HostileRequest)[] = [
-    () => ({ method: 'POST', path: `/api/v2/users/${pick(badIds)}/coupons/${couponId}/issue`, headers: {} }),
+    () => ({ method: 'POST', path: `/api/v2/users/${pick(badUserIds)}/coupons/${couponId}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${pick(traversal)}/coupons/${pick(traversal)}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${validId()}/coupons/${pick(badIds)}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${validId()}/coupons/no-such-coupon-${Math.floor(random() * 50)}/issue`, headers: {} }),
-    () => ({ method: 'GET', path: `/api/v2/users/${pick(badIds)}/coupons/${couponId}`, headers: {} }),
+    () => ({ method: 'GET', path: `/api/v2/users/${pick(badUserIds)}/coupons/${couponId}`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/users/nobody${Math.floor(random() * 1e6)}/coupons/${couponId}`, headers: {} }),
-    () => ({ method: 'GET', path: `/api/v2/users/${pick(badIds)}/coupons`, headers: {} }),
+    () => ({ method: 'GET', path: `/api/v2/users/${pick(badUserIds)}/coupons`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/users/${validId()}/coupons?${pick(['limit=0', 'limit=abc', 'limit=1000', 'limit=-1', 'cursor=garbage', 'cursor=eyJQSyI6eyJTIjoieCJ9fQ', 'evil=1', 'limit=1&limit=2x'])}`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/coupons/${pick(badIds)}`, headers: {} }),
     () => ({ method: pick(['PUT', 'DELETE', 'PATCH']), path: pick([`/api/v2/coupons/${couponId}`, `/api/v2/users/u1/coupons/${couponId}/issue`, '/api/v2/admin/coupons', `/api/v2/users/u1/coupons`]), headers: {} }),
@@ -212,4 +229,13 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
     () => ({ method: 'POST', path: `/api/v2/admin/coupons/${couponId}/reconcile?dryRun=${pick(['yes', '1', 'maybe'])}`, headers: { authorization: `Bearer ${adminToken}` } }),
   ];
   return Array.from({ length: count }, () => pick(generators)());
+}
+
+/** A path segment as the handler reads it (functions/http.ts userIdParam), or itself when malformed. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

@@ -33,6 +33,26 @@ describe('the local stack', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('npm start refuses settings that contradict each other or the functions\' timeouts with one sentence, before starting anything', () => {
+    const refusals: [Record<string, string>, string][] = [
+      [
+        { DRAIN_STOP_BEFORE_TIMEOUT_MS: '120000' },
+        'fcfs-coupons: DRAIN_STOP_BEFORE_TIMEOUT_MS (120000) must leave the drain at least a second of its 120 s timeout, or every drain stops before its first claim and persists nothing.',
+      ],
+      [
+        // Locally: 2 attempts of 10 s and a pause of at most 1 s.
+        { DRAIN_CLAIM_LEASE_MS: '20000' },
+        "fcfs-coupons: DRAIN_CLAIM_LEASE_MS (20000) must be longer than one ledger write can take (21,000 ms: LEDGER_ATTEMPTS × LEDGER_REQUEST_TIMEOUT_MS + the SDK's pauses), or a batch still being written is claimed and written again by another drain.",
+      ],
+    ];
+    for (const [settings, sentence] of refusals) {
+      const { start, dataDir } = npmStart(settings);
+      expect(start.status).toBe(1);
+      expect(start.stderr.trim()).toBe(sentence);
+      expect(existsSync(dataDir)).toBe(false);
+    }
+  });
+
   it('npm start refuses a bad seed coupon with one sentence, before starting anything', () => {
     const refusals: [Record<string, string>, string][] = [
       [{ SEED_COUPON_QUANTITY: 'lots' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "lots".'],
@@ -111,7 +131,7 @@ describe('the local stack', () => {
 });
 
 /** Settings a developer's shell may hold that would change what npm start does in these tests. */
-const STACK_SETTINGS = /^(DRAIN_|RATE_LIMIT_|REDIS_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|[A-Z]+_PORT)$/;
+const STACK_SETTINGS = /^(DRAIN_|RATE_LIMIT_|REDIS_|LEDGER_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|[A-Z]+_PORT)$/;
 
 /** `npm start` (its script, run directly) with only the given settings, in a data directory of its own. */
 function npmStart(settings: Record<string, string | number>, path?: string) {

@@ -158,7 +158,8 @@ async function readCouponView(deps: Deps, couponId: string, consistentRead: bool
   if (!record) return undefined;
   let live = liveOrMissing;
   if (!live) {
-    await restoreAllShards(deps, couponId);
+    // The deps' restorer: in-process for the admin handlers, the restore function for the public view.
+    for (let shard = 0; shard < deps.shards.count; shard++) await deps.restorer.restore(couponId, shard);
     live = await readCouponCounters(deps, couponId);
     if (!live) throw new Error(`coupon ${couponId} has no Redis state after a restore`);
   }

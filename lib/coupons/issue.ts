@@ -1,3 +1,4 @@
+import { UnavailableError } from '../errors.js';
 import { log } from '../log.js';
 import type { Admission, AdmitReply, CouponStore } from '../redis/coupon-store.js';
 import type { Deps } from './deps.js';
@@ -6,8 +7,16 @@ import { refillShard } from './rebalance.js';
 /** What issuing needs: no ledger (the admission path reads it only through its restorer). */
 export type IssueDeps = Pick<Deps, 'shards' | 'cache' | 'limiter' | 'trigger' | 'drain' | 'restorer' | 'tally'>;
 
-/** Refills of the user's shard one request may wait for before it is answered SOLD_OUT. */
-const MAX_REFILLS = 3;
+/**
+ * A request whose shard ran out refills it (or waits for another request's refill) for at most this
+ * long, then is answered 503 (retry) rather than SOLD_OUT while other shards may have units. Refills take
+ * a few milliseconds when the shards answer; this bounds a request whose shards answer slowly, or that
+ * keeps losing the refilled units to others (lib/budgets.ts).
+ */
+export const REFILL_BUDGET_MS = 500;
+
+/** A refill under way elsewhere (BUSY): its units are there in a moment; waited for at most this long. */
+export const REFILL_BUSY_WAIT_MAX_MS = 50;
 
 export type IssueOutcome =
   | { readonly kind: 'ACCEPTED'; readonly ticket: number }
@@ -39,6 +48,8 @@ export type IssueOutcome =
  *    ledger and the request decided again (Redis lost its data, or a create did not finish loading it).
  * 5. With several shards, a user's shard may run out while others have units: it is refilled from them
  *    (rebalance.ts) and the request decided again; only when no shard has a unit is the answer SOLD_OUT.
+ *    Refills that cannot finish within REFILL_BUDGET_MS answer 503 (retry), never a SOLD_OUT that may
+ *    be wrong.
  * 6. Once the coupon is sold out, the container reads who holds an entry on the user's shard, once per
  *    change.
  * 7. A winner whose admission found no drain running starts one; a failure there is logged, not
@@ -79,16 +90,20 @@ async function decide(deps: IssueDeps, couponId: string, userId: string): Promis
   if (admission.reply.kind === 'COUPON_NOT_FOUND' && (await restoredNow(deps, couponId, shard))) {
     admission = await admit(deps, store, shard, couponId, userId);
   }
-  for (let refills = 0; refills < MAX_REFILLS && shardRanOut(deps, couponId, admission); refills++) {
-    const refill = await refillShard(deps, couponId, shard);
+  const refillsUntil = Date.now() + REFILL_BUDGET_MS;
+  while (shardRanOut(deps, couponId, admission) && Date.now() < refillsUntil) {
+    const refill = await refillShard(deps, couponId, shard, refillsUntil);
     if (refill === 'EXHAUSTED') {
       deps.cache.markExhausted(couponId);
       break;
     }
     // BUSY: another request is refilling this shard; its units are there in a moment.
-    if (refill === 'BUSY') await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 25));
+    if (refill === 'BUSY') await new Promise((resolve) => setTimeout(resolve, REFILL_BUSY_WAIT_MAX_MS / 2 + (Math.random() * REFILL_BUSY_WAIT_MAX_MS) / 2));
     admission = await admit(deps, store, shard, couponId, userId);
   }
+  // Still out after REFILL_BUDGET_MS while other shards may have units (each refill was busy elsewhere,
+  // or the units it brought were taken first): SOLD_OUT could be a wrong final answer; the client retries.
+  if (shardRanOut(deps, couponId, admission)) throw new UnavailableError(`shard ${shard} of coupon ${couponId} is being refilled`, 1);
   const reply = admission.reply;
   if (deps.cache.needsWinners(couponId, shard)) await learnWinners(deps, store, shard, couponId);
   if (reply.kind === 'ACCEPTED' && reply.startDrain) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { log } from '../log.js';
+import type { CouponStore } from '../redis/coupon-store.js';
 import type { Deps } from './deps.js';
 
 /**
@@ -29,30 +30,53 @@ export const TRANSFER_COMPLETE_AFTER_MS = 10_000;
  * Called by an admission that found its shard without a unit while the coupon as a whole may have some:
  * the request waits for the refill (one read per other shard and a few writes) and is decided again.
  */
-export async function refillShard(deps: Pick<Deps, 'shards'>, couponId: string, to: number): Promise<RefillOutcome> {
+export async function refillShard(deps: Pick<Deps, 'shards'>, couponId: string, to: number, until = Number.POSITIVE_INFINITY): Promise<RefillOutcome> {
   const recipient = deps.shards.at(to);
-  if (!(await recipient.markRefilling(couponId, REFILL_MARK_MS))) return 'BUSY';
+  if (Date.now() >= until || !(await recipient.markRefilling(couponId, REFILL_MARK_MS))) return 'BUSY';
   try {
     const others = deps.shards.stores.map((store, index) => ({ store, index })).filter(({ index }) => index !== to);
     const left = await Promise.all(others.map(async (shard) => ({ ...shard, remaining: (await shard.store.readRemaining(couponId)) ?? 0 })));
-    for (const giver of left.filter((s) => s.remaining > 0).sort((a, b) => b.remaining - a.remaining)) {
-      const transferId = randomUUID();
-      const given = await giver.store.giveUnits(couponId, transferId, Math.ceil(giver.remaining / 2), to);
-      if (!given) continue;
-      const taken = await recipient.takeUnits(couponId, transferId, given, giver.index);
-      if (taken === undefined) {
-        // The recipient lost its state meanwhile: the units stay in transit until it is restored and
-        // completeTransfers delivers them (its rebuild counted them as the giver's).
-        log.warn('a shard lost its state during a refill; units left in transit', { couponId, to, from: giver.index, units: given });
-        return 'EXHAUSTED';
-      }
-      await giver.store.settleTransfer(couponId, transferId);
-      return 'REFILLED';
-    }
-    return 'EXHAUSTED';
+    const givers = left.filter((s) => s.remaining > 0).sort((a, b) => b.remaining - a.remaining);
+    return await tryGivers(recipient, couponId, to, givers, until);
   } finally {
     await recipient.unmarkRefilling(couponId);
   }
+}
+
+/**
+ * Redis calls a refill makes after its caller's time is up, at most, one after the other: a transfer
+ * begun just before it is finished (give, take, settle), then the mark is removed; a refill begun just
+ * before it makes three (mark, reads, unmark), since it then begins no transfer (lib/budgets.ts).
+ */
+export const REFILL_CALLS_AFTER_DEADLINE = 4;
+
+/**
+ * Ask the givers, richest first, until one gives. A giver found empty when asked (others took its units
+ * meanwhile) is passed over. Past `until` no transfer is begun: the caller asks again (BUSY) or gives up.
+ */
+async function tryGivers(
+  recipient: CouponStore,
+  couponId: string,
+  to: number,
+  givers: readonly { readonly store: CouponStore; readonly index: number; readonly remaining: number }[],
+  until: number,
+): Promise<RefillOutcome> {
+  for (const giver of givers) {
+    if (Date.now() >= until) return 'BUSY';
+    const transferId = randomUUID();
+    const given = await giver.store.giveUnits(couponId, transferId, Math.ceil(giver.remaining / 2), to);
+    if (!given) continue;
+    const taken = await recipient.takeUnits(couponId, transferId, given, giver.index);
+    if (taken === undefined) {
+      // The recipient lost its state meanwhile: the units stay in transit until it is restored and
+      // completeTransfers delivers them (its rebuild counted them as the giver's).
+      log.warn('a shard lost its state during a refill; units left in transit', { couponId, to, from: giver.index, units: given });
+      return 'EXHAUSTED';
+    }
+    await giver.store.settleTransfer(couponId, transferId);
+    return 'REFILLED';
+  }
+  return 'EXHAUSTED';
 }
 
 /**

@@ -16,7 +16,7 @@ export interface DrainRequest {
  * A winner waits for starting a drain at most this long: the item is queued either way, and the schedule
  * drains it if the invoke fails.
  */
-const START_TIMEOUT_MS = 300;
+export const DRAIN_START_TIMEOUT_MS = 300;
 
 /**
  * Asynchronous Lambda invoke (InvocationType Event): Lambda queues the event and answers 202 at once, so
@@ -30,7 +30,7 @@ export class LambdaDrainTrigger implements DrainTrigger {
 
   async start(couponId: string, shard = 0): Promise<void> {
     const request: DrainRequest = shard === 0 ? { couponId } : { couponId, shard };
-    await this.lambda.invokeAsync(this.functionName, request, START_TIMEOUT_MS);
+    await this.lambda.invokeAsync(this.functionName, request, DRAIN_START_TIMEOUT_MS);
   }
 }
 

@@ -7,7 +7,8 @@ export interface CouponReader {
   getCoupon(couponId: string): Promise<CouponRecord | undefined>;
 }
 
-const CALL_TIMEOUT_MS = 1_000;
+/** The one ledger read of the admission path, connection included (lib/budgets.ts counts it). */
+export const COUPON_READ_TIMEOUT_MS = 1_000;
 
 /**
  * CouponReader over DynamoDB's JSON API with our small signed client: the issue handler reads one item
@@ -31,7 +32,7 @@ export class DynamoCouponReader implements CouponReader {
         path: '/',
         headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' },
         body: JSON.stringify({ TableName: this.tableName, Key: { PK: { S: couponPk(couponId) }, SK: { S: META_SK } }, ConsistentRead: true }),
-        timeoutMs: CALL_TIMEOUT_MS,
+        timeoutMs: COUPON_READ_TIMEOUT_MS,
       });
       const item = (JSON.parse(reply.text) as { Item?: Item }).Item;
       return item ? couponFromItem(item) : undefined;

@@ -1,5 +1,6 @@
 import { parseDatabases, type Config, type UpstashDatabase } from '../config.js';
 import type { SecretStore } from '../secrets.js';
+import type { RedisClientOptions } from '../composition.js';
 import { createRedis } from './client.js';
 import { CouponStore } from './coupon-store.js';
 import { Shards } from './shards.js';
@@ -12,6 +13,6 @@ export async function resolveDatabases(config: Config, secrets: SecretStore): Pr
 }
 
 /** One coupon store per database, in the configured order (a shard's index is its position). */
-export function shardsOf(config: Config, databases: readonly UpstashDatabase[]): Shards {
-  return new Shards(databases.map((db) => new CouponStore(createRedis({ url: db.url, token: db.token, retries: config.redis.retries }), config.redis.keyPrefix)));
+export function shardsOf(config: Config, databases: readonly UpstashDatabase[], clientOptions: () => RedisClientOptions): Shards {
+  return new Shards(databases.map((db) => new CouponStore(createRedis({ url: db.url, token: db.token, ...clientOptions() }), config.redis.keyPrefix)));
 }

@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
+import type { CircuitBreaker } from './circuit-breaker.js';
 
 /** Pooled connections idle this long are closed (below any usual server keep-alive timeout). */
 const IDLE_SOCKET_TIMEOUT_MS = 4_000;
@@ -8,9 +9,17 @@ const IDLE_SOCKET_TIMEOUT_MS = 4_000;
 export interface NodeRequesterOptions {
   readonly url: string;
   readonly token: string;
-  /** Network retries (connection refused, reset, timeout) before the error reaches the caller. */
+  /** Retries of a request that surely never reached Redis (connection refused), within the deadline. */
   readonly retries: number;
+  /** The whole call: connecting, every attempt, the pauses between them and the reply. */
   readonly timeoutMs: number;
+  /** Fails calls at once while Redis keeps timing out (the request path's containers). */
+  readonly breaker?: CircuitBreaker;
+}
+
+/** The call's deadline passed: the request may or may not have reached Redis. */
+export class RedisDeadlineError extends Error {
+  override readonly name = 'RedisDeadlineError';
 }
 
 /**
@@ -39,39 +48,59 @@ export class NodeRequester implements Requester {
   }
 
   async request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
+    const breaker = this.options.breaker;
+    breaker?.admit();
+    let reply: { status: number; text: string };
+    try {
+      reply = await this.attempts(req);
+    } catch (error) {
+      breaker?.failed();
+      throw error;
+    }
+    // An answer from behind Redis' REST endpoint that is no answer of Redis' (a proxy's 5xx).
+    if (reply.status >= 500 && !reply.text.startsWith('{')) breaker?.failed();
+    else breaker?.succeeded();
+    return this.parse<TResult>(req, reply);
+  }
+
+  /** The request's attempts, all within one deadline that starts before connecting. */
+  private async attempts(req: UpstashRequest): Promise<{ status: number; text: string }> {
     const path = `${this.url.pathname === '/' ? '' : this.url.pathname}/${(req.path ?? []).join('/')}`;
     const body = JSON.stringify(req.body);
+    const deadline = Date.now() + this.options.timeoutMs;
     for (let attempt = 0; ; attempt++) {
-      let reply: { status: number; text: string };
       try {
-        reply = await this.post(path, body, req.headers);
+        return await this.post(path, body, req.headers, deadline - Date.now());
       } catch (error) {
         // Retried only when the request surely never reached Redis: a script that timed out may have
         // run, and running admit or claim twice would not be harmless.
-        if (attempt >= this.options.retries || !neverSent(error)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt + Math.random() * 25));
-        continue;
+        const pause = 25 * 2 ** attempt + Math.random() * 25;
+        if (attempt >= this.options.retries || !neverSent(error) || Date.now() + pause >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(reply.text);
-      } catch (error) {
-        throw new errors.UpstashError(`${reply.text.slice(0, 200)} (HTTP ${reply.status}, not JSON)`, { cause: error });
-      }
-      if (reply.status < 200 || reply.status > 299) {
-        // The command's name only: its arguments (user ids, whole scripts after NOSCRIPT) stay out of logs.
-        const command = Array.isArray(req.body) ? String(req.body[0]) : (req.path ?? []).join('/');
-        throw new errors.UpstashError(`${(parsed as { error?: string }).error}, command was: ${command}`);
-      }
-      if (Array.isArray(parsed)) {
-        return parsed.map(({ result, error }: UpstashResponse<unknown>) => ({ result: decode(result), error })) as unknown as UpstashResponse<TResult>;
-      }
-      const { result, error } = parsed as UpstashResponse<unknown>;
-      return { result: decode(result) as TResult, error };
     }
   }
 
-  private post(path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  private parse<TResult>(req: UpstashRequest, reply: { status: number; text: string }): UpstashResponse<TResult> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(reply.text);
+    } catch (error) {
+      throw new errors.UpstashError(`${reply.text.slice(0, 200)} (HTTP ${reply.status}, not JSON)`, { cause: error });
+    }
+    if (reply.status < 200 || reply.status > 299) {
+      // The command's name only: its arguments (user ids, whole scripts after NOSCRIPT) stay out of logs.
+      const command = Array.isArray(req.body) ? String(req.body[0]) : (req.path ?? []).join('/');
+      throw new errors.UpstashError(`${(parsed as { error?: string }).error}, command was: ${command}`);
+    }
+    if (Array.isArray(parsed)) {
+      return parsed.map(({ result, error }: UpstashResponse<unknown>) => ({ result: decode(result), error })) as unknown as UpstashResponse<TResult>;
+    }
+    const { result, error } = parsed as UpstashResponse<unknown>;
+    return { result: decode(result) as TResult, error };
+  }
+
+  private post(path: string, body: string, headers: Record<string, string> = {}, timeoutMs: number): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const request = this.send(
         {
@@ -92,12 +121,24 @@ export class NodeRequester implements Requester {
         (response: IncomingMessage) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          response.on('error', reject);
+          response.on('end', () => {
+            clearTimeout(timer);
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          });
+          response.on('error', fail);
         },
       );
-      request.setTimeout(this.options.timeoutMs, () => request.destroy(new Error(`Redis REST request timed out after ${this.options.timeoutMs} ms`)));
-      request.on('error', reject);
+      // One timer for connecting, sending and the whole reply: a socket's own timeout would start only
+      // once connected, and restart with every chunk.
+      const timer = setTimeout(
+        () => request.destroy(new RedisDeadlineError(`Redis REST request did not complete within ${this.options.timeoutMs} ms`)),
+        Math.max(0, timeoutMs),
+      );
+      function fail(error: Error) {
+        clearTimeout(timer);
+        reject(error);
+      }
+      request.on('error', fail);
       request.end(body);
     });
   }
