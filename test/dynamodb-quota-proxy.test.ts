@@ -23,7 +23,6 @@ import { createDynamo } from '../lib/ledger/dynamo.js';
 import { Ledger } from '../lib/ledger/ledger.js';
 import { couponPk, newCouponRecord, userGsiPk } from '../lib/ledger/model.js';
 import { scaledDynamoLimits, startDynamoQuotaProxy, type DynamoQuotaProxy, type PartitionStats } from '../localstack/dynamodb-quota-proxy.js';
-import { itemSize, numberSize } from '../localstack/dynamodb-quota/item-size.js';
 import { services } from './support/deps.js';
 
 type Item = Record<string, AttributeValue>;
@@ -54,18 +53,6 @@ const reads = (proxy: DynamoQuotaProxy, table: string, key: string, index?: stri
 function client(endpoint: string, extra: Partial<DynamoDBClientConfig> = {}): DynamoDBClient {
   return new DynamoDBClient({ region: 'us-east-1', endpoint, maxAttempts: 1, credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, ...extra });
 }
-
-describe('item size by AWS rules', () => {
-  it('strings by UTF-8 bytes, numbers by significant digits, lists and maps with their overhead', () => {
-    expect(itemSize({ name: { S: 'héllo' } })).toBe(4 + 6);
-    expect(numberSize('12345')).toBe(4);
-    expect(numberSize('-0.00120')).toBe(2);
-    expect(numberSize('1000')).toBe(2);
-    expect(itemSize({ b: { B: Buffer.from('abcd').toString('base64') }, t: { BOOL: true }, n: { NULL: true } })).toBe(1 + 4 + 1 + 1 + 1 + 1);
-    expect(itemSize({ l: { L: [{ S: 'ab' }, { N: '7' }] } })).toBe(1 + 3 + (2 + 1) + (2 + 1));
-    expect(itemSize({ m: { M: { k: { S: 'v' } } } })).toBe(1 + 3 + (1 + 1 + 1));
-  });
-});
 
 describe('DynamoDB quota proxy: units consumed per partition key value', () => {
   let proxy: DynamoQuotaProxy;
