@@ -18,10 +18,15 @@ const FUNCTIONS_ENDPOINT = 'http://localhost.localstack.cloud:4566';
 function serverless(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [SERVERLESS, ...args, '--stage', 'localstack'], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', ESBUILD_WORK_FOLDER: `.esbuild-localstack-${process.pid}`, ...env },
+    env: { ...withoutStageSettings(process.env), SLS_TELEMETRY_DISABLED: '1', ESBUILD_WORK_FOLDER: `.esbuild-localstack-${process.pid}`, ...env },
     encoding: 'utf8',
     timeout: 120_000,
   });
+}
+
+/** The stage as a developer's shell would leave it by default: none of its settings from this process's environment. */
+function withoutStageSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !/^(LOCALSTACK_[A-Z_]+|TABLE_NAME|AUTH_MODE|[A-Z_]*_CONCURRENCY)$/.test(name)));
 }
 
 /** The API routes of serverless.yml (test/package.test.ts checks the same list on the HTTP API). */
@@ -152,7 +157,7 @@ describe('the framework\'s AWS calls on the localstack stage', () => {
     // Not spawnSync: the stand-in answers from this process.
     const child = spawn(process.execPath, [SERVERLESS, 'info', '--stage', 'localstack'], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', LOCALSTACK_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'AKIAREALDEVELOPERKEY', AWS_SECRET_ACCESS_KEY: 'real-secret' },
+      env: { ...withoutStageSettings(process.env), SLS_TELEMETRY_DISABLED: '1', LOCALSTACK_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'AKIAREALDEVELOPERKEY', AWS_SECRET_ACCESS_KEY: 'real-secret' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
