@@ -131,6 +131,16 @@ describe('serverless package --stage localstack', () => {
     expect(JSON.stringify(resources)).not.toContain('"Ref":"HttpApi"');
     expect(output).toContain('left out Api5xxRateAlarm, DropDashboard');
   });
+
+  it('is what docs/localstack.md\'s commands name: the REST API, the drain\'s log group, the secrets, the admin token', () => {
+    const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'localstack.md'), 'utf8');
+    expect(doc).toContain(`name=='${resources.ApiGatewayRestApi!.Properties.Name}'`);
+    expect(doc).toContain(`/aws/lambda/${resources.DrainLambdaFunction!.Properties.FunctionName}`);
+    for (const secret of ['fcfs-coupons/localstack/upstash', 'fcfs-coupons/localstack/admin']) expect(doc).toContain(secret);
+    const compose = readFileSync(join(PROJECT_ROOT, 'compose.localstack.yml'), 'utf8');
+    const adminToken = /FCFS_ADMIN_TOKEN: \$\{FCFS_ADMIN_TOKEN:-([^}]+)\}/.exec(compose)![1]!;
+    expect(doc).toContain(`Authorization: Bearer ${adminToken}`);
+  });
 });
 
 describe('the framework\'s AWS calls on the localstack stage', () => {
