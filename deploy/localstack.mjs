@@ -9,9 +9,10 @@
  * - gives those clients (CloudFormation, S3, ...) custom.localstack.endpoint, S3 in path style (no bucket
  *   subdomains to resolve), and LocalStack's test credentials (never the developer's real ones);
  * - serves the API as a REST API (API Gateway v1): LocalStack's free plan has no HTTP API (API Gateway
- *   v2). Every `httpApi` route becomes the same `http` route, without authorizers (the free plan runs
- *   none; the admin handlers check the admin token themselves), and its function's handler becomes the
- *   same handler behind functions/rest-api.ts, which hands it the HTTP API's payload 2.0;
+ *   v2). Every `httpApi` route becomes the same `http` route, without authorizers (the admin authorizer
+ *   answers in the HTTP API's simple format, which a REST API does not take; the admin handlers check
+ *   the token themselves), and its function's handler becomes the same handler behind
+ *   functions/rest-api.ts, which hands it the HTTP API's payload 2.0;
  * - gives the functions custom.localstack.functionsEndpoint as their Secrets Manager endpoint
  *   (DYNAMODB_ENDPOINT and LAMBDA_ENDPOINT come from the stage's params in serverless.yml);
  * - leaves out what reads the HTTP API's own metrics (the 5xx rate alarm and the dashboard that draws
