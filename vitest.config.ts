@@ -26,8 +26,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const UNIT = [
   'test/circuit-breaker.test.ts',
   'test/config.test.ts',
+  'test/docs-links.test.ts',
   'test/faults-mapping.test.ts',
   'test/ids.test.ts',
+  'test/operations-docs.test.ts',
   'test/item-size.test.ts',
   'test/secrets-emulator.test.ts',
 ];
@@ -37,6 +39,7 @@ const TOOLING = [
   'test/cli.test.ts',
   'test/k6.test.ts',
   'test/local-stack.test.ts',
+  'test/localstack-stage.test.ts',
   'test/package.test.ts',
   'test/settings-check.test.ts',
 ];

@@ -132,7 +132,7 @@ const SCRIPT = `
     if (seq !== state.seq) return;
     const startedAt = Date.now();
     try {
-      const response = await fetch('/api/v2/admin/coupons/' + encodeURIComponent(state.couponId) + '/live', {
+      const response = await fetch('api/v2/admin/coupons/' + encodeURIComponent(state.couponId) + '/live', {
         headers: { authorization: 'Bearer ' + state.token }, cache: 'no-store',
       });
       if (seq !== state.seq) return;

@@ -20,6 +20,17 @@ import * as userCoupons from './user-coupons.js';
 
 type HttpApiHandler = (event: APIGatewayProxyEventV2, context?: Context) => Promise<APIGatewayProxyResultV2>;
 
+/**
+ * The request's path below the API, as the HTTP API's $default stage sees it. A REST API's `path` may
+ * carry what precedes its routes (the stage's name on LocalStack's and API Gateway's own URLs, a base
+ * path mapping); the route's template filled with its parameters never does.
+ */
+function routePath(event: APIGatewayProxyEvent): string {
+  const parameters = event.pathParameters ?? {};
+  const filled = event.resource.replace(/\{([^}+]+)\+?\}/g, (placeholder, name: string) => parameters[name] ?? placeholder);
+  return filled.includes('{') ? event.path : filled;
+}
+
 /** A REST API proxy event as the HTTP API (payload 2.0) would have delivered the same request. */
 export function toHttpApiEvent(event: APIGatewayProxyEvent): APIGatewayProxyEventV2 {
   const context = event.requestContext;
@@ -33,10 +44,11 @@ export function toHttpApiEvent(event: APIGatewayProxyEvent): APIGatewayProxyEven
     .join('&');
   const queryStringParameters = Object.fromEntries(Object.entries(query).map(([name, values]) => [name, (values ?? []).join(',')]));
   const routeKey = `${event.httpMethod} ${event.resource}`;
+  const path = routePath(event);
   return {
     version: '2.0',
     routeKey,
-    rawPath: event.path,
+    rawPath: path,
     rawQueryString,
     headers,
     ...(Object.keys(queryStringParameters).length > 0 ? { queryStringParameters } : {}),
@@ -51,7 +63,7 @@ export function toHttpApiEvent(event: APIGatewayProxyEvent): APIGatewayProxyEven
       domainPrefix: context.domainPrefix ?? '',
       http: {
         method: event.httpMethod,
-        path: event.path,
+        path,
         protocol: context.protocol ?? 'HTTP/1.1',
         sourceIp: context.identity?.sourceIp ?? '',
         userAgent: context.identity?.userAgent ?? headers['user-agent'] ?? '',

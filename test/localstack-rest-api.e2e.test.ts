@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, PROJECT_ROOT, spawnLogged, stopChild, waitForPort, type Spawned } from '../localstack/processes.js';
 import { startSecretsEmulator, type SecretsEmulator } from '../localstack/secrets-emulator.js';
+import { launchChromium } from './support/browser.js';
 
 const ADMIN_TOKEN = `ls-admin-${randomBytes(6).toString('hex')}`;
 
@@ -64,7 +65,7 @@ describe('the localstack stage\'s REST API, served by serverless offline, with o
     });
     await new Promise<void>((resolve) => edge.listen(edgePort, '127.0.0.1', resolve));
 
-    offline = spawnLogged('serverless-offline', process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'localstack'], {
+    offline = spawnLogged('serverless-offline', process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'localstack', '--prefix', 'localstack'], {
       logFile: join(dir, 'offline.log'),
       cwd: PROJECT_ROOT,
       env: {
@@ -90,7 +91,8 @@ describe('the localstack stage\'s REST API, served by serverless offline, with o
     });
     await waitForPort(apiPort, 'serverless offline', offline.child, 150_000);
     await waitForPort(lambdaPort, 'serverless offline (Lambda endpoint)', offline.child, 30_000);
-    api = `http://127.0.0.1:${apiPort}`;
+    // LocalStack serves a REST API under its stage's name, as API Gateway does: /localstack/...
+    api = `http://127.0.0.1:${apiPort}/localstack`;
   }, 180_000);
 
   afterAll(async () => {
@@ -127,6 +129,20 @@ describe('the localstack stage\'s REST API, served by serverless offline, with o
     const live = await fetch(`${api}/api/v2/admin/coupons/${couponId}/live`, { headers: admin });
     expect(live.status).toBe(200);
     expect(await live.json()).toMatchObject({ couponId, remaining: 0, issued: 2 });
+
+    // The operator page reads the live view by a path relative to itself, so it works under a stage prefix too.
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      expect((await page.goto(`${api}/admin#coupon=${couponId}`))?.status()).toBe(200);
+      await page.fill('#token-input', ADMIN_TOKEN);
+      await page.click('button[type=submit]');
+      const metric = (name: string) => page.locator(`[data-metric="${name}"]`).first().getAttribute('data-value');
+      await expect.poll(() => metric('issued'), { timeout: 15_000 }).toBe('2');
+      expect(await metric('remaining')).toBe('0');
+    } finally {
+      await browser.close();
+    }
     expect(secrets.stats().calls['secretsmanager.GetSecretValue']).toBeGreaterThanOrEqual(2);
     // Each service was reached through the edge: DynamoDB, Secrets Manager, and the drain's invoke.
     for (const service of [services.dynamodbEndpoint, secrets.url, `http://127.0.0.1:${lambdaPort}`]) expect(routed[new URL(service).port], service).toBeGreaterThan(0);
