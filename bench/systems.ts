@@ -5,7 +5,7 @@
 import { GetItemCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
 import { Ledger } from '../lib/ledger/ledger.js';
-import { createRedis } from '../lib/redis/client.js';
+import { createSdkRedis } from '../localstack/upstash-sdk.js';
 import { POSTGRESQL } from './cpu.js';
 import { seedKeys } from './systems/seed-redis.js';
 
@@ -102,7 +102,7 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
 }
 
 export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToken: string, dynamo: DynamoDBClient, table: string): System {
-  const redis = createRedis({ url: redisUrl, token: redisToken, retries: 1 });
+  const redis = createSdkRedis({ url: redisUrl, token: redisToken, retries: 1 });
   return {
     name: 'seed-redis',
     processes: [ROLE.loadGenerator, ROLE.baselinesOffline, ROLE.gateway, ROLE.redis, ROLE.seedScheduler, ROLE.dynamodbLocal],

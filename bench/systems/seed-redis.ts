@@ -6,11 +6,11 @@
  * Scheduler: bench/systems/seed-redis-scheduler.ts.
  * Same Redis (through the same Upstash REST gateway and client settings as fcfs-coupons' handlers).
  */
-import { createRedis } from '../../lib/redis/client.js';
+import { createSdkRedis } from '../../localstack/upstash-sdk.js';
 import { answering, BAD_ID, env, ids, reply, type Event, type Result } from './shared.js';
 
-let redisClient: ReturnType<typeof createRedis> | undefined;
-export const redis = () => (redisClient ??= createRedis({ url: env('UPSTASH_REDIS_REST_URL'), token: env('UPSTASH_REDIS_REST_TOKEN'), retries: 1 }));
+let redisClient: ReturnType<typeof createSdkRedis> | undefined;
+export const redis = () => (redisClient ??= createSdkRedis({ url: env('UPSTASH_REDIS_REST_URL'), token: env('UPSTASH_REDIS_REST_TOKEN'), retries: 1 }));
 
 export const seedKeys = (couponId: string) => ({
   queue: `seed:{${couponId}}:queue`,
