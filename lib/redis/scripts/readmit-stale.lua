@@ -25,10 +25,11 @@
     ARGV[4] couponId
     ARGV[5..] userId, requestedAtMs, for each stale item, in ticket order
 
-  Output:
-    { -1 }                      the coupon has no state in Redis: restore it, then call again
-    { 1, requeued }             same epoch: the ledger's epoch adopted, items put back in the queue
-    { 2, readmitted, rejected } rebuilt since the claim
+  Output: (codes: lib/redis/replies.ts)
+    { -1 }                      NO_STATE    the coupon has no state in Redis: restore it, then call again
+    { 1, requeued }             REQUEUED    same epoch: the ledger's epoch adopted, items put back in the
+                                            queue
+    { 2, readmitted, rejected } READMITTED  rebuilt since the claim
 ]]
 --@include entry
 --@include variadic
