@@ -5,7 +5,7 @@
 import { GetItemCommand, PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
 import { Ledger } from '../lib/ledger/ledger.js';
-import { createSdkRedis } from '../localstack/upstash-sdk.js';
+import { createRedis } from '../lib/redis/client.js';
 import { POSTGRESQL } from './cpu.js';
 import { seedKeys } from './systems/seed-redis.js';
 
@@ -102,21 +102,21 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
 }
 
 export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToken: string, dynamo: DynamoDBClient, table: string): System {
-  const redis = createSdkRedis({ url: redisUrl, token: redisToken, retries: 1 });
+  const redis = createRedis({ url: redisUrl, token: redisToken, retries: 1 });
   return {
     name: 'seed-redis',
     processes: [ROLE.loadGenerator, ROLE.baselinesOffline, ROLE.gateway, ROLE.redis, ROLE.seedScheduler, ROLE.dynamodbLocal],
     baseUrl: baselineUrl,
     prefix: '/seed-redis',
     async createCoupon(couponId, units) {
-      await redis.set(seedKeys(couponId).stock, units);
+      await redis.command(['SET', seedKeys(couponId).stock, units]);
       await redis.sadd('seed:active-coupons', couponId);
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
     // The scheduler adds a user to the issued set just before its insert (and removes it if the insert
     // fails): an upper bound that meets the ledger's count once the scheduler is idle.
-    count: (couponId) => redis.scard(seedKeys(couponId).issued),
-    pending: (couponId) => redis.zcard(seedKeys(couponId).queue),
+    count: async (couponId) => Number(await redis.command(['SCARD', seedKeys(couponId).issued])),
+    pending: async (couponId) => Number(await redis.command(['ZCARD', seedKeys(couponId).queue])),
   };
 }
 

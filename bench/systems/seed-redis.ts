@@ -6,11 +6,11 @@
  * Scheduler: bench/systems/seed-redis-scheduler.ts.
  * Same Redis (through the same Upstash REST gateway and client settings as fcfs-coupons' handlers).
  */
-import { createSdkRedis } from '../../localstack/upstash-sdk.js';
+import { createRedis } from '../../lib/redis/client.js';
 import { answering, BAD_ID, env, ids, reply, type Event, type Result } from './shared.js';
 
-let redisClient: ReturnType<typeof createSdkRedis> | undefined;
-export const redis = () => (redisClient ??= createSdkRedis({ url: env('UPSTASH_REDIS_REST_URL'), token: env('UPSTASH_REDIS_REST_TOKEN'), retries: 1 }));
+let redisClient: ReturnType<typeof createRedis> | undefined;
+export const redis = () => (redisClient ??= createRedis({ url: env('UPSTASH_REDIS_REST_URL'), token: env('UPSTASH_REDIS_REST_TOKEN'), retries: 1 }));
 
 export const seedKeys = (couponId: string) => ({
   queue: `seed:{${couponId}}:queue`,
@@ -24,7 +24,7 @@ export const handler = answering(async (event: Event): Promise<Result> => {
   const parsed = ids(event);
   if (!parsed) return BAD_ID;
   const keys = seedKeys(parsed.couponId);
-  if (await redis().sismember(keys.issued, parsed.userId)) return reply(409, { error: 'ALREADY_ISSUED' });
-  await redis().zadd(keys.queue, { score: Date.now(), member: parsed.userId });
+  if (Number(await redis().command(['SISMEMBER', keys.issued, parsed.userId])) === 1) return reply(409, { error: 'ALREADY_ISSUED' });
+  await redis().command(['ZADD', keys.queue, Date.now(), parsed.userId]);
   return reply(200, { result: 'REQUEST_RECEIVED', userId: parsed.userId });
 });
