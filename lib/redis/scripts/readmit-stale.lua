@@ -33,6 +33,7 @@
 ]]
 --@include entry
 --@include variadic
+--@include lease
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -63,16 +64,9 @@ if epoch == claimEpoch then
   if ledgerEpoch > epoch then
     redis.call("HSET", stateKey, "epoch", ledgerEpoch)
   end
-  local held = {}
-  local scores = callVariadic("ZMSCORE", inflightKey, users) or {}
-  for i, userId in ipairs(users) do
-    if tonumber(scores[i]) == leaseDeadline then
-      held[#held + 1] = userId
-    end
-  end
+  local held = takeHeld(inflightKey, users, leaseDeadline)
   local requeued = 0
   if #held > 0 then
-    callVariadic("ZREM", inflightKey, held)
     local entries = callVariadic("HMGET", stateKey, userFields(held))
     local toQueue = {}
     for i, userId in ipairs(held) do
