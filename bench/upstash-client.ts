@@ -4,7 +4,7 @@
  * with C in flight, per client, rounds interleaved (a round runs every client once, in a rotated order).
  * Prints each client's median CPU per call (user + system of this process) and calls per second, and
  * their ratios to the first. The decision it informed, with the baseline it was measured against (today's
- * client then, gone since): docs/decisions/0001-upstash-client-transport.md.
+ * client then, gone since): docs/decisions/0013-upstash-client-transport.md.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

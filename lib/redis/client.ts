@@ -16,7 +16,7 @@ export interface RedisConnection {
 
 /**
  * The Upstash REST client of the functions: the few commands the coupon store sends, each its own
- * request, over NodeRequester (see docs/decisions/0001-upstash-client-transport.md for why not the SDK):
+ * request, over NodeRequester (see docs/decisions/0013-upstash-client-transport.md for why not the SDK):
  * - no auto-pipelining: every call is its own request, so an admission is exactly one EVALSHA and its
  *   latency is not tied to unrelated commands batched with it;
  * - few retries, and only of requests that never reached Redis: a caller waiting on an HTTP answer gets
