@@ -109,14 +109,14 @@ export function seedRedisSystem(baselineUrl: string, redisUrl: string, redisToke
     baseUrl: baselineUrl,
     prefix: '/seed-redis',
     async createCoupon(couponId, units) {
-      await redis.set(seedKeys(couponId).stock, units);
+      await redis.command(['SET', seedKeys(couponId).stock, units]);
       await redis.sadd('seed:active-coupons', couponId);
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
     // The scheduler adds a user to the issued set just before its insert (and removes it if the insert
     // fails): an upper bound that meets the ledger's count once the scheduler is idle.
-    count: (couponId) => redis.scard(seedKeys(couponId).issued),
-    pending: (couponId) => redis.zcard(seedKeys(couponId).queue),
+    count: async (couponId) => Number(await redis.command(['SCARD', seedKeys(couponId).issued])),
+    pending: async (couponId) => Number(await redis.command(['ZCARD', seedKeys(couponId).queue])),
   };
 }
 

@@ -12,13 +12,35 @@ import { tsImport } from 'tsx/esm/api';
 const ROOT_URL = new URL('../', import.meta.url);
 
 export default class DeploySettings {
-  constructor(serverless) {
+  constructor(serverless, options) {
     this.serverless = serverless;
+    // Here, not in a hook: osls validates the configuration before any hook, and an empty issuer or
+    // audience stops it with "unsupported string format" at a path, not a sentence saying what to set.
+    this.requireJwtSettings(options);
     this.hooks = {
       // Before anything is bundled: a refusal costs no build.
       'before:package:cleanup': () => this.checkAndApply(),
       'before:aws:package:finalize:stripNullPropsFromTemplateResources': () => this.applyThrottles(),
     };
+  }
+
+  /**
+   * A deployed stage verifies users' tokens unless AUTH_MODE says otherwise (serverless.yml's
+   * params.default), and then needs JWT_ISSUER_URL and JWT_AUDIENCE. Checked from the environment because
+   * params are resolved only after plugins are constructed, and validated before any hook runs.
+   */
+  requireJwtSettings(options) {
+    // serverless.yml's provider.stage defaults to local when --stage is not given.
+    const configured = this.serverless.service.provider?.stage;
+    const stage = options?.stage ?? (typeof configured === 'string' && !configured.includes('${') ? configured : 'local');
+    const authMode = process.env.AUTH_MODE?.trim() || (stage === 'local' ? 'none' : 'jwt');
+    if (stage === 'local' || authMode !== 'jwt') return;
+    const missing = ['JWT_ISSUER_URL', 'JWT_AUDIENCE'].filter((name) => !process.env[name]?.trim());
+    if (missing.length === 0) return;
+    this.refuse(
+      `Set ${missing.join(' and ')} to package or deploy stage ${stage}: its user routes verify tokens (AUTH_MODE=jwt), ` +
+        `JWT_ISSUER_URL being your identity provider's issuer (serving /.well-known/openid-configuration) and JWT_AUDIENCE the audience of its tokens; see docs/deploy.md.`,
+    );
   }
 
   refuse(sentence) {

@@ -1,12 +1,9 @@
 import { createCoupon, parseNewCoupon } from '../lib/coupons/campaigns.js';
 import { getRuntime } from '../lib/runtime.js';
-import { adminDenied, error, httpHandler, json, jsonBody } from './http.js';
+import { adminRoute, error, json, jsonBody, NO_QUERY } from './http.js';
 
 /** POST /api/v2/admin/coupons {"couponId","name","totalQuantity","startsAt"?,"endsAt"?} */
-export const handler = httpHandler(async (event) => {
-  const runtime = await getRuntime();
-  const denied = adminDenied(event, await runtime.adminToken());
-  if (denied) return denied;
+export const handler = adminRoute(getRuntime, NO_QUERY, async ({ event, runtime }) => {
   const input = parseNewCoupon(jsonBody(event));
   const outcome = await createCoupon(runtime, input);
   if (outcome.kind === 'COUPON_EXISTS') return error(409, 'COUPON_EXISTS', `Coupon ${input.couponId} already exists.`);

@@ -1,6 +1,11 @@
 /**
- * The HTTP edge shared by every API handler: JSON responses, the error shape, body parsing and the
- * mapping of faults to status codes. Handlers parse input, call one use case and map its outcome here.
+ * The HTTP edge shared by every API handler: the route wrappers (publicRoute, userRoute, adminRoute:
+ * authorization, the query, faults to status codes, in one place), JSON responses, the error shape and
+ * input parsing. A handler reads its path and body, calls one use case and maps its outcome.
+ *
+ * One validation style for every input: a reader takes the raw value and returns the typed value or
+ * throws InvalidInputError (400 INVALID_REQUEST, one sentence); what a route does not take (a query
+ * parameter here, a body field in lib's parsers) is refused, never ignored.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -58,6 +63,90 @@ function faultResponse(fault: unknown, event: HttpEvent): HttpResult {
   }
   log.error(fault instanceof ConfigError ? 'configuration error' : 'unhandled error', { route: event.routeKey, error: fault });
   return error(500, 'INTERNAL', 'An unexpected error occurred; it has been logged.');
+}
+
+/** What a route's handler gets, checked: the event, its container's runtime and its query. */
+export interface RouteInput<R, Q> {
+  readonly event: HttpEvent;
+  readonly runtime: R;
+  readonly query: Q;
+}
+
+type Route<R, Q, Extra = object> = (input: RouteInput<R, Q> & Extra) => Promise<HttpResult>;
+
+/** A route anyone may call: its query read (or refused), then its handler. */
+export function publicRoute<R, S extends QuerySpec>(runtime: () => Promise<R>, query: S, run: Route<R, QueryOf<S>>) {
+  return httpHandler(async (event) => {
+    const values = readQuery(event, query);
+    return run({ event, runtime: await runtime(), query: values });
+  });
+}
+
+/**
+ * A user's route, /users/{userId}/...: the path's userId and the query read (or refused) before the
+ * runtime is asked for; under AUTH_MODE=jwt the userId must be the token's subject.
+ */
+export function userRoute<R extends { readonly config: { readonly authMode: 'none' | 'jwt' } }, S extends QuerySpec>(
+  runtime: () => Promise<R>,
+  query: S,
+  run: Route<R, QueryOf<S>, { readonly userId: string }>,
+) {
+  return httpHandler(async (event) => {
+    const userId = userIdParam(event);
+    const values = readQuery(event, query);
+    const built = await runtime();
+    const denied = userDenied(event, userId, built.config.authMode);
+    if (denied) return denied;
+    return run({ event, runtime: built, query: values, userId });
+  });
+}
+
+/** An admin route: the admin token first (401, 403: nothing else is read), then the query. */
+export function adminRoute<R extends { adminToken(): Promise<string> }, S extends QuerySpec>(runtime: () => Promise<R>, query: S, run: Route<R, QueryOf<S>>) {
+  return httpHandler(async (event) => {
+    const built = await runtime();
+    const denied = adminDenied(event, await built.adminToken());
+    if (denied) return denied;
+    return run({ event, runtime: built, query: readQuery(event, query) });
+  });
+}
+
+/** A query parameter's reader: its raw value (undefined when absent) to the typed value, or InvalidInputError. */
+export type QueryReader<T> = (raw: string | undefined, name: string) => T;
+export type QuerySpec = Readonly<Record<string, QueryReader<unknown>>>;
+export type QueryOf<S extends QuerySpec> = { readonly [K in keyof S]: ReturnType<S[K]> };
+
+/** A route that takes no query parameter. */
+export const NO_QUERY = {} as const satisfies QuerySpec;
+
+export const queryParam = {
+  /** Optional; digits only (a use case checks its range). */
+  integer: ((raw, name) => {
+    if (raw === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(raw)) throw new InvalidInputError(`${name} must be a non-negative integer`);
+    return Number(raw);
+  }) satisfies QueryReader<number | undefined>,
+  /** Optional; true or false. */
+  boolean: ((raw, name) => {
+    if (raw === undefined) return undefined;
+    if (raw !== 'true' && raw !== 'false') throw new InvalidInputError(`${name} must be true or false`);
+    return raw === 'true';
+  }) satisfies QueryReader<boolean | undefined>,
+  /** Optional; as given (a use case checks it, e.g. an opaque cursor). */
+  text: ((raw) => raw) satisfies QueryReader<string | undefined>,
+};
+
+/** The query read by `spec`; a parameter the route does not take is refused, not ignored. */
+export function readQuery<S extends QuerySpec>(event: HttpEvent, spec: S): QueryOf<S> {
+  const query = event.queryStringParameters ?? {};
+  const takes = Object.keys(spec);
+  const unknown = Object.keys(query).filter((name) => !takes.includes(name));
+  if (unknown.length > 0) {
+    throw new InvalidInputError(`unknown query parameter(s): ${unknown.slice(0, 5).join(', ')}; this route takes ${takes.length > 0 ? takes.join(', ') : 'none'}`);
+  }
+  const values: Record<string, unknown> = {};
+  for (const name of takes) values[name] = spec[name]!(query[name], name);
+  return values as QueryOf<S>;
 }
 
 export const MAX_BODY_BYTES = 4 * 1024;
@@ -120,6 +209,9 @@ export function userDenied(event: HttpEvent, userId: string, authMode: 'none' | 
 export function pathParam(event: HttpEvent, name: string): string | undefined {
   return event.pathParameters?.[name];
 }
+
+/** The path's couponId, checked (lib/coupons/ids.ts). */
+export const couponIdParam = (event: HttpEvent): string => parseId('couponId', pathParam(event, 'couponId'));
 
 /**
  * The path's userId, as a client sends it: percent-encoded (`auth0%7C5f1c…`). API Gateway and serverless

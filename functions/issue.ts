@@ -1,15 +1,10 @@
-import { parseId } from '../lib/coupons/ids.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
 import { getIssueRuntime } from '../lib/issue-runtime.js';
-import { couponNotFound, error, httpHandler, json, pathParam, userDenied, userIdParam } from './http.js';
+import { couponIdParam, couponNotFound, error, json, NO_QUERY, userRoute } from './http.js';
 
 /** POST /api/v2/users/{userId}/coupons/{couponId}/issue */
-export const handler = httpHandler(async (event) => {
-  const userId = userIdParam(event);
-  const couponId = parseId('couponId', pathParam(event, 'couponId'));
-  const runtime = await getIssueRuntime();
-  const denied = userDenied(event, userId, runtime.config.authMode);
-  if (denied) return denied;
+export const handler = userRoute(getIssueRuntime, NO_QUERY, async ({ event, runtime, userId }) => {
+  const couponId = couponIdParam(event);
   const outcome = await issueCoupon(runtime, couponId, userId, event.requestContext?.http?.sourceIp);
   switch (outcome.kind) {
     case 'ACCEPTED':

@@ -1,17 +1,25 @@
 import { error, httpHandler } from './http.js';
 
-/** The API's routes, for telling a wrong method (405) from a wrong path (404). Mirrors serverless.yml. */
-const ROUTES: ReadonlyArray<{ method: string; pattern: RegExp }> = [
-  { method: 'POST', pattern: /^\/api\/v2\/users\/[^/]+\/coupons\/[^/]+\/issue$/ },
-  { method: 'GET', pattern: /^\/api\/v2\/users\/[^/]+\/coupons\/[^/]+$/ },
-  { method: 'GET', pattern: /^\/api\/v2\/users\/[^/]+\/coupons$/ },
-  { method: 'GET', pattern: /^\/api\/v2\/coupons\/[^/]+$/ },
-  { method: 'POST', pattern: /^\/api\/v2\/admin\/coupons$/ },
-  { method: 'GET', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+$/ },
-  { method: 'POST', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+\/reconcile$/ },
-  { method: 'GET', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+\/dead-letters$/ },
-  { method: 'POST', pattern: /^\/api\/v2\/admin\/coupons\/[^/]+\/dead-letters\/requeue$/ },
-];
+/**
+ * The API's routes as serverless.yml declares them (test/routes.test.ts checks both name the same), for
+ * telling a wrong method (405) from a wrong path (404).
+ */
+export const ROUTES = [
+  'POST /api/v2/users/{userId}/coupons/{couponId}/issue',
+  'GET /api/v2/users/{userId}/coupons/{couponId}',
+  'GET /api/v2/users/{userId}/coupons',
+  'GET /api/v2/coupons/{couponId}',
+  'POST /api/v2/admin/coupons',
+  'GET /api/v2/admin/coupons/{couponId}',
+  'POST /api/v2/admin/coupons/{couponId}/reconcile',
+  'GET /api/v2/admin/coupons/{couponId}/dead-letters',
+  'POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue',
+  'GET /api/v2/admin/coupons/{couponId}/live',
+  'GET /admin',
+].map((key) => {
+  const [method, path] = key.split(' ') as [string, string];
+  return { key, method, pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`) };
+});
 
 /** The default route: anything no other route matched gets the API's JSON error shape. */
 export const handler = httpHandler(async (event) => {

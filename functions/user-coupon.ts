@@ -1,15 +1,10 @@
-import { parseId } from '../lib/coupons/ids.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { getReadRuntime } from '../lib/runtime.js';
-import { couponNotFound, error, httpHandler, json, pathParam, userDenied, userIdParam } from './http.js';
+import { couponIdParam, couponNotFound, error, json, NO_QUERY, userRoute } from './http.js';
 
 /** GET /api/v2/users/{userId}/coupons/{couponId}: where the user stands on one coupon. */
-export const handler = httpHandler(async (event) => {
-  const userId = userIdParam(event);
-  const couponId = parseId('couponId', pathParam(event, 'couponId'));
-  const runtime = await getReadRuntime();
-  const denied = userDenied(event, userId, runtime.config.authMode);
-  if (denied) return denied;
+export const handler = userRoute(getReadRuntime, NO_QUERY, async ({ event, runtime, userId }) => {
+  const couponId = couponIdParam(event);
   const status = await getUserCouponStatus(runtime, couponId, userId);
   switch (status.kind) {
     case 'FOUND':

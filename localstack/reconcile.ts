@@ -33,7 +33,15 @@ const response = await fetch(url, {
   headers: { authorization: `Bearer ${process.env.ADMIN_TOKEN || 'local-admin-token'}` },
 }).catch((error: unknown) => fail(`cannot reach ${values.api} (${String(error)}); is the stack running (npm start)?`));
 const body = (await response.json().catch(() => ({}))) as Record<string, any>;
-if (!response.ok) fail(`${response.status} ${body.error ?? ''}: ${body.message ?? JSON.stringify(body)}`);
+// The admin API answers every failure with { error, message } (functions/http.ts), API Gateway with
+// { message } (a refused token); anything else is some other server on that port.
+if (!response.ok && typeof body.message === 'string') fail(`${response.status}${typeof body.error === 'string' ? ` ${body.error}` : ''}: ${body.message}`);
+if (!response.ok) {
+  fail(`${values.api} answered ${response.status} without the admin API's error body: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`);
+}
+if (typeof body.summary !== 'object' || body.summary === null) {
+  fail(`${values.api} answered ${response.status} with something other than a reconcile report: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`);
+}
 
 if (values.json) {
   console.log(JSON.stringify(body, null, 2));

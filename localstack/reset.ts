@@ -1,7 +1,11 @@
 /** `npm run reset`: wipe the local stack's state (.data/, or DATA_DIR). Refuses while it is running. */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseCommandLine } from './command-line.js';
 import { PROJECT_ROOT } from './processes.js';
+
+// It takes no option: anything on the command line is a mistake, refused before anything is removed.
+parseCommandLine({ name: 'reset', usage: 'npm run reset (removes .data/, or DATA_DIR; takes no options)', refusedExitCode: 2 }, {});
 
 const dataDir = resolve(process.env.DATA_DIR ?? join(PROJECT_ROOT, '.data'));
 const pidFile = join(dataDir, 'stack.pids');

@@ -2,7 +2,7 @@
  * The operator's command-line tools refuse a bad command line with one sentence, before they start,
  * ask or delete anything.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,15 @@ const run = (script: string, args: string[], env: Record<string, string> = {}) =
     env: { ...process.env, ...env },
     encoding: 'utf8',
     timeout: 60_000,
+  });
+
+/** The same, without blocking this process: for a tool that talks to a server this test runs. */
+const runAsync = (script: string, args: string[]) =>
+  new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './localstack/lua-loader.mjs', join(PROJECT_ROOT, script), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (status) => resolve({ status, stderr }));
   });
 
 describe('npm run bench', () => {
@@ -71,7 +80,35 @@ describe('npm run reconcile', () => {
   });
 });
 
+describe('npm run reconcile against a server that is not the stack', () => {
+  it('says what it reached instead of printing the foreign server\'s status and body', async () => {
+    // Some other server on the port (here one answering 501 with an empty JSON body, as one did).
+    const other = createServer((_req, res) => res.writeHead(501, { 'content-type': 'application/json' }).end('{}'));
+    const port = await freePort();
+    await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', () => resolve()));
+    try {
+      const reconcile = await runAsync('localstack/reconcile.ts', ['--coupon', '1', '--api', `http://127.0.0.1:${port}`]);
+      expect(reconcile.status).toBe(1);
+      expect(reconcile.stderr.trim()).toBe(
+        `reconcile: http://127.0.0.1:${port} answered 501 without the admin API's error body: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`,
+      );
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  });
+});
+
 describe('npm run reset', () => {
+  it('refuses an unknown option with one sentence (exit 2), removing nothing', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-reset-bogus-'));
+    mkdirSync(join(dataDir, 'redis'));
+    const reset = run('localstack/reset.ts', ['--bogus'], { DATA_DIR: dataDir });
+    expect(reset.status).toBe(2);
+    expect(reset.stderr.split('\n')[0]).toBe("reset: Unknown option '--bogus'");
+    expect(reset.stderr).toContain('Usage: npm run reset');
+    expect(readdirSync(dataDir)).toEqual(['redis']);
+  });
+
   it("wipes the local stack's state, and refuses a DATA_DIR that holds anything else", () => {
     const parent = mkdtempSync(join(tmpdir(), 'fcfs-reset-'));
     const dataDir = join(parent, 'data');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis } from '../lib/redis/client.js';
+import { createSdkRedis } from '../localstack/upstash-sdk.js';
 import { freePort, startRedis, stopChild, type Spawned } from '../localstack/processes.js';
 import { startGateway, type Gateway } from '../localstack/upstash-gateway.js';
 import { services } from './support/deps.js';
@@ -65,7 +65,7 @@ describe('the Upstash REST gateway', () => {
   });
 
   it('serves the @upstash/redis client: scripts, hashes, sorted sets', async () => {
-    const redis = createRedis({ url: s.gatewayUrl, token: s.gatewayToken, retries: 0 });
+    const redis = createSdkRedis({ url: s.gatewayUrl, token: s.gatewayToken, retries: 0 });
     expect(await redis.eval('return {1, ARGV[1], KEYS[1]}', [`${key}:k`], ['é'])).toEqual([1, 'é', `${key}:k`]);
     await redis.zadd(`${key}:z`, { score: 2, member: 'b' }, { score: 1, member: 'a' });
     expect(await redis.zrange(`${key}:z`, 0, -1)).toEqual(['a', 'b']);

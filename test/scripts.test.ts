@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scripts } from '../lib/redis/coupon-store.js';
+import { SCRIPT_CODES } from '../lib/redis/replies.js';
 import { testDeps, uniqueCouponId } from './support/deps.js';
 
 const scriptsDir = join(import.meta.dirname, '..', 'lib', 'redis', 'scripts');
@@ -29,6 +30,23 @@ describe('Lua scripts', () => {
       expect(script.source, script.name).toMatch(/KEYS\[1\]/);
       expect(script.source, script.name).toMatch(/Output:/);
     }
+  });
+
+  it('every reply code of lib/redis/replies.ts is documented, by number and name, in the Output of the scripts that answer it', () => {
+    const missing: string[] = [];
+    for (const [name, codes] of Object.entries(SCRIPT_CODES)) {
+      const script = Object.values(scripts).find((s) => s.name === name);
+      if (!script) {
+        missing.push(`${name}: no such script`);
+        continue;
+      }
+      const output = /Output:([\s\S]*?)\]\]/.exec(script.source)?.[1] ?? '';
+      for (const [label, code] of Object.entries(codes)) {
+        const documented = output.split('\n').some((line) => new RegExp(`(^|[\\s{(])${code}\\b`).test(line) && new RegExp(`\\b${label}\\b`).test(line));
+        if (!documented) missing.push(`${name}: ${code} ${label}`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 
   it('a flushed script cache (NOSCRIPT) is reloaded transparently, never surfaced', async () => {

@@ -110,6 +110,13 @@ describe('serverless package refuses contradicting settings with one sentence, b
     [{ CORS_ALLOWED_ORIGINS: 'https://shop.example.com/' }, 'CORS_ALLOWED_ORIGINS holds "https://shop.example.com/", which is not an origin (scheme, host and port only, e.g. https://shop.example.com).'],
     [{ API_THROTTLE_RATE: '5000' }, "API_THROTTLE_RATE is no longer read: the API's throttles are per route now (THROTTLE_ISSUE_RATE, THROTTLE_READ_RATE, ... see docs/deploy.md)."],
   ];
+  it('refuses a stage that verifies tokens without JWT_ISSUER_URL and JWT_AUDIENCE, naming what to set', () => {
+    const { status, output } = packageRefusal(dir, { JWT_ISSUER_URL: '', JWT_AUDIENCE: ' ' });
+    expect(status).toBe(1);
+    expect(output).not.toMatch(/unsupported string format/);
+    expect(output.split('\n')).toContainEqual(expect.stringMatching(/^Set JWT_ISSUER_URL and JWT_AUDIENCE to package or deploy stage prod: .*see docs\/deploy\.md\.$/));
+  }, 60_000);
+
   for (const [settings, sentence] of refusals) {
     it(`refuses ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ')}`, () => {
       const { status, output } = packageRefusal(dir, settings);

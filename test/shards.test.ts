@@ -12,7 +12,7 @@ import { reconcileCoupon } from '../lib/coupons/reconcile.js';
 import { getUserCouponStatus } from '../lib/coupons/user-coupons.js';
 import { drainAll } from '../lib/drain/drain.js';
 import { UnavailableError } from '../lib/errors.js';
-import { createRedis } from '../lib/redis/client.js';
+import { createSdkRedis } from '../localstack/upstash-sdk.js';
 import { initialShare, shardOf } from '../lib/redis/shards.js';
 import { ownRedis, scenarioDeps, settle, type ScenarioDeps } from './faults/scenarios.js';
 import { defaultAdmission, defaultDrain, services, uniqueCouponId } from './support/deps.js';
@@ -159,7 +159,7 @@ describe('one coupon over three shards', () => {
     for (const user of early) expect((await issueCoupon(d, couponId, user)).kind).toBe('ACCEPTED');
     await settle(d, couponId);
     // Shard 1 loses everything (a failover to an empty replica); the others keep theirs.
-    const shard1 = createRedis({ url: databases[1]!.services.gatewayUrl, token: databases[1]!.services.gatewayToken, retries: 0 });
+    const shard1 = createSdkRedis({ url: databases[1]!.services.gatewayUrl, token: databases[1]!.services.gatewayToken, retries: 0 });
     await shard1.del(...Object.values(d.shards.at(1).keys(couponId)));
     expect(await restoreCouponState(d, couponId, { shard: 1 })).toMatchObject({ kind: 'RESTORED', winners: 2 });
     // Shards 0 and 2 hold 2 units each; 12 - 6 persisted - 4 = 2 for shard 1.

@@ -24,7 +24,7 @@ export const handler = answering(async (event: Event): Promise<Result> => {
   const parsed = ids(event);
   if (!parsed) return BAD_ID;
   const keys = seedKeys(parsed.couponId);
-  if (await redis().sismember(keys.issued, parsed.userId)) return reply(409, { error: 'ALREADY_ISSUED' });
-  await redis().zadd(keys.queue, { score: Date.now(), member: parsed.userId });
+  if (Number(await redis().command(['SISMEMBER', keys.issued, parsed.userId])) === 1) return reply(409, { error: 'ALREADY_ISSUED' });
+  await redis().command(['ZADD', keys.queue, Date.now(), parsed.userId]);
   return reply(200, { result: 'REQUEST_RECEIVED', userId: parsed.userId });
 });

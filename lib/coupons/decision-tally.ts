@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { log } from '../log.js';
 import { count, milliseconds, type MetricName } from '../metrics.js';
+import { decodeDecisionReport, encodeDecisionReport } from '../redis/codec.js';
 import type { CouponStore } from '../redis/coupon-store.js';
 
 /** Every answer an admission can give, as the live page and the metrics count them. */
@@ -88,7 +89,7 @@ export class DecisionTally {
     if (!tally?.changed || now - tally.flushedAt < this.flushEveryMs) return undefined;
     tally.changed = false;
     tally.flushedAt = now;
-    const report = `${tally.counts.join(',')},${tally.withoutRedis}|${now}`;
+    const report = encodeDecisionReport([...tally.counts, tally.withoutRedis], now);
     return store.reportDecisions(couponId, this.containerId, report).catch((error: unknown) => {
       tally.changed = true;
       log.debug('could not report decisions for the live page', { couponId, error });
@@ -107,10 +108,8 @@ export class DecisionTally {
 
 /** A container's report as written by flushDue; undefined when it cannot be read. */
 export function parseDecisionReport(value: string): (DecisionCounts & { readonly at: number }) | undefined {
-  const match = /^([\d,]+)\|(\d+)$/.exec(value);
-  if (!match) return undefined;
-  const numbers = match[1]!.split(',').map(Number);
-  if (numbers.length !== DECISIONS.length + 1 || numbers.some((n) => !Number.isSafeInteger(n))) return undefined;
-  const decisions = Object.fromEntries(DECISIONS.map((decision, i) => [decision, numbers[i]!])) as Record<Decision, number>;
-  return { decisions, withoutRedis: numbers[DECISIONS.length]!, at: Number(match[2]) };
+  const report = decodeDecisionReport(value, DECISIONS.length + 1);
+  if (!report) return undefined;
+  const decisions = Object.fromEntries(DECISIONS.map((decision, i) => [decision, report.numbers[i]!])) as Record<Decision, number>;
+  return { decisions, withoutRedis: report.numbers[DECISIONS.length]!, at: report.at };
 }

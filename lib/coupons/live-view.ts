@@ -1,3 +1,4 @@
+import { decodePersistLag, liveFieldOf } from '../redis/codec.js';
 import type { LiveCounters, LiveReading } from '../redis/coupon-store.js';
 import { couponStatus, type CouponStatus } from './campaigns.js';
 import { DECISIONS, parseDecisionReport, type Decision } from './decision-tally.js';
@@ -109,18 +110,19 @@ export async function readLiveView(deps: Pick<Deps, 'shards' | 'ledger'>, coupon
   let persistLag: LiveView['persistLag'] = null;
   for (const reading of present) {
     for (const [field, value] of reading.reports) {
-      if (field.startsWith('c:')) {
+      const kind = liveFieldOf(field);
+      if (kind.kind === 'decisions') {
         const report = parseDecisionReport(value);
         if (!report) continue;
         for (const decision of DECISIONS) decisions[decision] += report.decisions[decision];
         answeredWithoutRedis += report.withoutRedis;
         reported += 1;
         if (redisNow - report.at < RECENT_REPORT_MS) recent += 1;
-      } else if (field.startsWith('lag:')) {
+      } else if (kind.kind === 'lag') {
         const lag = parseLag(value);
         if (lag && (!persistLag || lag.maxMs > persistLag.maxMs)) persistLag = lag;
-      } else if (field in drain) {
-        drain[field as keyof typeof drain] += Number(value) || 0;
+      } else if (kind.name in drain) {
+        drain[kind.name as keyof typeof drain] += Number(value) || 0;
       }
     }
   }
@@ -150,7 +152,6 @@ export async function readLiveView(deps: Pick<Deps, 'shards' | 'ledger'>, coupon
 }
 
 function parseLag(value: string): NonNullable<LiveView['persistLag']> | undefined {
-  const match = /^(\d+),(\d+),(\d+)\|(\d+)$/.exec(value);
-  if (!match) return undefined;
-  return { p50Ms: Number(match[1]), p99Ms: Number(match[2]), maxMs: Number(match[3]), at: new Date(Number(match[4])).toISOString() };
+  const lag = decodePersistLag(value);
+  return lag && { p50Ms: lag.p50Ms, p99Ms: lag.p99Ms, maxMs: lag.maxMs, at: new Date(lag.at).toISOString() };
 }

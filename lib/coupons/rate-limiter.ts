@@ -31,7 +31,7 @@ export class RateLimiter {
       this.counts.clear();
     }
     let allowed = true;
-    if (userPerSecond > 0 && this.count(`u:${couponId}:${userId}`) > userPerSecond) allowed = false;
+    if (userPerSecond > 0 && this.count(`user:${couponId}:${userId}`) > userPerSecond) allowed = false;
     if (ipPerSecond > 0 && clientIp && this.count(`ip:${couponId}:${clientIp}`) > ipPerSecond) allowed = false;
     return allowed;
   }

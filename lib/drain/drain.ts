@@ -5,6 +5,7 @@ import { isTransientAwsFault, LedgerThrottledError } from '../ledger/faults.js';
 import { MAX_BATCH, type LedgerDecision } from '../ledger/ledger.js';
 import { log } from '../log.js';
 import { count, milliseconds } from '../metrics.js';
+import { encodePersistLag } from '../redis/codec.js';
 import type { Claim, ClaimedItem, DrainBatchStats, ReleaseReason } from '../redis/coupon-store.js';
 
 export interface DrainReport {
@@ -286,7 +287,7 @@ function persistLag(items: readonly ClaimedItem[], decisions: ReadonlyMap<string
   for (const lag of lags) milliseconds('PersistLag', lag);
   lags.sort((a, b) => a - b);
   const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]!;
-  return `${at(0.5)},${at(0.99)},${lags[lags.length - 1]}|${Date.now()}`;
+  return encodePersistLag({ p50Ms: at(0.5), p99Ms: at(0.99), maxMs: lags[lags.length - 1]!, at: Date.now() });
 }
 
 interface Isolated {

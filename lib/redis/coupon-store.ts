@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { asRedisFault } from './client.js';
-import { decodeEntry, encodeOutcome, userField, userOfField, type ItemOutcome, type WinnerEntry } from './codec.js';
+import { decisionReportField, decodeEntry, decodeTransfer, encodeOutcome, restoredEntryTail, userField, userOfField, type ItemOutcome, type WinnerEntry } from './codec.js';
 import { couponIndexKey, couponKeys, type CouponKeys } from './keys.js';
+import { AdmitCode, CountersCode, NO_STATE, ReadmitCode, ReadUserCode } from './replies.js';
 import { LuaScript, type ScriptClient } from './script.js';
 import ackSource from './scripts/ack.lua';
 import admitSource from './scripts/admit.lua';
@@ -275,14 +276,7 @@ export interface DrainTuning {
   readonly triggerLeaseMs: number;
 }
 
-const ADMIT_CODES: Record<number, AdmitReply['kind']> = {
-  1: 'ACCEPTED',
-  2: 'ALREADY_ACCEPTED',
-  [-1]: 'COUPON_NOT_FOUND',
-  [-2]: 'NOT_OPEN',
-  [-3]: 'ENDED',
-  [-4]: 'SOLD_OUT',
-};
+const ADMIT_CODES = new Map<number, AdmitReply['kind']>(Object.entries(AdmitCode).map(([kind, code]) => [code, kind as AdmitReply['kind']]));
 
 /**
  * Every Redis operation on coupons. Each state change is one Lua script, so a failure between two
@@ -308,7 +302,7 @@ export class CouponStore {
       [userId, clock.kind, clock.kind === 'container' ? clock.now : Date.now(), clock.kind === 'redis-first' ? clock.startsAt : '', options.triggerLeaseMs],
     )) as (number | string)[];
     const [code, a, b, c, remaining, seq, startsAt, endsAt, total, redisNow] = reply.map((v, i) => (i === 2 && typeof v === 'string' ? v : Number(v)));
-    const kind = ADMIT_CODES[Number(code)];
+    const kind = ADMIT_CODES.get(Number(code));
     if (!kind) throw new Error(`admit.lua returned an unknown code ${String(code)}`);
     const seen: SeenCoupon | undefined =
       kind === 'COUPON_NOT_FOUND' || Number(total) < 0
@@ -337,7 +331,7 @@ export class CouponStore {
       backoffUntil: Number(reply[5]) || undefined,
       total: Number(reply[6]),
       shard: Number(reply[7]),
-      hasState: epoch >= 0,
+      hasState: epoch !== NO_STATE,
       items,
     };
   }
@@ -389,8 +383,8 @@ export class CouponStore {
       [k.state, k.queue, k.inflight, couponIndexKey(this.keyPrefix)],
       [claim.epoch, ledgerEpoch, claim.leaseDeadline, couponId, ...ordered.flatMap((item) => [item.userId, item.requestedAt])],
     )) as [number, number?, number?];
-    if (Number(code) === -1) return { kind: 'NO_STATE' };
-    if (Number(code) === 1) return { kind: 'REQUEUED', requeued: Number(first) };
+    if (Number(code) === ReadmitCode.NO_STATE) return { kind: 'NO_STATE' };
+    if (Number(code) === ReadmitCode.REQUEUED) return { kind: 'REQUEUED', requeued: Number(first) };
     return { kind: 'READMITTED', readmitted: Number(first), rejected: Number(second) };
   }
 
@@ -418,8 +412,8 @@ export class CouponStore {
 
   async readUser(couponId: string, userId: string): Promise<UserStanding> {
     const [code, entry] = (await this.run(scripts.readUser, [this.keys(couponId).state], [userId])) as [number, string?];
-    if (Number(code) === -1) return { kind: 'NO_STATE' };
-    if (Number(code) === 0) return { kind: 'NOT_REQUESTED' };
+    if (Number(code) === ReadUserCode.NO_STATE) return { kind: 'NO_STATE' };
+    if (Number(code) === ReadUserCode.NOT_REQUESTED) return { kind: 'NOT_REQUESTED' };
     const decoded = decodeEntry(String(entry));
     return { kind: 'WON', ticket: decoded.ticket, outcome: decoded.outcome };
   }
@@ -430,7 +424,7 @@ export class CouponStore {
    */
   async readWinners(couponId: string): Promise<{ seq: number; users: string[] } | undefined> {
     const [seq, ...fields] = (await this.run(scripts.readWinners, [this.keys(couponId).state], [])) as (string | number)[];
-    if (Number(seq) < 0) return undefined;
+    if (Number(seq) === NO_STATE) return undefined;
     const users: string[] = [];
     for (const field of fields) {
       const user = userOfField(String(field));
@@ -452,7 +446,7 @@ export class CouponStore {
 
   /** A container's running decision totals for the live page: one HSET (see DecisionTally). */
   async reportDecisions(couponId: string, containerId: string, report: string): Promise<void> {
-    await this.guard('report decisions', () => this.redis.hset(this.keys(couponId).live, { [`c:${containerId}`]: report }));
+    await this.guard('report decisions', () => this.redis.hset(this.keys(couponId).live, { [decisionReportField(containerId)]: report }));
   }
 
   /** Add a batch's outcome to the drains' running totals for the live page. */
@@ -466,7 +460,7 @@ export class CouponStore {
   async readLive(couponId: string): Promise<LiveReading | undefined> {
     const k = this.keys(couponId);
     const reply = (await this.run(scripts.readLive, [k.state, k.queue, k.inflight, k.dead, k.transfers, k.live], [])) as unknown[];
-    if (Number(reply[0]) === -1) return undefined;
+    if (Number(reply[0]) === CountersCode.NO_STATE) return undefined;
     const counters = countersOf(reply.slice(0, 13).map(Number));
     const oldest = Number(reply[13]);
     const reports = new Map<string, string>();
@@ -477,7 +471,7 @@ export class CouponStore {
   async readCounters(couponId: string): Promise<LiveCounters | undefined> {
     const k = this.keys(couponId);
     const reply = (await this.run(scripts.readCoupon, [k.state, k.queue, k.inflight, k.dead, k.transfers], [])) as number[];
-    if (Number(reply[0]) === -1) return undefined;
+    if (Number(reply[0]) === CountersCode.NO_STATE) return undefined;
     return countersOf(reply.map(Number));
   }
 
@@ -498,14 +492,14 @@ export class CouponStore {
   async giveUnits(couponId: string, transferId: string, units: number, toShard: number): Promise<number | undefined> {
     const k = this.keys(couponId);
     const given = Number(await this.run(scripts.giveUnits, [k.state, k.transfers], [transferId, units, toShard]));
-    return given < 0 ? undefined : given;
+    return given === NO_STATE ? undefined : given;
   }
 
   /** The units taken (0: this transfer was taken before; undefined: no state here). Idempotent. */
   async takeUnits(couponId: string, transferId: string, units: number, fromShard: number): Promise<number | undefined> {
     const k = this.keys(couponId);
     const taken = Number(await this.run(scripts.takeUnits, [k.state, k.transfers], [transferId, units, fromShard]));
-    return taken < 0 ? undefined : taken;
+    return taken === NO_STATE ? undefined : taken;
   }
 
   /** Remove a transfer's record of units in transit once its recipient took them. */
@@ -520,9 +514,9 @@ export class CouponStore {
     const pairs: [string, unknown][] = [];
     if (Array.isArray(flat)) for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), flat[i + 1]]);
     const transfers: TransferInTransit[] = [];
-    for (const [transferId, record] of pairs) {
-      const out = /^out:(\d+):(\d+):(\d+)$/.exec(String(record));
-      if (out) transfers.push({ transferId, units: Number(out[1]), toShard: Number(out[2]), at: Number(out[3]) });
+    for (const [transferId, raw] of pairs) {
+      const record = decodeTransfer(String(raw));
+      if (record?.direction === 'out') transfers.push({ transferId, units: record.units, toShard: record.toShard, at: record.at });
     }
     return transfers;
   }
@@ -543,7 +537,7 @@ export class CouponStore {
       this.run(
         scripts.restoreWinners,
         [k.state],
-        chunk.flatMap((w) => [w.userId, w.ticket, `${w.requestedAt}:${encodeOutcome({ kind: 'ISSUED', issuedAt: w.issuedAt })}`]),
+        chunk.flatMap((w) => [w.userId, w.ticket, restoredEntryTail(w.requestedAt, w.issuedAt)]),
       ),
     );
   }

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { errors, type Requester, type UpstashRequest, type UpstashResponse } from '@upstash/redis';
+import type { Requester, UpstashRequest, UpstashResponse } from '@upstash/redis';
 import type { CircuitBreaker } from './circuit-breaker.js';
 
 /** Pooled connections idle this long are closed (below any usual server keep-alive timeout). */
@@ -17,14 +17,22 @@ export interface NodeRequesterOptions {
   readonly breaker?: CircuitBreaker;
 }
 
+export type { Requester };
+
+/** Redis (or the REST endpoint in front of it) answered with an error: the message is its own. */
+export class RedisReplyError extends Error {
+  override readonly name = 'RedisReplyError';
+}
+
 /** The call's deadline passed: the request may or may not have reached Redis. */
 export class RedisDeadlineError extends Error {
   override readonly name = 'RedisDeadlineError';
 }
 
 /**
- * The Upstash REST transport over node:http(s) with a keep-alive agent, plugged into @upstash/redis
- * through its Requester interface. It speaks exactly what the default transport speaks (POST of the
+ * The Upstash REST transport over node:http(s) with a keep-alive agent. It implements @upstash/redis's
+ * public Requester interface: the functions' own client (client.ts) sends through it, and so can the SDK
+ * (`new Redis(requester)`, its documented constructor) where a tool wants every command. It speaks exactly what the default transport speaks (POST of the
  * JSON command to /, /pipeline or /multi-exec, Bearer token, `Upstash-Encoding: base64` with the same
  * decoding, UpstashError on an error reply), but without WHATWG fetch: on the admission path fetch's
  * streams, abort signals and allocations cost about as much CPU as the rest of the request together.
@@ -86,12 +94,12 @@ export class NodeRequester implements Requester {
     try {
       parsed = JSON.parse(reply.text);
     } catch (error) {
-      throw new errors.UpstashError(`${reply.text.slice(0, 200)} (HTTP ${reply.status}, not JSON)`, { cause: error });
+      throw new RedisReplyError(`${reply.text.slice(0, 200)} (HTTP ${reply.status}, not JSON)`, { cause: error });
     }
     if (reply.status < 200 || reply.status > 299) {
       // The command's name only: its arguments (user ids, whole scripts after NOSCRIPT) stay out of logs.
       const command = Array.isArray(req.body) ? String(req.body[0]) : (req.path ?? []).join('/');
-      throw new errors.UpstashError(`${(parsed as { error?: string }).error}, command was: ${command}`);
+      throw new RedisReplyError(`${(parsed as { error?: string }).error}, command was: ${command}`);
     }
     if (Array.isArray(parsed)) {
       return parsed.map(({ result, error }: UpstashResponse<unknown>) => ({ result: decode(result), error })) as unknown as UpstashResponse<TResult>;

@@ -22,6 +22,7 @@ import { Ledger } from '../../lib/ledger/ledger.js';
 import { createRedis } from '../../lib/redis/client.js';
 import { CouponStore } from '../../lib/redis/coupon-store.js';
 import { Shards } from '../../lib/redis/shards.js';
+import { createSdkRedis } from '../../localstack/upstash-sdk.js';
 import { freePort, PROJECT_ROOT, startRedis, stopChild, type Spawned } from '../../localstack/processes.js';
 import { startGateway, type Gateway } from '../../localstack/upstash-gateway.js';
 import { startDynamoFaultProxy } from './dynamo-fault-proxy.js';
@@ -61,7 +62,8 @@ export interface ScenarioResult {
  * Deps for tests and fault runs, with the first shard's store and Redis client at hand for setting state
  * by hand (and every shard's client).
  */
-export type ScenarioDeps = Deps & { redis: ReturnType<typeof createRedis>; clients: ReturnType<typeof createRedis>[]; store: CouponStore };
+/** `redis` and `clients` (one per shard) are the whole SDK, for tests that set or read Redis by hand. */
+export type ScenarioDeps = Deps & { redis: ReturnType<typeof createSdkRedis>; clients: ReturnType<typeof createSdkRedis>[]; store: CouponStore };
 
 export function scenarioDeps(
   services: Services,
@@ -70,8 +72,9 @@ export function scenarioDeps(
   options: { redisTimeoutMs?: number; databases?: readonly { url: string; token: string }[] } = {},
 ): ScenarioDeps {
   const databases = options.databases ?? [{ url: services.gatewayUrl, token: services.gatewayToken }];
-  const clients = databases.map((db) => createRedis({ url: db.url, token: db.token, retries: 1, timeoutMs: options.redisTimeoutMs }));
-  const shards = new Shards(clients.map((client) => new CouponStore(client, prefix)));
+  const connections = databases.map((db) => ({ url: db.url, token: db.token, retries: 1, timeoutMs: options.redisTimeoutMs }));
+  const clients = connections.map(createSdkRedis);
+  const shards = new Shards(connections.map((connection) => new CouponStore(createRedis(connection), prefix)));
   const deps: Omit<ScenarioDeps, 'restorer'> = {
     redis: clients[0]!,
     clients,

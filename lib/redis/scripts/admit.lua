@@ -28,7 +28,7 @@
 
   Output: { code, a, b, c, remaining, seq, startsAt, endsAt, total, redisNowMs }
     the coupon as read (-1 each when the state was not read), and Redis' time (0 when not asked), from
-    which the container learns the coupon and its clock's offset to Redis'.
+    which the container learns the coupon and its clock's offset to Redis'. Codes: lib/redis/replies.ts.
     code  1 ACCEPTED          a = ticket, b = 1 when the caller must start a drain else 0
     With several shards (databases), seq counts this shard's winners and the ticket interleaves the
     shards, (seq - 1) * shards + shard + 1, so that no two shards give the same ticket; one shard gives

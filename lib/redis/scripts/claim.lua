@@ -24,9 +24,9 @@
   Output:
     { leaseDeadlineMs, requeued, queuedAfter, nextLeaseExpiryMs, epoch, backoffUntilMs, total, shard,
       userId1, ticket1, requestedAtMs1, ... }
-    epoch is the coupon's rebuild generation, which the ledger checks when the batch is written; -1
-    when the coupon has no state in Redis (nothing is claimed). backoffUntilMs is 0 unless the coupon
-    backs off (nothing is claimed then). nextLeaseExpiryMs is the earliest deadline still in flight (0
+    epoch is the coupon's rebuild generation, which the ledger checks when the batch is written;
+    -1 NO_STATE (lib/redis/replies.ts) when the coupon has no state in Redis (nothing is claimed).
+    backoffUntilMs is 0 unless the coupon backs off (nothing is claimed then). nextLeaseExpiryMs is the earliest deadline still in flight (0
     when none): when it is near, a drain that found nothing to claim may wait for it.
     When nothing was claimed and the queue is empty (and no back-off), the drain mark is cleared in the
     same step: an admission that lands after this script sees no mark and starts a new drain, so no

@@ -15,7 +15,8 @@
     ARGV[3] the recipient's shard index
 
   Output:
-    the units given (0 when this shard has none left); -1 when the coupon has no state here
+    the units given (0 when this shard has none left);
+    -1 NO_STATE when the coupon has no state here (lib/redis/replies.ts)
 ]]
 --@include redis-now
 

@@ -9,9 +9,9 @@
     KEYS[4] dead       ZSET
     KEYS[5] transfers  HASH transferId -> "out:<units>:<toShard>:<atMs>" | "in:..."
 
-  Output:
-    { -1 } when the coupon has no state in Redis, else
-    { 1, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, nowMs, shard, shards,
+  Output: (codes: lib/redis/replies.ts)
+    { -1 } NO_STATE when the coupon has no state in Redis, else
+    { 1 FOUND, total, remaining, seq, startsAt, endsAt, queued, inflight, deadLettered, nowMs, shard, shards,
       inTransit }
     inTransit: units this shard gave that no recipient has taken yet (see give-units.lua)
 ]]

@@ -12,8 +12,9 @@
     KEYS[6] live       HASH c:<containerId> -> decision report (DecisionTally), drain counters and
                        lag:<shard> (record-drain.lua)
 
-  Output:
-    { -1 } when the coupon has no state in Redis, else the 13 values of read-coupon.lua, then
+  Output: (codes: lib/redis/replies.ts)
+    { -1 } NO_STATE when the coupon has no state in Redis, else
+    { 1 FOUND, ... } the 13 values of read-coupon.lua, then
     oldestQueuedRequestedAtMs (0 when the queue is empty), then the live hash as field, value, ...
 ]]
 --@include redis-now

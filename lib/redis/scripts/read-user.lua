@@ -7,10 +7,10 @@
 
     ARGV[1] userId
 
-  Output:
-    { -1 }           the coupon has no state in Redis
-    { 0 }            the user has no ticket
-    { 1, entry }     the user won; their entry (codec.ts)
+  Output: (codes: lib/redis/replies.ts)
+    { -1 }           NO_STATE       the coupon has no state in Redis
+    { 0 }            NOT_REQUESTED  the user has no ticket
+    { 1, entry }     WON            the user won; their entry (codec.ts)
 ]]
 --@include entry
 

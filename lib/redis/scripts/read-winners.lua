@@ -7,7 +7,8 @@
   Input:
     KEYS[1] state      HASH seq, ... and u:<userId> -> entry
 
-  Output:
+  Output: (codes: lib/redis/replies.ts)
+    { -1 } NO_STATE               the coupon has no state in Redis, else
     { seq, field1, field2, ... }  every field of the state (u:<userId> for users; the coupon's own
                                   fields are the caller's to skip)
 ]]

@@ -25,13 +25,15 @@
     ARGV[4] couponId
     ARGV[5..] userId, requestedAtMs, for each stale item, in ticket order
 
-  Output:
-    { -1 }                      the coupon has no state in Redis: restore it, then call again
-    { 1, requeued }             same epoch: the ledger's epoch adopted, items put back in the queue
-    { 2, readmitted, rejected } rebuilt since the claim
+  Output: (codes: lib/redis/replies.ts)
+    { -1 }                      NO_STATE    the coupon has no state in Redis: restore it, then call again
+    { 1, requeued }             REQUEUED    same epoch: the ledger's epoch adopted, items put back in the
+                                            queue
+    { 2, readmitted, rejected } READMITTED  rebuilt since the claim
 ]]
 --@include entry
 --@include variadic
+--@include lease
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -62,16 +64,9 @@ if epoch == claimEpoch then
   if ledgerEpoch > epoch then
     redis.call("HSET", stateKey, "epoch", ledgerEpoch)
   end
-  local held = {}
-  local scores = callVariadic("ZMSCORE", inflightKey, users) or {}
-  for i, userId in ipairs(users) do
-    if tonumber(scores[i]) == leaseDeadline then
-      held[#held + 1] = userId
-    end
-  end
+  local held = takeHeld(inflightKey, users, leaseDeadline)
   local requeued = 0
   if #held > 0 then
-    callVariadic("ZREM", inflightKey, held)
     local entries = callVariadic("HMGET", stateKey, userFields(held))
     local toQueue = {}
     for i, userId in ipairs(held) do

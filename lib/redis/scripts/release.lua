@@ -40,6 +40,7 @@
 --@include redis-now
 --@include entry
 --@include variadic
+--@include lease
 
 local stateKey = KEYS[1]
 local inflightKey = KEYS[2]
@@ -63,18 +64,11 @@ for i = 8, #ARGV do
 end
 
 -- Only the items still held under the caller's lease.
-local held = {}
-local scores = callVariadic("ZMSCORE", inflightKey, userIds) or {}
-for i, userId in ipairs(userIds) do
-  if tonumber(scores[i]) == leaseDeadline then
-    held[#held + 1] = userId
-  end
-end
+local held = takeHeld(inflightKey, userIds, leaseDeadline)
 
 local requeued = 0
 local deadLettered = 0
 if #held > 0 then
-  callVariadic("ZREM", inflightKey, held)
   local entries = callVariadic("HMGET", stateKey, userFields(held))
   local toQueue, toDead, withError = {}, {}, {}
   for i, userId in ipairs(held) do

@@ -12,7 +12,8 @@
     ARGV[3] the giver's shard index
 
   Output:
-    the units taken (0 when this transfer was taken before); -1 when the coupon has no state here
+    the units taken (0 when this transfer was taken before);
+    -1 NO_STATE when the coupon has no state here (lib/redis/replies.ts)
 ]]
 local stateKey = KEYS[1]
 local transfersKey = KEYS[2]
