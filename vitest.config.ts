@@ -25,6 +25,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
  */
 const UNIT = [
   'test/circuit-breaker.test.ts',
+  'test/codec.test.ts',
   'test/config.test.ts',
   'test/docs-links.test.ts',
   'test/faults-mapping.test.ts',

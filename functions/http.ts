@@ -13,7 +13,7 @@ import { parseId } from '../lib/coupons/ids.js';
 import { ConfigError, InvalidInputError, UnavailableError } from '../lib/errors.js';
 import { isTransientAwsFault } from '../lib/ledger/faults.js';
 import { addLambdaContext, log, sampledLog } from '../lib/log.js';
-import { publishMetrics } from '../lib/metrics.js';
+import { count, publishMetrics } from '../lib/metrics.js';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -57,6 +57,7 @@ function faultResponse(fault: unknown, event: HttpEvent): HttpResult {
   if (fault instanceof InvalidInputError) return error(400, fault.code, fault.message);
   if (fault instanceof UnavailableError || isTransientAwsFault(fault)) {
     warnUnavailable({ route: event.routeKey, error: fault });
+    count('ServiceUnavailable');
     return error(503, 'UNAVAILABLE', 'The service is briefly unavailable; retry after the given delay.', {
       'retry-after': String(fault instanceof UnavailableError ? fault.retryAfterSeconds : 1),
     });

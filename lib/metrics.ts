@@ -18,7 +18,7 @@ export type MetricName =
   | 'DecisionCouponNotFound'
   | 'AnsweredWithoutRedis'
   | 'RedisLatency'
-  | 'RedisUnavailable'
+  | 'ServiceUnavailable'
   | 'Unavailable'
   | 'ShardRefills'
   | 'DrainIssued'

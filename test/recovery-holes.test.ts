@@ -2,7 +2,8 @@
  * Interleavings of recovery paths (rebuilds, outages, retries) with live drains and admissions, on real
  * redis-server and DynamoDB Local. Each case once left users stuck or answered wrongly.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { metrics } from '../lib/metrics.js';
 import { createCoupon, getAdminCouponView } from '../lib/coupons/campaigns.js';
 import { restoreCouponState } from '../lib/coupons/coupon-state.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
@@ -144,6 +145,7 @@ describe('a ledger outage that outlasts several drain runs', () => {
     const deps = testDeps({ drain: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 200 } });
     const couponId = await newCoupon(deps, 20);
     for (let i = 0; i < 10; i++) await issueCoupon(deps, couponId, `u${i}`);
+    const recorded = vi.spyOn(metrics, 'addMetric');
     let down = true;
     let failedCalls = 0;
     const flaky = withLedger(deps, {
@@ -160,6 +162,10 @@ describe('a ledger outage that outlasts several drain runs', () => {
     }
     expect(failedCalls).toBeGreaterThan(2);
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ deadLettered: 0, queued: 10, inflight: 0 });
+    // Operators see the outage as LedgerFailures: every failed write of the 10 winners, none as dead letters.
+    expect(recorded.mock.calls.filter(([name]) => name === 'LedgerFailures').reduce((sum, [, , value]) => sum + Number(value), 0)).toBe(10 * failedCalls);
+    expect(recorded.mock.calls.filter(([name]) => name === 'DrainDeadLettered')).toEqual([]);
+    recorded.mockRestore();
 
     down = false;
     await drainCoupon(flaky, couponId, forever);

@@ -3,7 +3,8 @@
  * routing, stock split and rebalanced without ever creating a unit, interrupted transfers completed,
  * one shard losing its state, and sold out exactly with every shard's outcome checked against the ledger.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { metrics } from '../lib/metrics.js';
 import { createCoupon, getAdminCouponView } from '../lib/coupons/campaigns.js';
 import { restoreCouponState } from '../lib/coupons/coupon-state.js';
 import { issueCoupon, type IssueOutcome } from '../lib/coupons/issue.js';
@@ -94,10 +95,14 @@ describe('one coupon over three shards', () => {
   it('refills a shard that runs out from the others, so that the coupon sells out exactly, and never answers SOLD_OUT while a unit is left', async () => {
     const d = deps();
     const couponId = await coupon(d, 9);
+    const recorded = vi.spyOn(metrics, 'addMetric');
     // Every user on shard 0: its 3 units, then units pulled from shards 1 and 2.
     const outcomes: IssueOutcome[] = [];
     for (const user of usersOf(0, 12)) outcomes.push(await issueCoupon(d, couponId, user));
     expect(outcomes.map((o) => o.kind)).toEqual([...Array(9).fill('ACCEPTED'), 'SOLD_OUT', 'SOLD_OUT', 'SOLD_OUT']);
+    // Each transfer into shard 0 is counted once for the operators (half of the richest shard each time).
+    expect(recorded.mock.calls.filter(([name]) => name === 'ShardRefills').length).toBeGreaterThanOrEqual(2);
+    recorded.mockRestore();
     expect(await remainingByShard(d, couponId)).toEqual([0, 0, 0]);
     await settle(d, couponId);
     await drainAll(d, () => 60_000);

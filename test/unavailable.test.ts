@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { metrics } from '../lib/metrics.js';
 import type { HttpResult } from '../functions/http.js';
 import { freePort } from '../localstack/processes.js';
 import { services } from './support/deps.js';
@@ -23,7 +24,8 @@ describe('when Redis cannot be reached', () => {
     status = (await import('../functions/user-coupon.js')).handler as typeof status;
   });
 
-  it('the issue and status endpoints answer 503 UNAVAILABLE with Retry-After', async () => {
+  it('the issue and status endpoints answer 503 UNAVAILABLE with Retry-After, each counted as ServiceUnavailable', async () => {
+    const recorded = vi.spyOn(metrics, 'addMetric');
     const params = { userId: 'u1', couponId: '1' };
     for (const reply of [
       await issue(httpEvent({ method: 'POST', path: '/api/v2/users/u1/coupons/1/issue', pathParameters: params })),
@@ -33,6 +35,8 @@ describe('when Redis cannot be reached', () => {
       expect(reply.headers?.['retry-after']).toBe('1');
       expect(JSON.parse(reply.body!)).toEqual({ error: 'UNAVAILABLE', message: expect.any(String) });
     }
+    expect(recorded.mock.calls.filter(([name]) => name === 'ServiceUnavailable')).toHaveLength(2);
+    recorded.mockRestore();
   });
 
   it('a drain invoked with an invalid couponId is ignored at once (thrown, Lambda would retry it twice), touching nothing', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { log } from '../log.js';
 import type { CouponStore } from '../redis/coupon-store.js';
 import type { Deps } from './deps.js';
+import { count } from '../metrics.js';
 
 /**
  * REFILLED: units moved into the shard; EXHAUSTED: no other shard had any; BUSY: another caller is
@@ -74,6 +75,7 @@ async function tryGivers(
       return 'EXHAUSTED';
     }
     await giver.store.settleTransfer(couponId, transferId);
+    count('ShardRefills');
     return 'REFILLED';
   }
   return 'EXHAUSTED';

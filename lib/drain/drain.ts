@@ -210,7 +210,10 @@ export async function persistClaim(
       throttled && recordBatch(deps, couponId, claim.shard, { ...NOTHING, throttled: 1 }),
     ]);
     if (throttled) report.throttled += 1;
-    else log.warn('ledger write failed; batch released, the coupon backs off', { couponId, items: claim.items.length, error });
+    else {
+      count('LedgerFailures', claim.items.length);
+      log.warn('ledger write failed; batch released, the coupon backs off', { couponId, items: claim.items.length, error });
+    }
     report.released += claim.items.length;
     return throttled ? 'THROTTLED' : 'TRANSIENT';
   }
@@ -243,6 +246,7 @@ export async function persistClaim(
     const reason: ReleaseReason = group.transient
       ? { kind: 'TRANSIENT', error: cause, backoffBaseMs: deps.drain.backoffBaseMs, backoffMaxMs: deps.drain.backoffMaxMs }
       : { kind: 'REFUSED', error: cause, maxAttempts: deps.drain.maxAttempts };
+    if (group.transient) count('LedgerFailures', group.items.length);
     const released = await releaseUnwritten(deps, couponId, claim, group.items, reason);
     log.warn('the ledger did not write these items; released for another attempt', { couponId, userIds: group.items.map((i) => i.userId), cause });
     report.released += group.items.length;
