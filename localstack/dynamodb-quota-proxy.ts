@@ -190,13 +190,23 @@ export async function startDynamoQuotaProxy(options: DynamoQuotaProxyOptions): P
     try {
       input = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
     } catch {
-      return json(400, { error: 'the body is not JSON' });
+      json(400, { error: 'the body is not JSON' });
+      return;
     }
-    if (method === 'GET' && path === 'stats') return json(200, stats());
-    if (method === 'POST' && path === 'reset') return reset(), json(200, { reset: true });
-    if (method === 'POST' && path === 'outage' && typeof input.on === 'boolean') return (outage = input.on), json(200, { outage });
-    if (method === 'POST' && path === 'latency' && typeof input.ms === 'number' && input.ms >= 0) return (latencyMs = input.ms), json(200, { latencyMs });
-    json(404, { error: `no ${method} /_fcfs/${path} (stats, reset, outage {on}, latency {ms})` });
+    if (method === 'GET' && path === 'stats') {
+      json(200, stats());
+    } else if (method === 'POST' && path === 'reset') {
+      reset();
+      json(200, { reset: true });
+    } else if (method === 'POST' && path === 'outage' && typeof input.on === 'boolean') {
+      outage = input.on;
+      json(200, { outage });
+    } else if (method === 'POST' && path === 'latency' && typeof input.ms === 'number' && input.ms >= 0) {
+      latencyMs = input.ms;
+      json(200, { latencyMs });
+    } else {
+      json(404, { error: `no ${method} /_fcfs/${path} (stats, reset, outage {on}, latency {ms})` });
+    }
   }
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve()));
@@ -243,7 +253,9 @@ class ItemLocks {
         if (this.tails.get(id) === tail) this.tails.delete(id);
       });
     }
-    return () => releases.forEach((r) => r());
+    return () => {
+      for (const release of releases) release();
+    };
   }
 }
 

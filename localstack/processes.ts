@@ -194,10 +194,13 @@ export async function startDynamo(options: DynamoOptions): Promise<Spawned> {
   const common = ['-sharedDb', ...storage, '-port', String(options.port), '-disableTelemetry'];
   const libPath = `-Djava.library.path=${join(EMULATOR_DIR, 'DynamoDBLocal_lib')}`;
   const launcher = join(PROJECT_ROOT, 'localstack', 'dynamodb', 'LoopbackDynamoDBLocal.java');
-  const args = hasJavaCompiler()
+  const compiler = hasJavaCompiler();
+  if (!compiler) {
+    console.warn('WARNING: this Java has no compiler module, so DynamoDB Local listens on ALL interfaces, not only 127.0.0.1. Install a JDK (openjdk-17-jdk-headless) to keep it local.');
+  }
+  const args = compiler
     ? [libPath, '-Xss1m', '-cp', `${join(EMULATOR_DIR, 'DynamoDBLocal.jar')}:${join(EMULATOR_DIR, 'DynamoDBLocal_lib', '*')}`, launcher, ...common]
-    : (console.warn('WARNING: this Java has no compiler module, so DynamoDB Local listens on ALL interfaces, not only 127.0.0.1. Install a JDK (openjdk-17-jdk-headless) to keep it local.'),
-      [libPath, '-jar', join(EMULATOR_DIR, 'DynamoDBLocal.jar'), ...common]);
+    : [libPath, '-jar', join(EMULATOR_DIR, 'DynamoDBLocal.jar'), ...common];
   const spawned = spawnLogged('dynamodb-local', 'java', args, { logFile: options.logFile });
   await readyOrStopped(spawned, () => waitForPort(options.port, 'DynamoDB Local', spawned.child, 90_000));
   return spawned;

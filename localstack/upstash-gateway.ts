@@ -148,12 +148,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   function billing(res: ServerResponse, req: IncomingMessage, path: string, who: Access): void {
-    if (who !== 'full') return reply(res, { status: 401, body: errorBody('Unauthorized') });
-    if (path.endsWith('/reset')) {
-      if (req.method !== 'POST') return reply(res, { status: 405, body: errorBody('ERR use POST to reset the bill') });
-      db.bill.reset();
+    if (who !== 'full') {
+      reply(res, { status: 401, body: errorBody('Unauthorized') });
+    } else if (path.endsWith('/reset') && req.method !== 'POST') {
+      reply(res, { status: 405, body: errorBody('ERR use POST to reset the bill') });
+    } else {
+      if (path.endsWith('/reset')) db.bill.reset();
+      reply(res, { status: 200, body: JSON.stringify(db.bill.snapshot()) });
     }
-    reply(res, { status: 200, body: JSON.stringify(db.bill.snapshot()) });
   }
 
   // Give Redis a moment to accept the connection, so the first request is not answered 503 needlessly;

@@ -227,7 +227,14 @@ describe('serverless package', () => {
       UPSTASH_SECRET_ID: 'u',
       ADMIN_TOKEN_SECRET_ID: 'a',
     };
-    loadConfig(new Proxy(deployed, { get: (target, name: string) => (read.add(name), target[name]) }));
+    loadConfig(
+      new Proxy(deployed, {
+        get: (target, name: string) => {
+          read.add(name);
+          return target[name];
+        },
+      }),
+    );
     // The SSM parameters of earlier versions (*_PARAM) are read only to refuse them.
     const settings = [...read, 'LOG_LEVEL' /* lib/log.ts */].filter((name) => !name.startsWith('AWS_') && !name.endsWith('_PARAM'));
     expect(settings).toEqual(expect.arrayContaining(['REDIS_RETRIES', 'REDIS_DEADLINE_MS', 'LEDGER_READ_ATTEMPTS', 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 'UPSTASH_SECRET_ID', 'ADMIN_TOKEN_SECRET_ID']));

@@ -61,6 +61,7 @@ export function parseNewCoupon(body: unknown): NewCoupon {
   const input = body as Record<string, unknown>;
   const couponId = parseId('couponId', input.couponId);
   const name = input.name;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in a name is the point.
   if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME_LENGTH || /[\u0000-\u001f\u007f]/.test(name)) {
     throw new InvalidInputError(`name must be a non-empty string of at most ${MAX_NAME_LENGTH} printable characters`);
   }

@@ -1,4 +1,4 @@
-import { LambdaInvoker } from '../aws/lambda.js';
+import type { LambdaInvoker } from '../aws/lambda.js';
 
 /** Starts a drain for one coupon's queue in one shard without waiting for it. */
 export interface DrainTrigger {
