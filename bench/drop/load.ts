@@ -20,7 +20,10 @@ export interface Answer {
 
 export interface DropLoad {
   readonly answers: Answer[];
-  /** Requests sent (answered or not) before the deadline. */
+  /**
+   * Requests that reached the system (were given a connection) before the deadline, answered or not:
+   * what it is billed for. One still waiting for a connection at the deadline never reached it.
+   */
   readonly sent: number;
   /** Requests not sent, or sent and not answered, when the deadline came. */
   readonly unanswered: number;
@@ -49,6 +52,7 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
   const answers: Answer[] = [];
   let errors = 0;
+  let transmitted = 0;
   const inFlight = new Set<Promise<void>>();
   const perfAtOpening = performance.now() + (spec.openingAt - Date.now());
 
@@ -63,6 +67,7 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         res.on('error', reject);
       });
+      req.once('socket', () => (transmitted += 1));
       req.on('error', reject);
       req.end();
     }).then(
@@ -92,7 +97,7 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
   agent.destroy();
   const unanswered = spec.plan.length - next + abandoned;
   const failed = errors;
-  return { answers, sent: next, unanswered, errors: failed, finished: unanswered === 0 && failed === 0 };
+  return { answers, sent: transmitted, unanswered, errors: failed, finished: unanswered === 0 && failed === 0 };
 }
 
 /** "ACCEPTED", "SOLD_OUT", ...: the answer's `result` or `error`, else its status. */

@@ -68,13 +68,13 @@ export function dropMarkdown(results: DropReportInput, charts: { drop: string; s
       `over ${settings.connections} connections (Lambda's default concurrency / ${settings.quota_scale}). Quotas / ${settings.quota_scale}: ${settings.upstash_commands_per_second_per_database} commands/s per Upstash database, ` +
       `${settings.dynamodb_write_units_per_partition} WCU/s per DynamoDB partition. A system that has not answered everything ${settings.deadline_s} s after the opening is stopped there. Method: bench/README.md.`,
     '',
-    '| system | answered | billed commands / request | WCU / issuance | throttled (Upstash + DynamoDB) | decide all (s) | persist all (s) | speedup vs 1 partition | dead letters | p50 / p99 ms | issued | cost (USD) |',
+    '| system | answered / planned | billed commands / request | WCU / issuance | throttled (Upstash + DynamoDB) | decide all (s) | persist all (s) | speedup vs 1 partition | dead letters | p50 / p99 ms | issued | cost (USD) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const [system, run] of Object.entries(results.drop)) {
     if (!run) continue;
     lines.push(
-      `| ${system} | ${run.answered} / ${run.requests} | ${run.billed_per_request} | ${run.wcu_per_issuance ?? 'n/a'} | ${run.throttled} (${run.throttled_upstash} + ${run.throttled_dynamodb}) | ${run.decide_all_s ?? `not within ${settings.deadline_s} s (${run.decided_per_s}/s)`} | ${run.persist_all_s ?? 'n/a'} | ${run.persist_speedup_vs_one_partition ?? 'n/a'} | ${run.dead_lettered ?? 'n/a'} | ${run.p50_ms} / ${run.p99_ms} | ${run.issued} | ${run.cost_usd.toFixed(4)}${run.invariant_failures.length ? ' **BROKEN**' : ''} |`,
+      `| ${system} | ${run.answered} / ${run.requests}${run.sent < run.requests ? ` (${run.sent} reached it)` : ''} | ${run.billed_per_request} | ${run.wcu_per_issuance ?? 'n/a'} | ${run.throttled} (${run.throttled_upstash} + ${run.throttled_dynamodb}) | ${run.decide_all_s ?? `not within ${settings.deadline_s} s (${run.decided_per_s}/s)`} | ${run.persist_all_s ?? 'n/a'} | ${run.persist_speedup_vs_one_partition ?? 'n/a'} | ${run.dead_lettered ?? 'n/a'} | ${run.p50_ms} / ${run.p99_ms} | ${run.issued} | ${run.cost_usd.toFixed(4)}${run.invariant_failures.length ? ' **BROKEN**' : ''} |`,
     );
   }
   lines.push('', `![drop](${charts.drop})`, '');

@@ -320,7 +320,7 @@ function summarize(
     const early = load.answers.filter((a) => a.outcome === 'ACCEPTED' && a.answeredAt < 0).length;
     if (early > 0) failures.push(`${early} requests were accepted before the opening`);
   }
-  // What a system was sent before the deadline is what it is billed for.
+  // What reached a system before the deadline is what it is billed for (its requests, its commands).
   const sent = load.sent;
   const billed = after.commands - before.commands;
   const dynamo = minus(after.dynamo, before.dynamo);
