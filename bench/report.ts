@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { dropCharts, dropMarkdown, type DropReportInput } from './drop/report.js';
-import type { Ceilings, Run } from './run.js';
+import type { Ceilings, Run } from './results.js';
 
 interface Results extends DropReportInput {
   machine: Record<string, unknown>;
