@@ -52,7 +52,6 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.connections });
   const answers: Answer[] = [];
   let errors = 0;
-  let transmitted = 0;
   const inFlight = new Set<Promise<void>>();
   const perfAtOpening = performance.now() + (spec.openingAt - Date.now());
 
@@ -67,7 +66,6 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         res.on('error', reject);
       });
-      req.once('socket', () => (transmitted += 1));
       req.on('error', reject);
       req.end();
     }).then(
@@ -97,7 +95,9 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
   agent.destroy();
   const unanswered = spec.plan.length - next + abandoned;
   const failed = errors;
-  return { answers, sent: transmitted, unanswered, errors: failed, finished: unanswered === 0 && failed === 0 };
+  // Reached it: answered, failed, or on one of the connections when the deadline came.
+  const sent = answers.length + failed + Math.min(abandoned, spec.connections);
+  return { answers, sent, unanswered, errors: failed, finished: unanswered === 0 && failed === 0 };
 }
 
 /** "ACCEPTED", "SOLD_OUT", ...: the answer's `result` or `error`, else its status. */
