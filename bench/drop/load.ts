@@ -53,19 +53,25 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
   const answers: Answer[] = [];
   let errors = 0;
   const inFlight = new Set<Promise<void>>();
+  /** Requests not yet answered, on a connection or waiting for one: stopped at the deadline. */
+  const open = new Set<http.ClientRequest>();
   const perfAtOpening = performance.now() + (spec.openingAt - Date.now());
 
   const send = (request: PlannedRequest) => {
     const userId = typeof request.user === 'string' ? request.user : spec.tailUser(request.user.tailSlot, answers);
     const due = perfAtOpening + request.at;
     const done = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: base.hostname, port: base.port, path: spec.path(userId), method: 'POST', agent }, (res) => {
+      const req: http.ClientRequest = http.request({ host: base.hostname, port: base.port, path: spec.path(userId), method: 'POST', agent }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => {
+          open.delete(req);
+          resolve({ status: res.statusCode ?? 0, body });
+        });
         res.on('error', reject);
       });
+      open.add(req);
       req.on('error', reject);
       req.end();
     }).then(
@@ -92,12 +98,15 @@ export async function sendDrop(spec: DropLoadSpec): Promise<DropLoad> {
   await Promise.race([Promise.all([...inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, remaining)))]);
   clearTimeout(timer);
   const abandoned = inFlight.size;
+  // Nothing more reaches the system after the deadline: what waits for a connection is dropped too.
+  const failed = errors;
+  const answered = [...answers];
+  for (const req of open) req.destroy();
   agent.destroy();
   const unanswered = spec.plan.length - next + abandoned;
-  const failed = errors;
   // Reached it: answered, failed, or on one of the connections when the deadline came.
-  const sent = answers.length + failed + Math.min(abandoned, spec.connections);
-  return { answers, sent, unanswered, errors: failed, finished: unanswered === 0 && failed === 0 };
+  const sent = answered.length + failed + Math.min(abandoned, spec.connections);
+  return { answers: answered, sent, unanswered, errors: failed, finished: unanswered === 0 && failed === 0 };
 }
 
 /** "ACCEPTED", "SOLD_OUT", ...: the answer's `result` or `error`, else its status. */
