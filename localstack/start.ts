@@ -55,7 +55,7 @@ if (externalDynamo && quotaScale !== undefined) refuse(START, 'QUOTA_SCALE emula
 {
   const taken = [ports.api, ports.lambda, ports.dynamodb, ports.gateway, ports.redis, ...ports.moreShards.flatMap((s) => [s.redis, s.gateway]), ...(quotaScale ? [ports.dynamodbProxy] : [])];
   const twice = taken.find((p, i) => taken.indexOf(p) !== i);
-  if (twice !== undefined) refuse(START, `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, GATEWAY_PORT or REDIS_PORT.`);
+  if (twice !== undefined) refuse(START, `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, DYNAMODB_PROXY_PORT, GATEWAY_PORT or REDIS_PORT.`);
 }
 const pidFile = join(dataDir, 'stack.pids');
 /**
