@@ -54,7 +54,7 @@ export function dropShape(quick: boolean): DropShape {
     opening: { requests: opening, seconds: 1.5 },
     tail: { requests: tail, seconds: 3 },
     connections: LAMBDA_DEFAULT_CONCURRENCY / QUOTA_SCALE,
-    deadlineSeconds: quick ? 20 : 300,
+    deadlineSeconds: quick ? 20 : 120,
     probeUnits: quick ? 120 : 500,
     scaleOutUnits: quick ? 300 : 1_500,
   };
