@@ -7,9 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import type { Ceilings, Run } from './run.js';
+import { dropCharts, dropMarkdown, type DropReportInput } from './drop/report.js';
+import type { Ceilings, Run } from './results.js';
 
-interface Results {
+interface Results extends DropReportInput {
   machine: Record<string, unknown>;
   mode: string;
   started_at: string;
@@ -28,12 +29,24 @@ export function writeReport(results: Results, dir: string, stamp: string): strin
     throughput: `${stamp}-throughput.png`,
     drain: `${stamp}-drain.png`,
     cpu: `${stamp}-cpu.png`,
+    dropChart: `${stamp}-drop.png`,
+    scaleOut: `${stamp}-scale-out.png`,
   };
-  render(latencySpec(results.runs), join(dir, charts.latency));
-  render(throughputSpec(results.runs), join(dir, charts.throughput));
-  render(drainSpec(results.runs), join(dir, charts.drain));
-  if (results.runs.some((r) => r.cpu)) render(cpuSpec(results.runs), join(dir, charts.cpu));
-  const markdown = reportMarkdown(results, charts);
+  if (results.runs.length > 0) {
+    render(latencySpec(results.runs), join(dir, charts.latency));
+    render(throughputSpec(results.runs), join(dir, charts.throughput));
+    render(drainSpec(results.runs), join(dir, charts.drain));
+    if (results.runs.some((r) => r.cpu)) render(cpuSpec(results.runs), join(dir, charts.cpu));
+  }
+  const drop = dropCharts(results);
+  if (drop) {
+    render(drop.drop, join(dir, charts.dropChart));
+    if (results.scale_out?.length) render(drop.scaleOut, join(dir, charts.scaleOut));
+  }
+  const markdown = [
+    results.runs.length > 0 ? reportMarkdown(results, charts) : `# fcfs-coupons bench (${results.mode})\n\nRun ${results.started_at}, ${results.duration_s} s.\n`,
+    ...dropMarkdown(results, { drop: charts.dropChart, scaleOut: charts.scaleOut }),
+  ].join('\n');
   const path = join(dir, `${stamp}.md`);
   writeFileSync(path, markdown);
   writeFileSync(join(dir, 'latest.md'), markdown);

@@ -7,7 +7,7 @@
  * checks the invariants after each run (issued = expected, no duplicate, nothing lost) and fails loudly
  * when one breaks. Writes bench/results/<timestamp>.json, latest.json and a Markdown report with charts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, freemem, loadavg, totalmem, tmpdir, release } from 'node:os';
 import { connect } from 'node:net';
@@ -19,13 +19,16 @@ import { newCouponRecord } from '../lib/ledger/model.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
 import { LambdaInvoker } from '../lib/aws/lambda.js';
 import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
-import { couponIndexKey, couponKeys } from '../lib/redis/keys.js';
 import { parseCommandLine, refuse, type Tool } from '../localstack/command-line.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
+import { holdDrain } from './hold-drain.js';
+import type { Ceilings, HttpCeiling, Run } from './results.js';
+import { startBaselines, startSeedScheduler, type Baselines } from './baselines.js';
 import { percentile, runLoad, runOpenLoop, runVirtualUsers, type LoadResult } from './load.js';
-import { procCpuMeter, runCpu, type CpuSnapshot, type RunCpu } from './cpu.js';
+import { procCpuMeter, runCpu, type CpuSnapshot } from './cpu.js';
+import { runDropScenario } from './drop/run.js';
 import { chartsWritten, writeReport } from './report.js';
 import { scenarios, type Scenario } from './scenarios.js';
 import { SCHEMA } from './systems/pessimistic-lock.js';
@@ -37,61 +40,6 @@ const values = parseCommandLine(BENCH, {
   systems: { type: 'string' },
   scenarios: { type: 'string' },
 });
-
-interface HttpCeiling {
-  requests: number;
-  rps: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  /** CPU milliseconds per request of the handler's serverless offline and the load generator together. */
-  cpu_per_request_ms?: number;
-}
-
-export interface Ceilings {
-  serverless_offline_trivial_handler: HttpCeiling;
-  /** The same do-nothing handler under seed-profile's virtual users: the latency floor for that scenario. */
-  serverless_offline_trivial_handler_seed_profile: HttpCeiling;
-  ledger_direct: { items: number; batch: number; items_per_s: number };
-}
-
-export interface Run {
-  system: SystemName;
-  scenario: string;
-  requests: number;
-  rps: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  non2xx_unexpected: number;
-  errors: number;
-  issued: number;
-  /** Units the answers promise: users answered 200, capped at the coupon's units. */
-  expected_issued: number;
-  /** Requests in flight when a timed run stopped: they may be issued without the bench seeing the 200. */
-  unanswered_at_end: number;
-  /** Requests answered 5xx (timed out, crashed, store unavailable): they may be issued too. */
-  answered_5xx: number;
-  /** Accepted-to-persisted lag (asynchronous systems; 0 for synchronous ones). */
-  lag_p50_ms?: number;
-  lag_p95_ms?: number;
-  lag_p99_ms?: number;
-  /** From the first request to the last unit persisted. */
-  persisted_after_ms?: number;
-  /** Items written per second between the first and the last write. */
-  persist_rate_per_s?: number;
-  statuses: Record<string, number>;
-  /**
-   * Cumulative persisted items at the end of each step of persisted_timeline_step_ms since the run's
-   * start (burst), for the drain chart.
-   */
-  persisted_timeline?: number[];
-  persisted_timeline_step_ms?: number;
-  /** Where the CPU went (Linux only): by process, per request, and what the machine's cores keep up with. */
-  cpu?: RunCpu;
-  invariant_failures: string[];
-}
 
 const log = (message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
 const quick = values.quick ?? false;
@@ -105,7 +53,9 @@ function wanted<T extends string>(option: string, list: string | undefined, all:
 }
 const allSystems: SystemName[] = ['fcfs-coupons', 'seed-redis', 'pessimistic-lock', 'dynamodb-sync'];
 const systemNames = wanted('systems', values.systems, allSystems);
-const plan = scenarios(quick).filter((s) => wanted('scenarios', values.scenarios, ['seed-profile', 'max-throughput', 'burst', 'constant-rate']).includes(s.name));
+const scenarioNames = wanted('scenarios', values.scenarios, ['seed-profile', 'max-throughput', 'burst', 'constant-rate', 'drop'] as const);
+const plan = scenarios(quick).filter((s) => (scenarioNames as readonly string[]).includes(s.name));
+const dropWanted = scenarioNames.includes('drop');
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bench-'));
 const children: ChildProcess[] = [];
@@ -130,14 +80,69 @@ const CORES = availableParallelism();
 let stack: Stack | undefined;
 let pool: pg.Pool | undefined;
 
+const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** Stopped in reverse order at the end (the drop's stacks and processes). */
+const stoppers: (() => Promise<void>)[] = [];
+
 async function main(): Promise<void> {
   const started = Date.now();
-  log(`fcfs-coupons bench (${quick ? 'quick' : 'full'}): ${systemNames.join(', ')} x ${plan.map((s) => s.name).join(', ')}`);
+  log(`fcfs-coupons bench (${quick ? 'quick' : 'full'}): ${systemNames.join(', ')} x ${[...plan.map((s) => s.name), ...(dropWanted ? ['drop'] : [])].join(', ')}`);
+  const machineBefore = machine();
+  if (systemNames.includes('pessimistic-lock')) {
+    pool = new pg.Pool({ connectionString: pgUrl, max: 4, connectionTimeoutMillis: 2_000 });
+    try {
+      await pool.query(SCHEMA);
+    } catch (error) {
+      log(`SKIP pessimistic-lock: no PostgreSQL reachable at ${pgUrl} (${String(error)}); set BENCH_PG_URL to run it.`);
+      await pool.end().catch(() => undefined);
+      pool = undefined;
+    }
+  }
+  const classic = plan.length > 0 ? await runClassic() : undefined;
+  const dropResults = dropWanted
+    ? await runDropScenario({
+        quick,
+        systems: systemNames,
+        dataDir,
+        log,
+        logFile,
+        dynamodbEndpoint: stack?.dynamodbEndpoint,
+        pool,
+        pgUrl,
+        onStop: (stop) => stoppers.push(stop),
+      })
+    : undefined;
+  const runs = classic?.runs ?? [];
+  const results = {
+    machine: { ...machineBefore, load_average_after: machine().load_average },
+    mode: quick ? 'quick' : 'full',
+    started_at: new Date(started).toISOString(),
+    duration_s: Math.round((Date.now() - started) / 1000),
+    redis_commands: classic?.redisCommands,
+    ceilings: classic?.ceilings,
+    drain_only: classic?.drainOnly,
+    runs,
+    ...(dropResults ? { drop_settings: dropResults.drop_settings, drop: dropResults.drop, persist_probe: dropResults.persist_probe, scale_out: dropResults.scale_out, drop_failures: dropResults.failures } : {}),
+  };
+  const paths = writeResults(results);
+  await chartsWritten();
+  log(`results: ${paths.json}, ${paths.latest}; report: ${paths.report}`);
+  const broken = runs.filter((r) => r.invariant_failures.length > 0);
+  if (broken.length > 0) {
+    log(`FAILED: invariants broken in ${broken.map((r) => `${r.system}/${r.scenario}`).join(', ')}`);
+    process.exitCode = 1;
+  }
+  if (dropResults && dropResults.failures.length > 0) {
+    log(`FAILED: the drop's targets or invariants: ${dropResults.failures.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+/** The four classic scenarios, their ceilings and probes, against the stack without quotas. */
+async function runClassic() {
   const adminToken = 'bench-admin-token';
   const upstashToken = 'bench-upstash-token';
   const ports = { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() };
-  const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const machineBefore = machine();
   // fcfs-coupons and the baselines' serverless offline (which also serves the ceiling handler) start
   // together: bundling one overlaps with the other's and with DynamoDB Local's JVM start.
   const stacksUp = Promise.all([
@@ -151,11 +156,19 @@ async function main(): Promise<void> {
       offlineLog: join(dataDir, 'logs', 'offline.log'),
       extraEnv: { LOG_LEVEL: 'warn' },
     }).then((started) => (stack = started)),
-    startBaselines({
-      UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${ports.gateway}`,
-      UPSTASH_REDIS_REST_TOKEN: upstashToken,
-      DYNAMODB_ENDPOINT: `http://127.0.0.1:${ports.dynamodb}`,
-      BENCH_PG_URL: pgUrl,
+    startBaselines(
+      {
+        UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${ports.gateway}`,
+        UPSTASH_REDIS_REST_TOKEN: upstashToken,
+        DYNAMODB_ENDPOINT: `http://127.0.0.1:${ports.dynamodb}`,
+        BENCH_PG_URL: pgUrl,
+      },
+      logFile('baselines-offline.log'),
+    ).then((started) => {
+      baselines = started;
+      children.push(started.child);
+      knowRole(started.child, ROLE.baselinesOffline);
+      return started.url;
     }),
   ]);
   const jvmWarming = warmUpDynamoDbLocal(ports.dynamodb, stacksUp);
@@ -178,18 +191,10 @@ async function main(): Promise<void> {
   await ensureTable(dynamo, 'bench-seed-redis');
 
   const systems: System[] = [fcfsSystem(stack.apiUrl, adminToken, dynamo, 'fcfs-coupons-bench')];
-  if (systemNames.includes('pessimistic-lock')) {
-    pool = new pg.Pool({ connectionString: pgUrl, max: 4, connectionTimeoutMillis: 2_000 });
-    try {
-      await pool.query(SCHEMA);
-    } catch (error) {
-      log(`SKIP pessimistic-lock: no PostgreSQL reachable at ${pgUrl} (${String(error)}); set BENCH_PG_URL to run it.`);
-      await pool.end().catch(() => undefined);
-      pool = undefined;
-    }
-  }
   if (systemNames.includes('seed-redis')) {
-    startSeedScheduler(ports.redis);
+    const scheduler = startSeedScheduler(baselines!, ports.redis, logFile('seed-scheduler.log'));
+    children.push(scheduler);
+    knowRole(scheduler, ROLE.seedScheduler);
     systems.push(seedRedisSystem(baselineUrl, stack.redisUrl, upstashToken, dynamo, 'bench-seed-redis'));
   }
   if (pool) systems.push(pessimisticLockSystem(baselineUrl, pool));
@@ -221,57 +226,10 @@ async function main(): Promise<void> {
     }
   }
 
-  const results = { machine: { ...machineBefore, load_average_after: machine().load_average }, mode: quick ? 'quick' : 'full', started_at: new Date(started).toISOString(), duration_s: Math.round((Date.now() - started) / 1000), redis_commands: redisCommands, ceilings, drain_only: drainOnly, runs };
-  const paths = writeResults(results);
-  await chartsWritten();
-  log(`results: ${paths.json}, ${paths.latest}; report: ${paths.report}`);
-  const broken = runs.filter((r) => r.invariant_failures.length > 0);
-  if (broken.length > 0) {
-    log(`FAILED: invariants broken in ${broken.map((r) => `${r.system}/${r.scenario}`).join(', ')}`);
-    process.exitCode = 1;
-  }
+  return { redisCommands, ceilings, drainOnly, runs };
 }
 
-let baselinePort = 0;
-let baselineEnv: Record<string, string | undefined> = {};
-
-/** The baselines and the ceiling handler under their own serverless offline, as fcfs-coupons runs. */
-async function startBaselines(connections: Record<string, string>): Promise<string> {
-  const port = await freePort();
-  baselinePort = port;
-  baselineEnv = {
-    ...process.env,
-    ...connections,
-    AWS_REGION: 'us-east-1',
-    BENCH_BASELINE_PORT: String(port),
-    BENCH_BASELINE_LAMBDA_PORT: String(await freePort()),
-    SLS_TELEMETRY_DISABLED: '1',
-    SLS_NOTIFICATIONS_MODE: 'off',
-    // As the fcfs-coupons stack runs it (localstack/stack.ts): no per-invocation lines.
-    SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL ?? 'warning',
-    ESBUILD_WORK_FOLDER: `.esbuild-${port}`,
-  };
-  const offline = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start'], {
-    cwd: join(PROJECT_ROOT, 'bench'),
-    env: baselineEnv,
-    stdio: ['ignore', logFile('baselines-offline.log'), logFile('baselines-offline.log')],
-  });
-  children.push(offline);
-  knowRole(offline, ROLE.baselinesOffline);
-  await waitForPort(port, 'the baselines (serverless offline)', offline, 120_000);
-  return `http://127.0.0.1:${port}`;
-}
-
-/** The seed design's single scheduler (ZPOPMIN a batch, then per item SISMEMBER, DECR, SADD, insert). */
-function startSeedScheduler(redisPort: number): void {
-  const scheduler = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'systems', 'seed-redis-scheduler.ts')], {
-    cwd: PROJECT_ROOT,
-    env: { ...baselineEnv, BENCH_SEED_TABLE: 'bench-seed-redis', BENCH_REDIS_URL: `redis://127.0.0.1:${redisPort}` },
-    stdio: ['ignore', logFile('seed-scheduler.log'), logFile('seed-scheduler.log')],
-  });
-  children.push(scheduler);
-  knowRole(scheduler, ROLE.seedScheduler);
-}
+let baselines: Baselines | undefined;
 
 const WARM_UP_SECONDS = quick ? 2 : 10;
 /**
@@ -578,7 +536,7 @@ async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType
   await system.createCoupon(couponId, items);
   const redis = new IORedis({ port: redisPortOf(stack) });
   redis.on('error', () => undefined);
-  const release = await holdDrain(redis, stack, couponId, 300_000);
+  const release = await holdDrain(redis, stack.env.REDIS_KEY_PREFIX!, couponId, 300_000);
   let n = 0;
   const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `d${n++}`, connections: 100, amount: items });
   if (load.usersWith200.size !== items) throw new Error(`drain probe: ${load.usersWith200.size} of ${items} admissions accepted`);
@@ -611,7 +569,7 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
   const redis = new IORedis({ port: redisPortOf(stack) });
   redis.on('error', () => undefined);
   try {
-    const release = await holdDrain(redis, stack, couponId, 120_000);
+    const release = await holdDrain(redis, stack.env.REDIS_KEY_PREFIX!, couponId, 120_000);
     // One admission first: a fresh process's first EVALSHA meets NOSCRIPT and loads the script (EVAL);
     // that happens once per script cache, not per admission, and is left out of the count.
     await fetch(`${stack.apiUrl}/api/v2/users/warmup/coupons/${couponId}/issue`, { method: 'POST' });
@@ -681,22 +639,6 @@ async function monitorRedis(port: number, onLine: (line: string) => void): Promi
   };
 }
 
-/**
- * Keep every drain off a coupon: its drain mark is set (admissions start none) and it leaves the
- * scheduled drain's index. The returned function lets drains back in.
- */
-async function holdDrain(redis: IORedis, stack: Stack, couponId: string, forMs: number): Promise<() => Promise<void>> {
-  const prefix = stack.env.REDIS_KEY_PREFIX!;
-  // The drain mark is the state's "drain" field: until when a drain counts as running (epoch ms).
-  const { state } = couponKeys(prefix, couponId);
-  await redis.hset(state, 'drain', Date.now() + forMs);
-  await redis.srem(couponIndexKey(prefix), couponId);
-  return async () => {
-    await redis.hdel(state, 'drain');
-    await redis.sadd(couponIndexKey(prefix), couponId);
-  };
-}
-
 function redisPortOf(stack: Stack): number {
   const redis = stack.children.find((c) => c.name === 'redis-server');
   const args = (redis?.child.spawnargs ?? []) as string[];
@@ -731,9 +673,10 @@ function writeResults(results: { runs: Run[] } & Record<string, unknown>) {
 }
 
 async function shutdown(): Promise<void> {
+  for (const stop of stoppers.splice(0).reverse()) await stop().catch((error: unknown) => log(`stopping the drop's processes: ${String(error)}`));
   for (const child of children) child.kill('SIGTERM');
   for (const child of children) if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
-  rmSync(join(PROJECT_ROOT, 'bench', `.esbuild-${baselinePort}`), { recursive: true, force: true });
+  baselines?.cleanUp();
   await pool?.end().catch(() => undefined);
   await stack?.stop();
   if (!process.env.BENCH_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });

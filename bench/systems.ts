@@ -36,7 +36,8 @@ export interface System {
   /** Base URL plus path prefix before /api/v2/... */
   readonly baseUrl: string;
   readonly prefix: string;
-  createCoupon(couponId: string, units: number): Promise<void>;
+  /** A coupon of `units`, open from `opensAt` (epoch ms; now when not given, and always for the baselines, which have no opening time). */
+  createCoupon(couponId: string, units: number, opensAt?: number): Promise<void>;
   /** Everything persisted for the coupon. */
   persisted(couponId: string): Promise<Persisted>;
   /**
@@ -87,11 +88,23 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
     processes: [ROLE.loadGenerator, ROLE.fcfsOffline, ROLE.gateway, ROLE.redis, ROLE.dynamodbLocal],
     baseUrl: apiUrl,
     prefix: '',
-    async createCoupon(couponId, units) {
-      const reply = await admin('/api/v2/admin/coupons', { method: 'POST', body: JSON.stringify({ couponId, name: couponId, totalQuantity: units }) });
+    async createCoupon(couponId, units, opensAt) {
+      const startsAt = opensAt === undefined ? undefined : new Date(opensAt).toISOString();
+      const reply = await admin('/api/v2/admin/coupons', { method: 'POST', body: JSON.stringify({ couponId, name: couponId, totalQuantity: units, startsAt }) });
       if (reply.status !== 201) throw new Error(`fcfs-coupons: creating ${couponId} answered ${reply.status} ${await reply.text()}`);
     },
-    persisted: (couponId) => queryItems(dynamo, tableName, couponId),
+    // Every partition of the coupon's issuances (lib/ledger/model.ts), not only PK=COUPON#<couponId>.
+    async persisted(couponId) {
+      const out: Persisted = { users: [], requestedAt: [], issuedAt: [] };
+      for await (const page of ledger.issuancesOf(couponId)) {
+        for (const issuance of page) {
+          out.users.push(issuance.userId);
+          out.requestedAt.push(issuance.requestedAt);
+          out.issuedAt.push(issuance.issuedAt);
+        }
+      }
+      return out;
+    },
     // The coupon's issuedCount moves in the same transaction as its items.
     count: async (couponId) => (await ledger.getCoupon(couponId, true))?.issuedCount ?? 0,
     async pending(couponId) {

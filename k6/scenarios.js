@@ -1,10 +1,15 @@
-// k6 scripts for fcfs-coupons: the bench's four scenarios (bench/scenarios.ts) against any stage.
+// k6 scripts for fcfs-coupons: the bench's scenarios (bench/scenarios.ts, bench/drop/shape.ts) against
+// any stage.
 //
 //   k6 run -e BASE_URL=https://<api-id>.execute-api.<region>.amazonaws.com -e ADMIN_TOKEN=... \
 //          -e SCENARIO=seed-profile k6/scenarios.js
 //
-// SCENARIO: seed-profile (default) | max-throughput | burst | constant-rate. QUICK=1 shortens them as
-// `npm run bench -- --quick` does. setup() creates a fresh coupon through the admin API (or uses
+// SCENARIO: seed-profile (default) | max-throughput | burst | constant-rate | drop. QUICK=1 shortens them
+// as `npm run bench -- --quick` does. drop: UNITS (default 1,000; QUICK 100) units, 200 requests per unit:
+// 5 % in the 3 s before the opening, 90 % in its first 1.5 s, 5 % in the 3 s after (users of the opening
+// asking again; k6's virtual users share nothing, so unlike the bench the tail cannot pick the winners).
+// Written in the syntax k6 before 0.52 parses (ES2017: no object spread, optional catch binding, ?? or
+// ?.); test/k6.test.ts keeps it so. setup() creates a fresh coupon through the admin API (or uses
 // COUPON_ID); teardown() waits for the drain and verifies through the API that nothing was oversold or
 // lost and nothing was dead-lettered. User routes must not need a JWT and one machine's load must not be
 // rate-limited per IP: deploy the benchmark stage with AUTH_MODE=none RATE_LIMIT_IP_PER_SECOND=0 (never a
@@ -20,9 +25,34 @@ const QUICK = __ENV.QUICK === '1';
 const k = QUICK ? 1 / 60 : 1 / 4;
 const s = (seconds) => `${Math.max(1, Math.round(seconds))}s`;
 
+// The drop (bench/drop/shape.ts): 200 requests per unit in three phases.
+const DROP_UNITS = Number(__ENV.UNITS || (QUICK ? 100 : 1000));
+const DROP_REQUESTS = DROP_UNITS * 200;
+const DROP_USERS = Math.ceil((DROP_REQUESTS * 0.9) / 2);
+const DROP_PRE_OPENING_S = 3;
+const DROP_OPENING_S = 1.5;
+const DROP_TAIL_S = 3;
+/**
+ * Arrivals at `total` over `seconds`, starting `startTime` into the test.
+ * @returns {import('k6/options').Scenario}
+ */
+function dropPhase(total, seconds, startTime, exec) {
+  const rate = Math.max(1, Math.round(total / seconds));
+  return {
+    executor: /** @type {const} */ ('constant-arrival-rate'),
+    exec: exec,
+    rate: rate,
+    timeUnit: '1s',
+    duration: `${seconds * 1000}ms`,
+    startTime: `${startTime * 1000}ms`,
+    preAllocatedVUs: Math.min(5000, Math.max(10, Math.round(rate / 10))),
+    maxVUs: Math.min(20000, Math.max(50, rate)),
+  };
+}
+
 /**
  * @typedef {{ kind: 'random' | 'spread', count: number } | { kind: 'new' }} Users
- * @type {Record<string, { units: number, users: Users, thinkSeconds?: number, scenario: import('k6/options').Scenario }>}
+ * @type {Record<string, { units: number, users: Users, thinkSeconds?: number, opensInSeconds?: number, scenario?: import('k6/options').Scenario, phases?: Record<string, import('k6/options').Scenario> }>}
  */
 const shapes = {
   'seed-profile': {
@@ -58,6 +88,16 @@ const shapes = {
     // arrivals (its dropped_iterations metric) instead of sending them late.
     scenario: { executor: 'constant-arrival-rate', rate: QUICK ? 1000 : 2000, timeUnit: '1s', duration: QUICK ? '5s' : '30s', preAllocatedVUs: QUICK ? 500 : 1000, maxVUs: QUICK ? 2000 : 4000 },
   },
+  drop: {
+    units: DROP_UNITS,
+    users: { kind: 'random', count: DROP_USERS },
+    opensInSeconds: DROP_PRE_OPENING_S,
+    phases: {
+      'pre-opening': dropPhase(DROP_REQUESTS * 0.05, DROP_PRE_OPENING_S, 0, 'preOpening'),
+      opening: dropPhase(DROP_REQUESTS * 0.9, DROP_OPENING_S, DROP_PRE_OPENING_S, 'opening'),
+      tail: dropPhase(DROP_REQUESTS * 0.05, DROP_TAIL_S, DROP_PRE_OPENING_S + DROP_OPENING_S, 'tail'),
+    },
+  },
 };
 const shape = shapes[SCENARIO];
 if (!shape) throw new Error(`SCENARIO must be one of ${Object.keys(shapes).join(', ')}`);
@@ -71,13 +111,14 @@ const invariantBroken = new Counter('invariant_broken');
 
 /** @type {import('k6/options').Options} */
 export const options = {
-  scenarios: { [SCENARIO]: shape.scenario },
+  scenarios: shape.phases || { [SCENARIO]: shape.scenario },
   thresholds: {
     checks: ['rate>0.99'],
     http_req_failed: ['rate<0.01'],
     unexpected_status: ['count==0'],
     invariant_broken: ['count==0'],
-    http_req_duration: [QUICK ? 'p(95)<500' : 'p(95)<200', 'p(99)<1000'],
+    // The drop's opening is meant to queue behind the quotas: its latency is reported, not a threshold.
+    http_req_duration: SCENARIO === 'drop' ? [] : [QUICK ? 'p(95)<500' : 'p(95)<200', 'p(99)<1000'],
   },
   setupTimeout: '60s',
   teardownTimeout: '180s',
@@ -88,8 +129,10 @@ const admin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type
 export function setup() {
   const couponId = __ENV.COUPON_ID || `k6-${SCENARIO}-${Date.now()}`;
   if (!__ENV.COUPON_ID) {
-    const created = http.post(`${BASE_URL}/api/v2/admin/coupons`, JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units }), {
-      ...admin,
+    // The drop opens once its pre-opening wave has been sent (k6 starts the scenarios right after setup).
+    const startsAt = shape.opensInSeconds ? new Date(Date.now() + shape.opensInSeconds * 1000).toISOString() : undefined;
+    const created = http.post(`${BASE_URL}/api/v2/admin/coupons`, JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units, startsAt: startsAt }), {
+      headers: admin.headers,
       responseCallback: http.expectedStatuses(201),
     });
     if (created.status !== 201) fail(`creating coupon ${couponId} answered ${created.status}: ${created.body}`);
@@ -104,7 +147,23 @@ function userFor() {
 }
 
 export default function (data) {
-  const res = http.post(`${BASE_URL}/api/v2/users/${userFor()}/coupons/${data.couponId}/issue`, null, { tags: { name: 'issue' } });
+  issue(data, userFor(), 'issue');
+  if (shape.thinkSeconds) sleep(shape.thinkSeconds);
+}
+
+/** The drop's phases (options.scenarios' exec): the same request, tagged by phase. */
+export function preOpening(data) {
+  issue(data, userFor(), 'pre-opening');
+}
+export function opening(data) {
+  issue(data, userFor(), 'opening');
+}
+export function tail(data) {
+  issue(data, userFor(), 'tail');
+}
+
+function issue(data, userId, name) {
+  const res = http.post(`${BASE_URL}/api/v2/users/${userId}/coupons/${data.couponId}/issue`, null, { tags: { name: name } });
   const ok = check(res, {
     'status is 200 or 409': (r) => r.status === 200 || r.status === 409,
     'answer is final': (r) => {
@@ -112,14 +171,13 @@ export default function (data) {
       let body;
       try {
         body = /** @type {any} */ (r.json());
-      } catch {
+      } catch (notJson) {
         return false; // not JSON (a gateway's error page): not a final answer
       }
-      return r.status === 200 ? ['ACCEPTED', 'ALREADY_ACCEPTED'].includes(body.result ?? '') : typeof body.error === 'string';
+      return r.status === 200 ? ['ACCEPTED', 'ALREADY_ACCEPTED'].includes(body.result || '') : typeof body.error === 'string';
     },
   });
   if (!ok) unexpected.add(1);
-  if (shape.thinkSeconds) sleep(shape.thinkSeconds);
 }
 
 export function teardown(data) {

@@ -1,19 +1,28 @@
 /**
- * `npm start`: the whole local system in one command, on this machine, without Docker.
+ * `npm start [-- --shards N]`: the whole local system in one command, on this machine, without Docker.
  * Prints where everything is; Ctrl-C or SIGTERM stops every child. State lives in .data/ (DATA_DIR)
  * and survives restarts, including a kill -9 of the whole process group; `npm run reset` wipes it.
+ * `--shards N` runs N Upstash databases (a redis-server and a gateway each; 1 by default), and
+ * QUOTA_SCALE=S emulates the cloud's quotas divided by S (off by default; docs/quota-emulation.md).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { functionTimeouts, settingsContradictions } from '../deploy/settings-check.js';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, MAX_SHARDS } from '../lib/config.js';
 import { parseNewCoupon } from '../lib/coupons/campaigns.js';
 import { ConfigError, InvalidInputError } from '../lib/errors.js';
+import { parseCommandLine, refuse, type Tool } from './command-line.js';
 import { PROJECT_ROOT, StackError } from './processes.js';
 import { reconcileAfterUncleanStop } from './recover.js';
 import { startStack, type Stack } from './stack.js';
 
 const env = process.env;
+const START: Tool = { name: 'fcfs-coupons', usage: 'npm start [-- --shards N]   (N Upstash databases, 1 to 32; QUOTA_SCALE=S emulates the quotas / S)', refusedExitCode: 1 };
+const options = parseCommandLine(START, { shards: { type: 'string', default: '1' } });
+const shards = /^\d{1,3}$/.test(options.shards) ? Number(options.shards) : Number.NaN;
+if (!(shards >= 1 && shards <= MAX_SHARDS)) refuse(START, `--shards must be a whole number of Upstash databases from 1 to ${MAX_SHARDS}, got "${options.shards}".`);
+const quotaScale = env.QUOTA_SCALE ? (/^\d{1,6}(\.\d+)?$/.test(env.QUOTA_SCALE) ? Number(env.QUOTA_SCALE) : Number.NaN) : undefined;
+if (quotaScale !== undefined && !(quotaScale >= 1)) refuse(START, `QUOTA_SCALE must be a number of at least 1 (the cloud's quotas are divided by it), got "${env.QUOTA_SCALE}".`);
 const port = (name: string, fallback: number) => {
   const value = Number(env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 1 || value > 65_535) fail(`${name} must be a port number, got "${env[name]}".`);
@@ -27,6 +36,9 @@ const ports = {
   dynamodb: port('DYNAMODB_PORT', 8000),
   gateway: port('GATEWAY_PORT', 8079),
   redis: port('REDIS_PORT', 6380),
+  // Shard i (from 0) after the first: redis-server on REDIS_PORT + i, its gateway on GATEWAY_PORT + 100 × i.
+  moreShards: Array.from({ length: shards - 1 }, (_, i) => ({ redis: port('REDIS_PORT', 6380) + i + 1, gateway: port('GATEWAY_PORT', 8079) + 100 * (i + 1) })),
+  dynamodbProxy: port('DYNAMODB_PROXY_PORT', port('DYNAMODB_PORT', 8000) + 1),
 };
 const adminToken = env.ADMIN_TOKEN || 'local-admin-token';
 const seedCouponId = env.SEED_COUPON_ID ?? '1';
@@ -38,6 +50,13 @@ const externalRedis =
     ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
     : undefined;
 const externalDynamo = env.LOCAL_DYNAMODB === 'false' ? ('aws' as const) : undefined;
+if (externalRedis && shards > 1) refuse(START, '--shards starts local databases; with UPSTASH_REDIS_REST_URL set, list your databases there (comma-separated) instead.');
+if (externalDynamo && quotaScale !== undefined) refuse(START, 'QUOTA_SCALE emulates DynamoDB\'s quotas in front of DynamoDB Local; unset it with LOCAL_DYNAMODB=false.');
+{
+  const taken = [ports.api, ports.lambda, ports.dynamodb, ports.gateway, ports.redis, ...ports.moreShards.flatMap((s) => [s.redis, s.gateway]), ...(quotaScale ? [ports.dynamodbProxy] : [])];
+  const twice = taken.find((p, i) => taken.indexOf(p) !== i);
+  if (twice !== undefined) refuse(START, `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, DYNAMODB_PROXY_PORT, GATEWAY_PORT or REDIS_PORT.`);
+}
 const pidFile = join(dataDir, 'stack.pids');
 /**
  * Present from an unclean stop until a reconcile of every coupon has succeeded: a start that fails or
@@ -168,6 +187,8 @@ async function main(): Promise<void> {
     offline: true,
     externalRedis,
     externalDynamo,
+    shards,
+    quotaScale,
     onChildExit: (name, code, signal) => {
       if (stopping) return;
       if (!started) {
@@ -218,8 +239,8 @@ fcfs-coupons is running.
   API                ${stack.apiUrl}   (e.g. curl -X POST ${stack.apiUrl}/api/v2/users/42/coupons/${seedCouponId}/issue)
   Operator page      ${stack.apiUrl}/admin#coupon=${seedCouponId}   (live; type the admin token into the page)
   Admin token        ${adminToken === 'local-admin-token' ? 'local-admin-token (set ADMIN_TOKEN to change it)' : '(from ADMIN_TOKEN)'}
-  Redis (REST)       ${stack.redisUrl}${externalRedis ? '   (external Upstash)' : `   -> redis-server on 127.0.0.1:${ports.redis}`}
-  DynamoDB           ${stack.dynamodbEndpoint ?? 'AWS (default credential chain)'}   table ${stack.env.TABLE_NAME}
+  Redis (REST)       ${externalRedis ? `${stack.redisUrls.join(', ')}   (external Upstash)` : stack.redisUrls.map((url, i) => `${url} -> redis-server on 127.0.0.1:${stack.redisPorts[i]}`).join('\n                     ')}${stack.redisUrls.length > 1 ? `\n                     (${stack.redisUrls.length} shards: users spread by a hash of their id)` : ''}
+  DynamoDB           ${stack.dynamodbEndpoint ?? 'AWS (default credential chain)'}   table ${stack.env.TABLE_NAME}${stack.quotaProxyUrl ? `\n  Quotas / ${quotaScale}        gateways capped at ${10_000 / quotaScale!} commands/s each; handlers' DynamoDB via ${stack.quotaProxyUrl} (stats: GET ${stack.quotaProxyUrl}/_fcfs/stats)` : ''}
   Lambda invoke      http://127.0.0.1:${ports.lambda}   (drain also runs every minute)
   Seed               ${seeded}
   Data and logs      ${dataDir}   (npm run reset wipes it)

@@ -31,7 +31,7 @@ const runAsync = (script: string, args: string[]) =>
 describe('npm run bench', () => {
   it.each([
     [['--systems', 'fcfs'], 'bench: --systems names "fcfs", not one of fcfs-coupons, seed-redis, pessimistic-lock, dynamodb-sync.'],
-    [['--quick', '--scenarios', 'burst,bursty'], 'bench: --scenarios names "bursty", not one of seed-profile, max-throughput, burst, constant-rate.'],
+    [['--quick', '--scenarios', 'burst,bursty'], 'bench: --scenarios names "bursty", not one of seed-profile, max-throughput, burst, constant-rate, drop.'],
     [['--fast'], "bench: Unknown option '--fast'"],
   ])('refuses %j with one sentence (exit 2), writing no results', (args, sentence) => {
     const results = join(PROJECT_ROOT, 'bench', 'results');

@@ -3,7 +3,7 @@
  * write capacity (emulated by the quota proxy in front of DynamoDB Local) the drain slows down rather
  * than failing anyone.
  */
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCoupon } from '../lib/coupons/campaigns.js';
 import { issueCoupon } from '../lib/coupons/issue.js';
@@ -71,6 +71,29 @@ describe('issuance partitions', () => {
     await drainCoupon(deps, couponId, forever);
     expect((await usersUnder(couponPk(couponId))).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `u${i}`).sort());
     expect(await deps.ledger.getIssuance(couponId, 'u3')).toMatchObject({ userId: 'u3' });
+  });
+
+  it("a FINISHED mark the META item's partition throttles is left for a later drain, not thrown", async () => {
+    const deps = withPartitions(1);
+    const couponId = await coupon(deps, 1);
+    await issueCoupon(deps, couponId, 'only');
+    await drainCoupon(deps, couponId, forever);
+    // The drain marked it; make it unmarked again, then mark it through a partition with no capacity left.
+    await createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint }).send(
+      new UpdateItemCommand({ TableName: services().tableName, Key: { PK: { S: couponPk(couponId) }, SK: { S: 'META' } }, UpdateExpression: 'SET #s = :active', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':active': { S: 'ACTIVE' } } }),
+    );
+    // One write unit a second and a frozen clock: the first write spends the partition's second.
+    const tight = await startDynamoQuotaProxy({ target: services().dynamodbEndpoint, limits: { writeUnitsPerSecond: 1, readUnitsPerSecond: 3_000 }, clock: () => 0 });
+    try {
+      const throttled = new Ledger(createDynamo({ region: 'us-east-1', endpoint: tight.url, maxAttempts: 1 }), services().tableName);
+      expect(await throttled.correctIssuedCount(couponId, 1, 1)).toBe(true);
+      await expect(throttled.markFinishedIfComplete(couponId)).resolves.toBe(false);
+      expect(tight.stats().throttledRequests).toBeGreaterThanOrEqual(1);
+    } finally {
+      await tight.close();
+    }
+    expect(await deps.ledger.getCoupon(couponId, true)).toMatchObject({ status: 'ACTIVE' });
+    await expect(deps.ledger.markFinishedIfComplete(couponId)).resolves.toBe(true);
   });
 });
 

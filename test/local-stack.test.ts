@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { createCoupon } from '../lib/coupons/campaigns.js';
 import { assertPortFree, freePort, PROJECT_ROOT, StackError } from '../localstack/processes.js';
 import { reconcileAfterUncleanStop } from '../localstack/recover.js';
-import type { Stack } from '../localstack/stack.js';
+import { startStack, type Stack } from '../localstack/stack.js';
+import { Ledger } from '../lib/ledger/ledger.js';
+import { createDynamo } from '../lib/ledger/dynamo.js';
 import { services, testDeps, uniqueCouponId } from './support/deps.js';
 
 describe('the local stack', () => {
@@ -52,6 +54,78 @@ describe('the local stack', () => {
       expect(existsSync(dataDir)).toBe(false);
     }
   });
+
+  it('npm start refuses a bad number of shards or quota scale with one sentence, before starting anything', () => {
+    const refusals: [string[], Record<string, string>, string][] = [
+      [['--shards', '0'], {}, 'fcfs-coupons: --shards must be a whole number of Upstash databases from 1 to 32, got "0".'],
+      [['--shards', 'two'], {}, 'fcfs-coupons: --shards must be a whole number of Upstash databases from 1 to 32, got "two".'],
+      [['--shards', '33'], {}, 'fcfs-coupons: --shards must be a whole number of Upstash databases from 1 to 32, got "33".'],
+      [['--shards', '2'], { UPSTASH_REDIS_REST_URL: 'https://example.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' }, 'fcfs-coupons: --shards starts local databases; with UPSTASH_REDIS_REST_URL set, list your databases there (comma-separated) instead.'],
+      [[], { QUOTA_SCALE: '0.5' }, 'fcfs-coupons: QUOTA_SCALE must be a number of at least 1 (the cloud\'s quotas are divided by it), got "0.5".'],
+      [['--shard', '2'], {}, "fcfs-coupons: Unknown option '--shard'"],
+    ];
+    for (const [args, settings, sentence] of refusals) {
+      const { start, dataDir } = npmStart(settings, undefined, args);
+      expect(start.status).toBe(1);
+      expect(start.stderr.split('\n')[0]).toBe(sentence);
+      expect(existsSync(dataDir)).toBe(false);
+    }
+  });
+
+  it('a stack of two Upstash databases (npm start -- --shards 2) issues a coupon over both and sells it out exactly, under emulated quotas', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-shards-'));
+    const stack = await startStack({
+      dataDir,
+      ports: { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort(), moreShards: [{ gateway: await freePort(), redis: await freePort() }], dynamodbProxy: await freePort() },
+      tableName: services().tableName,
+      adminToken: 'shards-admin',
+      upstashToken: 'shards-upstash',
+      redisKeyPrefix: `shards-${Date.now().toString(36)}`,
+      offline: true,
+      offlineLog: join(dataDir, 'offline.log'),
+      shards: 2,
+      quotaScale: 10,
+      externalDynamo: { endpoint: services().dynamodbEndpoint },
+    });
+    try {
+      expect(stack.redisUrls).toHaveLength(2);
+      expect(stack.env.UPSTASH_REDIS_REST_URL!.split(',')).toEqual(stack.redisUrls);
+      expect(stack.env.DYNAMODB_ENDPOINT).toBe(stack.quotaProxyUrl);
+      const couponId = uniqueCouponId('shards');
+      const admin = { authorization: 'Bearer shards-admin', 'content-type': 'application/json' };
+      const created = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, { method: 'POST', headers: admin, body: JSON.stringify({ couponId, name: 'two shards', totalQuantity: 20 }) });
+      expect(created.status).toBe(201);
+      const answers = await Promise.all(
+        Array.from({ length: 60 }, async (_, i) => {
+          const reply = await fetch(`${stack.apiUrl}/api/v2/users/user-${i}/coupons/${couponId}/issue`, { method: 'POST' });
+          return { userId: `user-${i}`, status: reply.status, body: (await reply.json()) as { result?: string; error?: string } };
+        }),
+      );
+      const winners = answers.filter((a) => a.body.result === 'ACCEPTED').map((a) => a.userId);
+      expect(winners).toHaveLength(20);
+      expect(answers.filter((a) => a.body.error === 'SOLD_OUT')).toHaveLength(40);
+      // Both databases decided some of them.
+      for (const url of stack.redisUrls) {
+        const bill = (await (await fetch(`${url}/_fcfs/billing`, { headers: { authorization: 'Bearer shards-upstash' } })).json()) as { byCommand: Record<string, number> };
+        expect(bill.byCommand.EVALSHA ?? 0).toBeGreaterThan(0);
+      }
+      let view: { remaining: number; issued: number; queued: number; inflight: number; deadLettered: number } = { remaining: -1, issued: -1, queued: -1, inflight: -1, deadLettered: -1 };
+      for (let i = 0; i < 120 && !(view.issued === 20 && view.queued + view.inflight === 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        view = (await (await fetch(`${stack.apiUrl}/api/v2/admin/coupons/${couponId}`, { headers: admin })).json()) as typeof view;
+      }
+      expect(view).toMatchObject({ remaining: 0, issued: 20, queued: 0, inflight: 0, deadLettered: 0 });
+      const ledger = new Ledger(createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint }), services().tableName);
+      const persisted: string[] = [];
+      for await (const page of ledger.issuancesOf(couponId)) persisted.push(...page.map((issuance) => issuance.userId));
+      expect(persisted.sort()).toEqual([...winners].sort());
+      // The handlers wrote through the quota proxy, which accounted the ledger's writes.
+      const stats = (await (await fetch(`${stack.quotaProxyUrl}/_fcfs/stats`)).json()) as { resources: { writeUnits: number }[] };
+      expect(stats.resources.reduce((n, r) => n + r.writeUnits, 0)).toBeGreaterThan(0);
+    } finally {
+      await stack.stop();
+    }
+  }, 180_000);
 
   it('npm start refuses a bad seed coupon with one sentence, before starting anything', () => {
     const refusals: [Record<string, string>, string][] = [
@@ -131,14 +205,14 @@ describe('the local stack', () => {
 });
 
 /** Settings a developer's shell may hold that would change what npm start does in these tests. */
-const STACK_SETTINGS = /^(DRAIN_|RATE_LIMIT_|REDIS_|LEDGER_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|[A-Z]+_PORT)$/;
+const STACK_SETTINGS = /^(DRAIN_|RATE_LIMIT_|REDIS_|LEDGER_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|QUOTA_SCALE|[A-Z_]+_PORT)$/;
 
 /** `npm start` (its script, run directly) with only the given settings, in a data directory of its own. */
-function npmStart(settings: Record<string, string | number>, path?: string) {
+function npmStart(settings: Record<string, string | number>, path?: string, args: string[] = []) {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
   const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !STACK_SETTINGS.test(k))) as Record<string, string>;
   for (const [k, v] of Object.entries(settings)) env[k] = String(v);
-  const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts')], {
+  const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts'), ...args], {
     cwd: PROJECT_ROOT,
     env: { ...env, DATA_DIR: dataDir, ...(path ? { PATH: path } : {}) },
     encoding: 'utf8',

@@ -2,8 +2,10 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
+  ProvisionedThroughputExceededException,
   PutItemCommand,
   QueryCommand,
+  ThrottlingException,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -249,7 +251,12 @@ export class Ledger {
     return Number(reply.Attributes?.[epochAttribute(shard)]?.N);
   }
 
-  /** Mark the coupon FINISHED once every unit is persisted. True when this call marked it. */
+  /**
+   * Mark the coupon FINISHED once every unit is persisted. True when this call marked it. Throttled (the
+   * META item's partition busy with the drains' counter updates, past the SDK's attempts), it is not
+   * marked now, as if incomplete: a later drain of the coupon marks it (drain.ts, finishedInLedger), and
+   * nothing waits for the mark.
+   */
   async markFinishedIfComplete(couponId: string): Promise<boolean> {
     try {
       await this.dynamo.send(
@@ -265,6 +272,7 @@ export class Ledger {
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
+      if (error instanceof ThrottlingException || error instanceof ProvisionedThroughputExceededException) return false;
       throw error;
     }
   }
