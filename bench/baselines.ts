@@ -38,7 +38,12 @@ export async function startBaselines(connections: Record<string, string>, log: n
     stdio: ['ignore', log, log],
   });
   await waitForPort(port, 'the baselines (serverless offline)', child, 120_000);
-  return { url: `http://127.0.0.1:${port}`, child, env, cleanUp: () => rmSync(join(PROJECT_ROOT, 'bench', `.esbuild-${port}`), { recursive: true, force: true }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    env,
+    cleanUp: () => rmSync(join(PROJECT_ROOT, 'bench', `.esbuild-${port}`), { recursive: true, force: true }),
+  };
 }
 
 /** The seed design's single scheduler (ZPOPMIN a batch, then per item SISMEMBER, DECR, SADD, insert). */

@@ -42,12 +42,26 @@ try {
   }
   const rows = (Object.keys(bundles) as (keyof typeof bundles)[]).map((name) => {
     const sorted = [...times[name]].sort((a, b) => a - b);
-    return { bundle: name, bytes: bundles[name].bytes, import_ms_median: round1(sorted[Math.floor(sorted.length / 2)]!), import_ms_min: round1(sorted[0]!), import_ms_max: round1(sorted.at(-1)!) };
+    return {
+      bundle: name,
+      bytes: bundles[name].bytes,
+      import_ms_median: round1(sorted[Math.floor(sorted.length / 2)]!),
+      import_ms_min: round1(sorted[0]!),
+      import_ms_max: round1(sorted.at(-1)!),
+    };
   });
   console.log(`issue handler, reference ${values.reference} vs working tree, ${rounds} imports each, alternating, one fresh process per import`);
   console.table(rows);
   const [reference, current] = rows as [(typeof rows)[number], (typeof rows)[number]];
-  console.log(JSON.stringify({ reference: values.reference, rounds, rows, bytes_ratio: round1(current.bytes / reference.bytes * 100) / 100, import_ratio: Math.round((current.import_ms_median / reference.import_ms_median) * 100) / 100 }));
+  console.log(
+    JSON.stringify({
+      reference: values.reference,
+      rounds,
+      rows,
+      bytes_ratio: round1((current.bytes / reference.bytes) * 100) / 100,
+      import_ratio: Math.round((current.import_ms_median / reference.import_ms_median) * 100) / 100,
+    }),
+  );
 } finally {
   spawnSync('git', ['-C', PROJECT_ROOT, 'worktree', 'remove', '--force', join(work, 'reference')], { stdio: 'ignore' });
   rmSync(work, { recursive: true, force: true });
@@ -79,7 +93,10 @@ async function bundle(root: string, file: string): Promise<{ file: string; bytes
 /** Milliseconds to import the bundle in a fresh Node process (its own measurement, not the process start). */
 function importMs(file: string): number {
   const script = `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  });
   if (child.status !== 0) throw new Error(`importing ${file} failed: ${child.stderr}`);
   return Number(child.stdout.trim());
 }

@@ -289,8 +289,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** serverless offline's own status for a handler that outran its Lambda timeout ("[504] - Lambda timeout."). */
 const HANDLER_TIMEOUT_STATUS = 504;
 
-const count5xx = (statuses: Record<string, number>) =>
-  Object.entries(statuses).reduce((n, [status, count]) => (Number(status) >= 500 ? n + count : n), 0);
+const count5xx = (statuses: Record<string, number>) => Object.entries(statuses).reduce((n, [status, count]) => (Number(status) >= 500 ? n + count : n), 0);
 
 /**
  * A 200's body: the user it names, or, for serverless offline's body of a handler that failed (with

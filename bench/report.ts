@@ -44,7 +44,9 @@ export function writeReport(results: Results, dir: string, stamp: string): strin
     if (results.scale_out?.length) render(drop.scaleOut, join(dir, charts.scaleOut));
   }
   const markdown = [
-    results.runs.length > 0 ? reportMarkdown(results, charts) : `# fcfs-coupons bench (${results.mode})\n\nRun ${results.started_at}, ${results.duration_s} s.\n`,
+    results.runs.length > 0
+      ? reportMarkdown(results, charts)
+      : `# fcfs-coupons bench (${results.mode})\n\nRun ${results.started_at}, ${results.duration_s} s.\n`,
     ...dropMarkdown(results, { drop: charts.dropChart, scaleOut: charts.scaleOut }),
   ].join('\n');
   const path = join(dir, `${stamp}.md`);
@@ -102,8 +104,22 @@ function throughputSpec(runs: Run[]): vegaLite.TopLevelSpec {
       width: 160,
       height: 220,
       layer: [
-        { mark: 'bar', encoding: { x: { field: 'system', type: 'nominal', sort: SYSTEMS, title: null, axis: { labelAngle: -40 } }, y: { field: 'rps', type: 'quantitative', title: 'req/s' }, color: { field: 'system', type: 'nominal', sort: SYSTEMS, legend: null } } },
-        { mark: { type: 'text', dy: -6, fontSize: 10 }, encoding: { x: { field: 'system', type: 'nominal', sort: SYSTEMS }, y: { field: 'rps', type: 'quantitative' }, text: { field: 'rps', type: 'quantitative' } } },
+        {
+          mark: 'bar',
+          encoding: {
+            x: { field: 'system', type: 'nominal', sort: SYSTEMS, title: null, axis: { labelAngle: -40 } },
+            y: { field: 'rps', type: 'quantitative', title: 'req/s' },
+            color: { field: 'system', type: 'nominal', sort: SYSTEMS, legend: null },
+          },
+        },
+        {
+          mark: { type: 'text', dy: -6, fontSize: 10 },
+          encoding: {
+            x: { field: 'system', type: 'nominal', sort: SYSTEMS },
+            y: { field: 'rps', type: 'quantitative' },
+            text: { field: 'rps', type: 'quantitative' },
+          },
+        },
       ],
     },
   } as vegaLite.TopLevelSpec;
@@ -115,7 +131,10 @@ function drainSpec(runs: Run[]): vegaLite.TopLevelSpec {
     .flatMap((r) => {
       // Entry i counts what was persisted by the end of step i; the line starts from nothing at 0.
       const step = (r.persisted_timeline_step_ms ?? 1_000) / 1_000;
-      return [{ system: r.system, second: 0, persisted: 0 }, ...r.persisted_timeline!.map((persisted, i) => ({ system: r.system, second: (i + 1) * step, persisted }))];
+      return [
+        { system: r.system, second: 0, persisted: 0 },
+        ...r.persisted_timeline!.map((persisted, i) => ({ system: r.system, second: (i + 1) * step, persisted })),
+      ];
     });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -133,7 +152,9 @@ function drainSpec(runs: Run[]): vegaLite.TopLevelSpec {
 }
 
 function cpuSpec(runs: Run[]): vegaLite.TopLevelSpec {
-  const values = runs.flatMap((r) => Object.entries(r.cpu?.per_request_ms ?? {}).map(([process, ms]) => ({ system: r.system, scenario: r.scenario, process, ms })));
+  const values = runs.flatMap((r) =>
+    Object.entries(r.cpu?.per_request_ms ?? {}).map(([process, ms]) => ({ system: r.system, scenario: r.scenario, process, ms })),
+  );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'CPU per request until persisted, by process (ms; lower is better)',
@@ -159,13 +180,22 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
   const lines: string[] = [];
   lines.push(`# fcfs-coupons bench (${results.mode})`, '');
   lines.push(`Run ${results.started_at}, ${results.duration_s} s, \`npm run bench${results.mode === 'quick' ? ' -- --quick' : ''}\`.`, '');
-  lines.push(`Machine: ${Object.entries(results.machine).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join('/') : String(v)}`).join(', ')}.`, '');
-  lines.push('| system | scenario | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | unexpected | errors | issued / expected | lag p50 / p99 ms | all persisted after |');
+  lines.push(
+    `Machine: ${Object.entries(results.machine)
+      .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join('/') : String(v)}`)
+      .join(', ')}.`,
+    '',
+  );
+  lines.push(
+    '| system | scenario | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | unexpected | errors | issued / expected | lag p50 / p99 ms | all persisted after |',
+  );
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of runs) {
     const lag = r.lag_p99_ms !== undefined && r.lag_p99_ms > 0 ? `${r.lag_p50_ms} / ${r.lag_p99_ms}` : '0 (sync)';
     const after = r.persisted_after_ms !== undefined ? `${(r.persisted_after_ms / 1000).toFixed(1)} s` : '';
-    lines.push(`| ${r.system} | ${r.scenario} | ${r.requests} | ${r.rps} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.max_ms} | ${r.non2xx_unexpected} | ${r.errors} | ${r.issued} / ${r.expected_issued}${r.invariant_failures.length ? ' BROKEN' : ''} | ${lag} | ${after} |`);
+    lines.push(
+      `| ${r.system} | ${r.scenario} | ${r.requests} | ${r.rps} | ${r.p50_ms} | ${r.p95_ms} | ${r.p99_ms} | ${r.max_ms} | ${r.non2xx_unexpected} | ${r.errors} | ${r.issued} / ${r.expected_issued}${r.invariant_failures.length ? ' BROKEN' : ''} | ${lag} | ${after} |`,
+    );
   }
   lines.push('', `![latency](${charts.latency})`, '', `![throughput](${charts.throughput})`, '', `![drain](${charts.drain})`, '');
 
@@ -179,25 +209,51 @@ function reportMarkdown(results: Results, charts: Record<string, string>): strin
   const targets: [string, string, boolean | undefined][] = [
     [
       'max-throughput >= 3,000 req/s, p99 <= 30 ms',
-      max ? `${max.rps} req/s, p99 ${max.p99_ms} ms${max.cpu ? `; ${max.cpu.per_request_ms_total} ms of CPU per admission until persisted, so ${max.cpu.cores} cores keep up with ${max.cpu.sustainable_rps} req/s` : ''}` : 'n/a',
+      max
+        ? `${max.rps} req/s, p99 ${max.p99_ms} ms${max.cpu ? `; ${max.cpu.per_request_ms_total} ms of CPU per admission until persisted, so ${max.cpu.cores} cores keep up with ${max.cpu.sustainable_rps} req/s` : ''}`
+        : 'n/a',
       max && max.rps >= 3_000 && max.p99_ms <= 30,
     ],
-    ['seed-profile p95 <= 10 ms, p99 <= 20 ms, no unexpected status', seed ? `p95 ${seed.p95_ms} ms, p99 ${seed.p99_ms} ms, ${seed.non2xx_unexpected} unexpected` : 'n/a', seed && seed.p95_ms <= 10 && seed.p99_ms <= 20 && seed.non2xx_unexpected === 0],
-    ['>= 10x the throughput of pessimistic-lock (max-throughput)', lock && max ? `${ratio(max.rps, lock.rps)}x` : 'n/a (no PostgreSQL)', lock && max ? max.rps >= 10 * lock.rps : undefined],
+    [
+      'seed-profile p95 <= 10 ms, p99 <= 20 ms, no unexpected status',
+      seed ? `p95 ${seed.p95_ms} ms, p99 ${seed.p99_ms} ms, ${seed.non2xx_unexpected} unexpected` : 'n/a',
+      seed && seed.p95_ms <= 10 && seed.p99_ms <= 20 && seed.non2xx_unexpected === 0,
+    ],
+    [
+      '>= 10x the throughput of pessimistic-lock (max-throughput)',
+      lock && max ? `${ratio(max.rps, lock.rps)}x` : 'n/a (no PostgreSQL)',
+      lock && max ? max.rps >= 10 * lock.rps : undefined,
+    ],
     [
       '<= 1/10 of its p99 (max-throughput)',
-      lock && max ? `${max.p99_ms} vs ${lock.p99_ms} ms (${max.p99_ms <= lock.p99_ms ? `${ratio(lock.p99_ms, max.p99_ms)}x lower` : `${ratio(max.p99_ms, lock.p99_ms)}x higher`})` : 'n/a',
+      lock && max
+        ? `${max.p99_ms} vs ${lock.p99_ms} ms (${max.p99_ms <= lock.p99_ms ? `${ratio(lock.p99_ms, max.p99_ms)}x lower` : `${ratio(max.p99_ms, lock.p99_ms)}x higher`})`
+        : 'n/a',
       lock && max ? max.p99_ms * 10 <= lock.p99_ms : undefined,
     ],
     ['ahead of seed-redis and dynamodb-sync on throughput and p99 (every scenario)', aheadSummary(runs), aheadOk(runs)],
     [
       'drain >= 3,500 issuances/s into DynamoDB Local',
-      results.drain_only ? `${results.drain_only.items_per_s}/s alone (${results.drain_only.items} queued issuances in ${results.drain_only.seconds} s); ${burst?.persist_rate_per_s ?? 'n/a'}/s during the burst` : 'n/a',
+      results.drain_only
+        ? `${results.drain_only.items_per_s}/s alone (${results.drain_only.items} queued issuances in ${results.drain_only.seconds} s); ${burst?.persist_rate_per_s ?? 'n/a'}/s during the burst`
+        : 'n/a',
       // Met only if both hold: on its own and while admissions load the same machine.
       results.drain_only && burst?.persist_rate_per_s ? Math.min(results.drain_only.items_per_s, burst.persist_rate_per_s) >= 3_500 : undefined,
     ],
-    ['accepted-to-persisted p99 <= 2 s (constant-rate)', steady?.lag_p99_ms !== undefined ? `${steady.lag_p99_ms} ms` : 'n/a', steady?.lag_p99_ms !== undefined ? steady.lag_p99_ms <= 2_000 : undefined],
-    ['exactly one Redis command (EVALSHA) per admission', results.redis_commands ? `${results.redis_commands.per_admission} (${Object.entries(results.redis_commands.by_command).map(([c, n]) => `${c} ${n}`).join(', ')} for ${results.redis_commands.admissions} admissions)` : 'n/a', results.redis_commands ? results.redis_commands.per_admission === 1 && Object.keys(results.redis_commands.by_command).join() === 'evalsha' : undefined],
+    [
+      'accepted-to-persisted p99 <= 2 s (constant-rate)',
+      steady?.lag_p99_ms !== undefined ? `${steady.lag_p99_ms} ms` : 'n/a',
+      steady?.lag_p99_ms !== undefined ? steady.lag_p99_ms <= 2_000 : undefined,
+    ],
+    [
+      'exactly one Redis command (EVALSHA) per admission',
+      results.redis_commands
+        ? `${results.redis_commands.per_admission} (${Object.entries(results.redis_commands.by_command)
+            .map(([c, n]) => `${c} ${n}`)
+            .join(', ')} for ${results.redis_commands.admissions} admissions)`
+        : 'n/a',
+      results.redis_commands ? results.redis_commands.per_admission === 1 && Object.keys(results.redis_commands.by_command).join() === 'evalsha' : undefined,
+    ],
   ];
   lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
   for (const [target, measured, met] of targets) lines.push(`| ${target} | ${measured} | ${met === undefined ? '-' : met ? 'yes' : '**no**'} |`);
@@ -253,7 +309,7 @@ function cpuSection(runs: Run[], http: Partial<Ceilings>['serverless_offline_tri
     '',
     `CPU time of every process a system uses (the load generator, its serverless offline, the Redis gateway, redis-server, the seed design's scheduler, DynamoDB Local's JVM, PostgreSQL), read from /proc from the run's first request until everything it accepted was persisted, per request sent. All of them share this machine's ${cores} cores, so the cores cannot keep up with more than ${cores} ÷ (CPU per request) requests per second of that work for long. A short run can answer faster by leaving persistence for later, and one process can cap it lower: a serverless offline runs its handlers' JavaScript on one thread, so it gets little past 1,000 ÷ (its ms per request), its garbage collector's and I/O threads' share being all it adds beside that thread. Where the load leaves the cores partly idle (seed-profile, constant-rate), what the processes spend anyway (timers, garbage collection, the JIT) is spread over fewer requests, so both figures are lower than what the system could reach. "Cores busy" is the whole machine during the load; "steal" is time the hypervisor gave elsewhere.`,
     '',
-    '| system | scenario | CPU ms per request | by process (ms per request) | cores busy during the load (steal) | the cores keep up with | its serverless offline\'s one thread |',
+    "| system | scenario | CPU ms per request | by process (ms per request) | cores busy during the load (steal) | the cores keep up with | its serverless offline's one thread |",
     '|---|---|---:|---|---:|---:|---:|',
   ];
   for (const r of measured) {
@@ -291,7 +347,7 @@ function aheadOk(runs: Run[]): boolean | undefined {
   const pairs = aheadPairs(runs);
   if (pairs.length === 0) return undefined;
   // In seed-profile and constant-rate the arrival rate is fixed by the load, so throughput ties; latency decides.
-  return pairs.every(({ other, ours }) => ours!.p99_ms <= other.p99_ms && (ours!.rps >= other.rps * 0.98));
+  return pairs.every(({ other, ours }) => ours!.p99_ms <= other.p99_ms && ours!.rps >= other.rps * 0.98);
 }
 
 function aheadSummary(runs: Run[]): string {

@@ -58,4 +58,3 @@ export interface Run {
   cpu?: RunCpu;
   invariant_failures: string[];
 }
-

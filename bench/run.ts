@@ -86,7 +86,9 @@ const stoppers: (() => Promise<void>)[] = [];
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log(`fcfs-coupons bench (${quick ? 'quick' : 'full'}): ${systemNames.join(', ')} x ${[...plan.map((s) => s.name), ...(dropWanted ? ['drop'] : [])].join(', ')}`);
+  log(
+    `fcfs-coupons bench (${quick ? 'quick' : 'full'}): ${systemNames.join(', ')} x ${[...plan.map((s) => s.name), ...(dropWanted ? ['drop'] : [])].join(', ')}`,
+  );
   const machineBefore = machine();
   if (systemNames.includes('pessimistic-lock')) {
     pool = new pg.Pool({ connectionString: pgUrl, max: 4, connectionTimeoutMillis: 2_000 });
@@ -122,7 +124,15 @@ async function main(): Promise<void> {
     ceilings: classic?.ceilings,
     drain_only: classic?.drainOnly,
     runs,
-    ...(dropResults ? { drop_settings: dropResults.drop_settings, drop: dropResults.drop, persist_probe: dropResults.persist_probe, scale_out: dropResults.scale_out, drop_failures: dropResults.failures } : {}),
+    ...(dropResults
+      ? {
+          drop_settings: dropResults.drop_settings,
+          drop: dropResults.drop,
+          persist_probe: dropResults.persist_probe,
+          scale_out: dropResults.scale_out,
+          drop_failures: dropResults.failures,
+        }
+      : {}),
   };
   const paths = writeResults(results);
   await chartsWritten();
@@ -220,7 +230,9 @@ async function runClassic() {
       log(
         `  ${run.requests} requests, ${run.rps.toFixed(0)} req/s, p50 ${run.p50_ms} ms, p95 ${run.p95_ms} ms, p99 ${run.p99_ms} ms, ` +
           `issued ${run.issued}/${run.expected_issued}${run.lag_p99_ms !== undefined ? `, lag p99 ${run.lag_p99_ms} ms` : ''}` +
-          (run.cpu ? `, ${run.cpu.per_request_ms_total} ms of CPU per request until persisted (${run.cpu.cores} cores keep up with ${run.cpu.sustainable_rps} req/s of it)` : '') +
+          (run.cpu
+            ? `, ${run.cpu.per_request_ms_total} ms of CPU per request until persisted (${run.cpu.cores} cores keep up with ${run.cpu.sustainable_rps} req/s of it)`
+            : '') +
           `${run.invariant_failures.length ? `  INVARIANT BROKEN: ${run.invariant_failures.join('; ')}` : ''}`,
       );
     }
@@ -333,7 +345,13 @@ async function warmUpDynamoDbLocal(port: number, stacksUp: Promise<unknown>): Pr
   );
   const none = { items: 0, seconds: 0, tailItemsPerS: 0 };
   try {
-    while (!(await waitForPort(port, 'DynamoDB Local', undefined, 1_000).then(() => true, () => false))) if (stacksFailed) return none;
+    while (
+      !(await waitForPort(port, 'DynamoDB Local', undefined, 1_000).then(
+        () => true,
+        () => false,
+      ))
+    )
+      if (stacksFailed) return none;
     const dynamo = createDynamo({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}` });
     const table = 'bench-jvm-warm-up';
     await ensureTable(dynamo, table);
@@ -378,7 +396,13 @@ async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Prom
   };
   if (cpuMeter && before && after) {
     // Nothing to persist: the load's end is the whole window.
-    const cpu = runCpu({ start: before, loadEnd: after, persisted: after }, [ROLE.baselinesOffline, ROLE.loadGenerator], load.requests + load.unanswered, CORES, cpuMeter.ticksPerSecond);
+    const cpu = runCpu(
+      { start: before, loadEnd: after, persisted: after },
+      [ROLE.baselinesOffline, ROLE.loadGenerator],
+      load.requests + load.unanswered,
+      CORES,
+      cpuMeter.ticksPerSecond,
+    );
     ceiling.cpu_per_request_ms = cpu.per_request_ms_total;
   }
   log(
@@ -396,7 +420,11 @@ async function measureHttpCeiling(baselineUrl: string, scenario: Scenario): Prom
 async function measureLedgerCeiling(dynamo: ReturnType<typeof createDynamo>): Promise<Ceilings['ledger_direct']> {
   const seconds = quick ? 4 : 10;
   const begun = Date.now();
-  const written = await writeLedgerBatches(new Ledger(dynamo, 'fcfs-coupons-bench'), `bench-ledger-${Date.now().toString(36)}`, () => Date.now() - begun < seconds * 1_000);
+  const written = await writeLedgerBatches(
+    new Ledger(dynamo, 'fcfs-coupons-bench'),
+    `bench-ledger-${Date.now().toString(36)}`,
+    () => Date.now() - begun < seconds * 1_000,
+  );
   const ceiling = { items: written, batch: MAX_BATCH, items_per_s: Math.round((written / (Date.now() - begun)) * 1000) };
   log(`ceiling now: the ledger alone writes ${ceiling.items_per_s} items/s into DynamoDB Local`);
   return ceiling;
@@ -443,8 +471,14 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
     scenario.users.kind === 'new'
       ? () => `u${couponSeq}x${next++}`
       : scenario.users.kind === 'random'
-        ? ((count: number) => () => `u${1 + Math.floor(Math.random() * count)}`)(scenario.users.count)
-        : ((count: number) => () => `u${(next++ * 7_919) % count}`)(scenario.users.count);
+        ? (
+            (count: number) => () =>
+              `u${1 + Math.floor(Math.random() * count)}`
+          )(scenario.users.count)
+        : (
+            (count: number) => () =>
+              `u${(next++ * 7_919) % count}`
+          )(scenario.users.count);
   const path = (userId: string) => `${system.prefix}/api/v2/users/${userId}/coupons/${couponId}/issue`;
   const base = { baseUrl: system.baseUrl, path, nextUser };
 
@@ -469,10 +503,14 @@ async function runScenario(system: System, scenario: Scenario): Promise<Run> {
   if (persisted.timedOut) failures.push('still persisting when the bench stopped waiting (not necessarily lost)');
   if (persisted.users.length < expected) failures.push(`issued ${persisted.users.length}, expected ${expected}`);
   if (persisted.users.length > expected + load.unanswered + load.answered5xx) {
-    failures.push(`issued ${persisted.users.length}, more than the ${expected} answered 200 plus ${load.unanswered} unanswered and ${load.answered5xx} answered 5xx`);
+    failures.push(
+      `issued ${persisted.users.length}, more than the ${expected} answered 200 plus ${load.unanswered} unanswered and ${load.answered5xx} answered 5xx`,
+    );
   }
 
-  const unexpected = Object.entries(load.statuses).filter(([code]) => code !== '200' && code !== '409').reduce((n, [, c]) => n + c, 0);
+  const unexpected = Object.entries(load.statuses)
+    .filter(([code]) => code !== '200' && code !== '409')
+    .reduce((n, [, c]) => n + c, 0);
   const lags = persisted.issuedAt.map((issued, i) => Math.max(0, issued - persisted.requestedAt[i]!));
   const firstWrite = Math.min(...persisted.issuedAt);
   const lastWrite = Math.max(...persisted.issuedAt);
@@ -538,7 +576,13 @@ async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType
   redis.on('error', () => undefined);
   const release = await holdDrain(redis, stack.env.REDIS_KEY_PREFIX!, couponId, 300_000);
   let n = 0;
-  const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `d${n++}`, connections: 100, amount: items });
+  const load = await runLoad({
+    baseUrl: stack.apiUrl,
+    path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`,
+    nextUser: () => `d${n++}`,
+    connections: 100,
+    amount: items,
+  });
   if (load.usersWith200.size !== items) throw new Error(`drain probe: ${load.usersWith200.size} of ${items} admissions accepted`);
   await release();
   redis.disconnect();
@@ -584,7 +628,13 @@ async function measureRedisCommandsPerAdmission(stack: Stack) {
       else byCommand[command] = (byCommand[command] ?? 0) + 1;
     });
     let n = 0;
-    const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `c${n++}`, connections: 20, amount: 2_000 });
+    const load = await runLoad({
+      baseUrl: stack.apiUrl,
+      path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`,
+      nextUser: () => `c${n++}`,
+      connections: 20,
+      amount: 2_000,
+    });
     await new Promise((resolve) => setTimeout(resolve, 500));
     // Stop watching before the probe's own clean-up commands, so that they are not counted.
     await stopMonitoring();

@@ -51,7 +51,13 @@ export function scenarios(quick: boolean): Scenario[] {
       name: 'seed-profile',
       description: `the seed's k6 shape compressed ${quick ? 60 : 4}x: ramp to 50 VUs, hold, ramp to 100, hold, ramp down; 0.1 s think time; users random in 1..5,000`,
       units: 10_000,
-      steps: [...ramp(0, 50, 60 * k, 3), { seconds: 120 * k, connections: 50 }, ...ramp(50, 100, 60 * k, 2), { seconds: 60 * k, connections: 100 }, ...ramp(100, 0, 60 * k, 3)],
+      steps: [
+        ...ramp(0, 50, 60 * k, 3),
+        { seconds: 120 * k, connections: 50 },
+        ...ramp(50, 100, 60 * k, 2),
+        { seconds: 60 * k, connections: 100 },
+        ...ramp(100, 0, 60 * k, 3),
+      ],
       thinkMs: 100,
       users: { kind: 'random', count: 5_000 },
     },
@@ -65,7 +71,9 @@ export function scenarios(quick: boolean): Scenario[] {
     },
     {
       name: 'burst',
-      description: quick ? '5,000 requests from 1,500 users on a 500-unit coupon, 100 connections' : '100,000 requests from 30,000 users on a 10,000-unit coupon, 100 connections',
+      description: quick
+        ? '5,000 requests from 1,500 users on a 500-unit coupon, 100 connections'
+        : '100,000 requests from 30,000 users on a 10,000-unit coupon, 100 connections',
       units: quick ? 500 : 10_000,
       amount: quick ? 5_000 : 100_000,
       connections: 100,

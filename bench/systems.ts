@@ -90,7 +90,10 @@ export function fcfsSystem(apiUrl: string, adminToken: string, dynamo: DynamoDBC
     prefix: '',
     async createCoupon(couponId, units, opensAt) {
       const startsAt = opensAt === undefined ? undefined : new Date(opensAt).toISOString();
-      const reply = await admin('/api/v2/admin/coupons', { method: 'POST', body: JSON.stringify({ couponId, name: couponId, totalQuantity: units, startsAt }) });
+      const reply = await admin('/api/v2/admin/coupons', {
+        method: 'POST',
+        body: JSON.stringify({ couponId, name: couponId, totalQuantity: units, startsAt }),
+      });
       if (reply.status !== 201) throw new Error(`fcfs-coupons: creating ${couponId} answered ${reply.status} ${await reply.text()}`);
     },
     // Every partition of the coupon's issuances (lib/ledger/model.ts), not only PK=COUPON#<couponId>.
@@ -141,14 +144,19 @@ export function dynamodbSyncSystem(baselineUrl: string, dynamo: DynamoDBClient, 
     prefix: '/dynamodb-sync',
     async createCoupon(couponId, units) {
       await dynamo.send(
-        new PutItemCommand({ TableName: table, Item: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' }, total: { N: String(units) }, stock: { N: String(units) } } }),
+        new PutItemCommand({
+          TableName: table,
+          Item: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' }, total: { N: String(units) }, stock: { N: String(units) } },
+        }),
       );
     },
     persisted: (couponId) => queryItems(dynamo, table, couponId),
     // Each issuance decrements the stock in its own transaction: one item read, not a count of every
     // issuance four times a second, which would load the JVM the system writes to.
     async count(couponId) {
-      const meta = await dynamo.send(new GetItemCommand({ TableName: table, Key: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' } }, ConsistentRead: true }));
+      const meta = await dynamo.send(
+        new GetItemCommand({ TableName: table, Key: { PK: { S: `COUPON#${couponId}` }, SK: { S: 'META' } }, ConsistentRead: true }),
+      );
       return meta.Item ? Number(meta.Item.total!.N) - Number(meta.Item.stock!.N) : 0;
     },
     pending: async () => 0,

@@ -40,7 +40,9 @@ async function main(): Promise<void> {
   const redisPort = await freePort();
   const redis = await startRedis({ port: redisPort, dataDir: dir, durable: false });
   const gatewayPort = await freePort();
-  const gateway = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', String(gatewayPort), String(redisPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const gateway = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', String(gatewayPort), String(redisPort)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const url = await new Promise<string>((resolve) => gateway.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
     const requester = () => new NodeRequester({ url, token: TOKEN, retries: 1, timeoutMs: 2_000 });
@@ -52,7 +54,14 @@ async function main(): Promise<void> {
     clients['sdk: new Redis(requester)'] = (i) => script.run(sdk, keys, [`u${i}`]);
     const own = new UpstashClient(requester());
     clients['own: UpstashClient(requester)'] = (i) => script.run(own, keys, [`u${i}`]);
-    const sdkFetch = new Redis({ url, token: TOKEN, automaticDeserialization: false, enableAutoPipelining: false, enableTelemetry: false, retry: { retries: 1 } });
+    const sdkFetch = new Redis({
+      url,
+      token: TOKEN,
+      automaticDeserialization: false,
+      enableAutoPipelining: false,
+      enableTelemetry: false,
+      retry: { retries: 1 },
+    });
     clients['sdk over fetch (its own transport)'] = (i) => script.run(sdkFetch, keys, [`u${i}`]);
 
     const names = Object.keys(clients);

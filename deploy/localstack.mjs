@@ -32,7 +32,8 @@ export default class LocalStackStage {
 
     const { endpoint, functionsEndpoint } = serverless.service.custom?.localstack ?? {};
     for (const [name, value] of Object.entries({ endpoint, functionsEndpoint })) {
-      if (!/^https?:\/\/\S+$/.test(value ?? '')) throw new serverless.classes.Error(`custom.localstack.${name} must be an http(s) URL on the localstack stage, got "${value ?? ''}".`);
+      if (!/^https?:\/\/\S+$/.test(value ?? ''))
+        throw new serverless.classes.Error(`custom.localstack.${name} must be an http(s) URL on the localstack stage, got "${value ?? ''}".`);
     }
     this.useLocalStack(serverless.getProvider('aws'), endpoint);
     serverless.service.provider.environment = { ...serverless.service.provider.environment, AWS_ENDPOINT_URL_SECRETS_MANAGER: functionsEndpoint };
@@ -67,7 +68,8 @@ export default class LocalStackStage {
   dropHttpApiReferences() {
     const template = this.serverless.service.provider.compiledCloudFormationTemplate;
     const dropped = new Set(['HttpApi']);
-    const names = (value) => [...dropped].some((id) => JSON.stringify(value).includes(`"Ref":"${id}"`) || JSON.stringify(value).includes(`"Fn::GetAtt":["${id}"`));
+    const names = (value) =>
+      [...dropped].some((id) => JSON.stringify(value).includes(`"Ref":"${id}"`) || JSON.stringify(value).includes(`"Fn::GetAtt":["${id}"`));
     for (let found = true; found; ) {
       found = false;
       for (const [id, resource] of Object.entries(template.Resources)) {

@@ -79,7 +79,13 @@ module.exports = async ({ resolveVariable }) => {
       EvaluationPeriods: 1,
       DatapointsToAlarm: 1,
     }),
-    DeadLettersAlarm: own('DrainDeadLettered', 'Sum', 1, 1, 'The ledger refused winners too often: they are dead letters and wait for an operator (GET .../dead-letters, then requeue).'),
+    DeadLettersAlarm: own(
+      'DrainDeadLettered',
+      'Sum',
+      1,
+      1,
+      'The ledger refused winners too often: they are dead letters and wait for an operator (GET .../dead-letters, then requeue).',
+    ),
     PersistLagAlarm: own('PersistLag', 'p99', 2000, 1, 'p99 of the time from acceptance to the ledger write above 2 s over a minute: the drain is behind.', {
       ComparisonOperator: 'GreaterThanThreshold',
     }),
@@ -94,17 +100,21 @@ module.exports = async ({ resolveVariable }) => {
   for (const fn of CRITICAL_FUNCTIONS) {
     const id = logicalId(fn);
     for (const metric of ['Errors', 'Throttles']) {
-      Resources[`${id.replace('LambdaFunction', '')}${metric}Alarm`] = alarm(`${fn}-${metric.toLowerCase()}`, `The ${fn} function had ${metric.toLowerCase()} in the last minute.`, {
-        Namespace: 'AWS/Lambda',
-        MetricName: metric,
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
-        Period: 60,
-        Statistic: 'Sum',
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        EvaluationPeriods: 1,
-        DatapointsToAlarm: 1,
-      });
+      Resources[`${id.replace('LambdaFunction', '')}${metric}Alarm`] = alarm(
+        `${fn}-${metric.toLowerCase()}`,
+        `The ${fn} function had ${metric.toLowerCase()} in the last minute.`,
+        {
+          Namespace: 'AWS/Lambda',
+          MetricName: metric,
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
+          Period: 60,
+          Statistic: 'Sum',
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          EvaluationPeriods: 1,
+          DatapointsToAlarm: 1,
+        },
+      );
     }
   }
   const alarmIds = Object.keys(Resources).filter((id) => id.endsWith('Alarm'));
@@ -122,7 +132,9 @@ module.exports = async ({ resolveVariable }) => {
     Outputs: {
       DropDashboardUrl: {
         Description: 'The CloudWatch dashboard for a drop',
-        Value: { 'Fn::Join': ['', ['https://console.aws.amazon.com/cloudwatch/home?region=', { Ref: 'AWS::Region' }, '#dashboards:name=', { Ref: 'DropDashboard' }]] },
+        Value: {
+          'Fn::Join': ['', ['https://console.aws.amazon.com/cloudwatch/home?region=', { Ref: 'AWS::Region' }, '#dashboards:name=', { Ref: 'DropDashboard' }]],
+        },
       },
     },
   };
@@ -146,7 +158,13 @@ function apiMetric(metricName) {
  */
 function dashboardBody(stage, alarmIds) {
   const own = (metric, label, stat = 'Sum') => [NAMESPACE, metric, 'service', NAMESPACE, 'stage', stage, { label, stat }];
-  const fn = (metric, functionKey, stat = 'Sum') => ['AWS/Lambda', metric, 'FunctionName', `@ref:${logicalId(functionKey)}@`, { label: `${functionKey} ${metric.toLowerCase()}`, stat }];
+  const fn = (metric, functionKey, stat = 'Sum') => [
+    'AWS/Lambda',
+    metric,
+    'FunctionName',
+    `@ref:${logicalId(functionKey)}@`,
+    { label: `${functionKey} ${metric.toLowerCase()}`, stat },
+  ];
   const api = (metric, label, stat = 'Sum') => ['AWS/ApiGateway', metric, 'ApiId', '@ref:HttpApi@', 'Stage', '$default', { label, stat }];
   const table = (metric, label, stat = 'Sum') => ['AWS/DynamoDB', metric, 'TableName', '@ref:LedgerTable@', { label, stat }];
   const widget = (x, y, width, title, metrics, extra = {}) => ({
@@ -185,12 +203,30 @@ function dashboardBody(stage, alarmIds) {
         ],
         { stacked: true },
       ),
-      widget(12, 3, 12, 'API requests and errors', [api('Count', 'requests'), api('4xx', '4xx'), api('5xx', '5xx'), own('AnsweredWithoutRedis', 'answered without Redis')]),
+      widget(12, 3, 12, 'API requests and errors', [
+        api('Count', 'requests'),
+        api('4xx', '4xx'),
+        api('5xx', '5xx'),
+        own('AnsweredWithoutRedis', 'answered without Redis'),
+      ]),
       widget(0, 9, 8, 'API latency (ms)', [api('Latency', 'p50', 'p50'), api('Latency', 'p99', 'p99'), own('RedisLatency', 'Redis p99', 'p99')]),
-      widget(8, 9, 8, 'Persist lag: accepted to ledger (ms)', [own('PersistLag', 'p50', 'p50'), own('PersistLag', 'p99', 'p99'), own('PersistLag', 'max', 'Maximum')], {
-        annotations: { horizontal: [{ label: 'alarm', value: 2000 }] },
-      }),
-      widget(16, 9, 8, 'Drain', [own('DrainIssued', 'issued'), own('DrainRedelivered', 'redelivered'), own('DrainRejected', 'rejected'), own('DrainDeadLettered', 'dead-lettered'), own('DrainStale', 'stale')]),
+      widget(
+        8,
+        9,
+        8,
+        'Persist lag: accepted to ledger (ms)',
+        [own('PersistLag', 'p50', 'p50'), own('PersistLag', 'p99', 'p99'), own('PersistLag', 'max', 'Maximum')],
+        {
+          annotations: { horizontal: [{ label: 'alarm', value: 2000 }] },
+        },
+      ),
+      widget(16, 9, 8, 'Drain', [
+        own('DrainIssued', 'issued'),
+        own('DrainRedelivered', 'redelivered'),
+        own('DrainRejected', 'rejected'),
+        own('DrainDeadLettered', 'dead-lettered'),
+        own('DrainStale', 'stale'),
+      ]),
       widget(0, 15, 8, 'Ledger (DynamoDB)', [
         table('ConsumedWriteCapacityUnits', 'WCU consumed'),
         table('ConsumedReadCapacityUnits', 'RCU consumed'),

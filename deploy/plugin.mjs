@@ -54,7 +54,8 @@ export default class DeploySettings {
     const custom = service.custom ?? {};
 
     for (const retired of ['API_THROTTLE_RATE', 'API_THROTTLE_BURST']) {
-      if (process.env[retired]) this.refuse(`${retired} is no longer read: the API's throttles are per route now (THROTTLE_ISSUE_RATE, THROTTLE_READ_RATE, ... see docs/deploy.md).`);
+      if (process.env[retired])
+        this.refuse(`${retired} is no longer read: the API's throttles are per route now (THROTTLE_ISSUE_RATE, THROTTLE_READ_RATE, ... see docs/deploy.md).`);
     }
 
     const capacity = this.capacity(custom.concurrency ?? {});
@@ -83,10 +84,12 @@ export default class DeploySettings {
       return Number(text);
     };
     const perFunction = (table, kind) =>
-      Object.fromEntries(Object.entries(table ?? {}).map(([name, value]) => {
-        this.serverless.service.getFunction(name); // throws for a function that does not exist
-        return [name, count(value, `The ${kind} concurrency of ${name}`)];
-      }));
+      Object.fromEntries(
+        Object.entries(table ?? {}).map(([name, value]) => {
+          this.serverless.service.getFunction(name); // throws for a function that does not exist
+          return [name, count(value, `The ${kind} concurrency of ${name}`)];
+        }),
+      );
     return {
       account: count(concurrency.account, 'ACCOUNT_CONCURRENCY') ?? 1_000,
       reserved: perFunction(concurrency.reserved, 'reserved'),

@@ -92,7 +92,11 @@ module.exports = async ({ resolveVariable }) => {
       statements.push({ Effect: 'Allow', Action: group.index, Resource: [{ 'Fn::Join': ['/', [{ 'Fn::GetAtt': ['LedgerTable', 'Arn'] }, 'index', 'GSI1']] }] });
     }
     if (group.invoke) {
-      statements.push({ Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: group.invoke.map((name) => arn('lambda', `function:${functionName(name)}`)) });
+      statements.push({
+        Effect: 'Allow',
+        Action: ['lambda:InvokeFunction'],
+        Resource: group.invoke.map((name) => arn('lambda', `function:${functionName(name)}`)),
+      });
     }
     if (group.failures) {
       statements.push({ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: [{ 'Fn::GetAtt': ['AsyncFailuresQueue', 'Arn'] }] });

@@ -59,7 +59,9 @@ export function settingsContradictions(config: Config, timeouts: FunctionTimeout
 
   for (const name of API_FUNCTIONS) {
     if (timeoutMs(name) >= API_GATEWAY_WAIT_S * 1_000) {
-      problems.push(`The ${name} function's timeout (${timeoutMs(name) / 1_000} s) must be under the 30 s API Gateway waits for it, or API Gateway answers 503 while the function still runs.`);
+      problems.push(
+        `The ${name} function's timeout (${timeoutMs(name) / 1_000} s) must be under the 30 s API Gateway waits for it, or API Gateway answers 503 while the function still runs.`,
+      );
     }
   }
 
@@ -73,8 +75,16 @@ export function settingsContradictions(config: Config, timeouts: FunctionTimeout
     }
   };
   covers(['issue'], issueMaxMs(config), 'an issue request can take (REDIS_DEADLINE_MS, REBUILD_WAIT_MS and the fixed budgets of lib/budgets.ts)');
-  covers(READ_FUNCTIONS, readMaxMs(config), 'a read request can take (REDIS_DEADLINE_MS, LEDGER_READ_ATTEMPTS, LEDGER_READ_REQUEST_TIMEOUT_MS, REBUILD_WAIT_MS)');
-  covers(ADMIN_FUNCTIONS, adminCallMaxMs(config), 'one ledger call and one Redis call of an admin request can take (LEDGER_ATTEMPTS, LEDGER_REQUEST_TIMEOUT_MS, REDIS_TIMEOUT_MS)');
+  covers(
+    READ_FUNCTIONS,
+    readMaxMs(config),
+    'a read request can take (REDIS_DEADLINE_MS, LEDGER_READ_ATTEMPTS, LEDGER_READ_REQUEST_TIMEOUT_MS, REBUILD_WAIT_MS)',
+  );
+  covers(
+    ADMIN_FUNCTIONS,
+    adminCallMaxMs(config),
+    'one ledger call and one Redis call of an admin request can take (LEDGER_ATTEMPTS, LEDGER_REQUEST_TIMEOUT_MS, REDIS_TIMEOUT_MS)',
+  );
 
   const drainMs = timeoutMs('drain');
   if (config.drain.stopBeforeTimeoutMs + MIN_DRAIN_WORK_MS > drainMs) {
@@ -120,7 +130,9 @@ export function capacityContradictions(capacity: Capacity): string[] {
     if (!provisioned) continue;
     const cap = capacity.reserved[name];
     if (cap !== undefined && provisioned > cap) {
-      problems.push(`The ${name} function's provisioned concurrency (${provisioned}) cannot exceed its reserved concurrency (${cap}): raise the reservation or provision less.`);
+      problems.push(
+        `The ${name} function's provisioned concurrency (${provisioned}) cannot exceed its reserved concurrency (${cap}): raise the reservation or provision less.`,
+      );
     }
   }
   return problems;

@@ -143,7 +143,9 @@ export function readQuery<S extends QuerySpec>(event: HttpEvent, spec: S): Query
   const takes = Object.keys(spec);
   const unknown = Object.keys(query).filter((name) => !takes.includes(name));
   if (unknown.length > 0) {
-    throw new InvalidInputError(`unknown query parameter(s): ${unknown.slice(0, 5).join(', ')}; this route takes ${takes.length > 0 ? takes.join(', ') : 'none'}`);
+    throw new InvalidInputError(
+      `unknown query parameter(s): ${unknown.slice(0, 5).join(', ')}; this route takes ${takes.length > 0 ? takes.join(', ') : 'none'}`,
+    );
   }
   const values: Record<string, unknown> = {};
   for (const name of takes) values[name] = spec[name]!(query[name], name);

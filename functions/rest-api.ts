@@ -37,7 +37,8 @@ export function toHttpApiEvent(event: APIGatewayProxyEvent): APIGatewayProxyEven
   // Payload 2.0 lowercases header names and joins repeated headers with commas.
   const headers: Record<string, string> = {};
   for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) if (values) headers[name.toLowerCase()] = values.join(',');
-  for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined && !(name.toLowerCase() in headers)) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(event.headers ?? {}))
+    if (value !== undefined && !(name.toLowerCase() in headers)) headers[name.toLowerCase()] = value;
   const query = event.multiValueQueryStringParameters ?? {};
   const rawQueryString = Object.entries(query)
     .flatMap(([name, values]) => (values ?? []).map((value) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`))

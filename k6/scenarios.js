@@ -86,7 +86,14 @@ const shapes = {
     users: { kind: 'new' },
     // As the bench: enough virtual users for two seconds of arrivals in flight. Past that k6 drops
     // arrivals (its dropped_iterations metric) instead of sending them late.
-    scenario: { executor: 'constant-arrival-rate', rate: QUICK ? 1000 : 2000, timeUnit: '1s', duration: QUICK ? '5s' : '30s', preAllocatedVUs: QUICK ? 500 : 1000, maxVUs: QUICK ? 2000 : 4000 },
+    scenario: {
+      executor: 'constant-arrival-rate',
+      rate: QUICK ? 1000 : 2000,
+      timeUnit: '1s',
+      duration: QUICK ? '5s' : '30s',
+      preAllocatedVUs: QUICK ? 500 : 1000,
+      maxVUs: QUICK ? 2000 : 4000,
+    },
   },
   drop: {
     units: DROP_UNITS,
@@ -131,10 +138,14 @@ export function setup() {
   if (!__ENV.COUPON_ID) {
     // The drop opens once its pre-opening wave has been sent (k6 starts the scenarios right after setup).
     const startsAt = shape.opensInSeconds ? new Date(Date.now() + shape.opensInSeconds * 1000).toISOString() : undefined;
-    const created = http.post(`${BASE_URL}/api/v2/admin/coupons`, JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units, startsAt: startsAt }), {
-      headers: admin.headers,
-      responseCallback: http.expectedStatuses(201),
-    });
+    const created = http.post(
+      `${BASE_URL}/api/v2/admin/coupons`,
+      JSON.stringify({ couponId, name: `k6 ${SCENARIO}`, totalQuantity: shape.units, startsAt: startsAt }),
+      {
+        headers: admin.headers,
+        responseCallback: http.expectedStatuses(201),
+      },
+    );
     if (created.status !== 201) fail(`creating coupon ${couponId} answered ${created.status}: ${created.body}`);
   }
   return { couponId };
@@ -171,7 +182,7 @@ function issue(data, userId, name) {
       let body;
       try {
         body = /** @type {any} */ (r.json());
-      } catch (notJson) {
+      } catch (_notJson) {
         return false; // not JSON (a gateway's error page): not a final answer
       }
       return r.status === 200 ? ['ACCEPTED', 'ALREADY_ACCEPTED'].includes(body.result || '') : typeof body.error === 'string';

@@ -32,7 +32,12 @@ export function backgroundRedis(config: Config): RedisClientOptions {
 }
 
 /** A restorer that asks the restore function and waits REBUILD_WAIT_MS for the state (lib/coupons/restorer.ts). */
-export function remoteRestorer(config: Config, shards: Shards, reader: CouponReader, lambda = new LambdaInvoker(config.region, config.drainTrigger.lambdaEndpoint)): Restorer {
+export function remoteRestorer(
+  config: Config,
+  shards: Shards,
+  reader: CouponReader,
+  lambda = new LambdaInvoker(config.region, config.drainTrigger.lambdaEndpoint),
+): Restorer {
   const restoreFunction = config.restoreFunctionName;
   const startRestore = async (request: RestoreRequest) => {
     if (!restoreFunction) throw new ConfigError('RESTORE_FUNCTION_NAME is required to restore a coupon Redis lost');

@@ -131,7 +131,6 @@ export interface DrainSettings {
   readonly backoffMaxMs: number;
 }
 
-
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Connecting to DynamoDB in the region takes milliseconds; these bound a connection that hangs. */
@@ -229,11 +228,21 @@ function upstash(env: Env): { databases: DatabasesRef } {
   if (url && token) {
     const urls = url.split(',').map((u) => u.trim());
     const tokens = token.split(',').map((t) => t.trim());
-    if (urls.length !== tokens.length) throw new ConfigError(`UPSTASH_REDIS_REST_URL names ${urls.length} database(s) but UPSTASH_REDIS_REST_TOKEN ${tokens.length}`);
-    return { databases: { given: parseDatabases(urls.map((u, i) => ({ url: u, token: tokens[i] })), 'UPSTASH_REDIS_REST_URL') } };
+    if (urls.length !== tokens.length)
+      throw new ConfigError(`UPSTASH_REDIS_REST_URL names ${urls.length} database(s) but UPSTASH_REDIS_REST_TOKEN ${tokens.length}`);
+    return {
+      databases: {
+        given: parseDatabases(
+          urls.map((u, i) => ({ url: u, token: tokens[i] })),
+          'UPSTASH_REDIS_REST_URL',
+        ),
+      },
+    };
   }
   if (secretId) return { databases: { secretId } };
-  throw new ConfigError('UPSTASH_REDIS_REST_URL (with UPSTASH_REDIS_REST_TOKEN, or UPSTASH_SECRET_ID naming a Secrets Manager secret that holds {"url", "token"}) is required');
+  throw new ConfigError(
+    'UPSTASH_REDIS_REST_URL (with UPSTASH_REDIS_REST_TOKEN, or UPSTASH_SECRET_ID naming a Secrets Manager secret that holds {"url", "token"}) is required',
+  );
 }
 
 /** Most Upstash databases one deployment spreads its coupons over. */
@@ -266,7 +275,9 @@ function adminToken(env: Env, stage: string): SecretRef {
 function refuseSsm(env: Env): void {
   const set = SSM_SETTINGS.filter((name) => env[name]);
   if (set.length > 0) {
-    throw new ConfigError(`${set.join(', ')}: SSM parameters are no longer read; put the values in Secrets Manager and set UPSTASH_SECRET_ID and ADMIN_TOKEN_SECRET_ID (see docs/deploy.md)`);
+    throw new ConfigError(
+      `${set.join(', ')}: SSM parameters are no longer read; put the values in Secrets Manager and set UPSTASH_SECRET_ID and ADMIN_TOKEN_SECRET_ID (see docs/deploy.md)`,
+    );
   }
 }
 

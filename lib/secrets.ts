@@ -15,7 +15,8 @@ const CALL_TIMEOUT_MS = 1_000;
 const retryPause = (attempt: number) => 50 * 2 ** attempt * (0.5 + Math.random());
 
 /** The longest a cold start's secret read can take: every attempt at its timeout, every pause at its longest. */
-export const SECRET_READ_MAX_MS = ATTEMPTS * CALL_TIMEOUT_MS + Array.from({ length: ATTEMPTS - 1 }, (_, i) => 50 * 2 ** (i + 1) * 1.5).reduce((a, b) => a + b, 0);
+export const SECRET_READ_MAX_MS =
+  ATTEMPTS * CALL_TIMEOUT_MS + Array.from({ length: ATTEMPTS - 1 }, (_, i) => 50 * 2 ** (i + 1) * 1.5).reduce((a, b) => a + b, 0);
 
 /**
  * Reads Secrets Manager secrets, each at most once per container (cold start): one GetSecretValue call,

@@ -132,7 +132,8 @@ export async function startDynamoQuotaProxy(options: DynamoQuotaProxyOptions): P
     }
     const target = String(req.headers['x-amz-target'] ?? '');
     const operationName = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : '';
-    const forward = (payload: unknown) => backend.forward(req.method ?? 'POST', req.url ?? '/', req.headers, payload === parsed ? body : Buffer.from(JSON.stringify(payload)));
+    const forward = (payload: unknown) =>
+      backend.forward(req.method ?? 'POST', req.url ?? '/', req.headers, payload === parsed ? body : Buffer.from(JSON.stringify(payload)));
     let parsed: Record<string, unknown> | undefined;
     try {
       parsed = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;

@@ -157,16 +157,25 @@ export async function startRedis(options: RedisOptions): Promise<Spawned> {
     'redis-server',
     'redis-server',
     [
-      '--port', String(options.port),
-      '--bind', '127.0.0.1',
-      '--dir', options.dataDir,
-      '--save', '',
-      '--appendonly', durable ? 'yes' : 'no',
+      '--port',
+      String(options.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      options.dataDir,
+      '--save',
+      '',
+      '--appendonly',
+      durable ? 'yes' : 'no',
       // fsync before acknowledging: an admission Redis answered is on disk, even if the machine dies.
-      '--appendfsync', 'always',
-      '--daemonize', 'no',
-      '--protected-mode', 'yes',
-      '--loglevel', 'warning',
+      '--appendfsync',
+      'always',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'yes',
+      '--loglevel',
+      'warning',
     ],
     { logFile: options.logFile },
   );
@@ -196,7 +205,9 @@ export async function startDynamo(options: DynamoOptions): Promise<Spawned> {
   const launcher = join(PROJECT_ROOT, 'localstack', 'dynamodb', 'LoopbackDynamoDBLocal.java');
   const compiler = hasJavaCompiler();
   if (!compiler) {
-    console.warn('WARNING: this Java has no compiler module, so DynamoDB Local listens on ALL interfaces, not only 127.0.0.1. Install a JDK (openjdk-17-jdk-headless) to keep it local.');
+    console.warn(
+      'WARNING: this Java has no compiler module, so DynamoDB Local listens on ALL interfaces, not only 127.0.0.1. Install a JDK (openjdk-17-jdk-headless) to keep it local.',
+    );
   }
   const args = compiler
     ? [libPath, '-Xss1m', '-cp', `${join(EMULATOR_DIR, 'DynamoDBLocal.jar')}:${join(EMULATOR_DIR, 'DynamoDBLocal_lib', '*')}`, launcher, ...common]

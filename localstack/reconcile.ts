@@ -37,10 +37,14 @@ const body = (await response.json().catch(() => ({}))) as Record<string, any>;
 // { message } (a refused token); anything else is some other server on that port.
 if (!response.ok && typeof body.message === 'string') fail(`${response.status}${typeof body.error === 'string' ? ` ${body.error}` : ''}: ${body.message}`);
 if (!response.ok) {
-  fail(`${values.api} answered ${response.status} without the admin API's error body: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`);
+  fail(
+    `${values.api} answered ${response.status} without the admin API's error body: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`,
+  );
 }
 if (typeof body.summary !== 'object' || body.summary === null) {
-  fail(`${values.api} answered ${response.status} with something other than a reconcile report: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`);
+  fail(
+    `${values.api} answered ${response.status} with something other than a reconcile report: is it the stack (npm start) or the stage you meant? Check --api and API_PORT.`,
+  );
 }
 
 if (values.json) {

@@ -23,7 +23,8 @@ export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string
   for (const couponId of await ledgerCouponIds(stack)) {
     const url = `${stack.apiUrl}/api/v2/admin/coupons/${encodeURIComponent(couponId)}/reconcile`;
     const reply = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } }).catch((error: unknown) => error as Error);
-    const body = reply instanceof Response ? ((await reply.json().catch(() => ({}))) as { summary?: Record<string, number>; retry?: boolean; message?: string }) : {};
+    const body =
+      reply instanceof Response ? ((await reply.json().catch(() => ({}))) as { summary?: Record<string, number>; retry?: boolean; message?: string }) : {};
     if (!(reply instanceof Response) || !reply.ok) {
       failed += 1;
       const why = reply instanceof Response ? `${reply.status} ${body.message ?? ''}` : String(reply);
@@ -35,7 +36,9 @@ export async function reconcileAfterUncleanStop(stack: Stack, adminToken: string
     if (body.retry) {
       // A counter moved while it was checked (requests are already arriving): not finished.
       failed += 1;
-      lines.push(`coupon ${couponId}: ${found.length > 0 ? `found ${what}, ` : ''}not finished, state moved meanwhile; run npm run reconcile -- --coupon ${couponId}`);
+      lines.push(
+        `coupon ${couponId}: ${found.length > 0 ? `found ${what}, ` : ''}not finished, state moved meanwhile; run npm run reconcile -- --coupon ${couponId}`,
+      );
       continue;
     }
     if (found.length === 0) continue;

@@ -10,14 +10,17 @@ parseCommandLine({ name: 'reset', usage: 'npm run reset (removes .data/, or DATA
 const dataDir = resolve(process.env.DATA_DIR ?? join(PROJECT_ROOT, '.data'));
 const pidFile = join(dataDir, 'stack.pids');
 const running = existsSync(pidFile)
-  ? readFileSync(pidFile, 'utf8').split(/\s+/).filter(Boolean).some((pid) => {
-      try {
-        process.kill(Number(pid), 0);
-        return true;
-      } catch {
-        return false;
-      }
-    })
+  ? readFileSync(pidFile, 'utf8')
+      .split(/\s+/)
+      .filter(Boolean)
+      .some((pid) => {
+        try {
+          process.kill(Number(pid), 0);
+          return true;
+        } catch {
+          return false;
+        }
+      })
   : false;
 if (running) {
   console.error('fcfs-coupons: the local stack is running; stop it (Ctrl-C) before `npm run reset`.');
@@ -31,7 +34,9 @@ if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
 }
 const foreign = existsSync(dataDir) ? readdirSync(dataDir).filter((entry) => !OURS.has(entry)) : [];
 if (foreign.length > 0) {
-  console.error(`fcfs-coupons: ${dataDir} holds more than the local stack's state (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); not removing it. Check DATA_DIR.`);
+  console.error(
+    `fcfs-coupons: ${dataDir} holds more than the local stack's state (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); not removing it. Check DATA_DIR.`,
+  );
   process.exit(1);
 }
 rmSync(dataDir, { recursive: true, force: true });

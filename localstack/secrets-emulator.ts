@@ -121,7 +121,8 @@ export async function startSecretsEmulator(options: SecretsEmulatorOptions = {})
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readAll(req);
-    if (req.method === 'GET' && req.url === '/_fcfs/stats') return send(res, { status: 200, body: stats as unknown as Record<string, unknown> }, 'application/json');
+    if (req.method === 'GET' && req.url === '/_fcfs/stats')
+      return send(res, { status: 200, body: stats as unknown as Record<string, unknown> }, 'application/json');
     const api = String(req.headers['x-amz-target'] ?? '') as SecretsApi;
     if (!APIS.includes(api)) return send(res, error('UnknownOperationException', { message: `not emulated: ${api || 'no X-Amz-Target'}` }));
     let input: Record<string, unknown>;

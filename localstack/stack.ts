@@ -105,7 +105,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const databases = [{ redis: ports.redis, gateway: ports.gateway }, ...(ports.moreShards ?? [])].slice(0, shardCount);
     if (databases.length < shardCount) throw new StackError(`${shardCount} shards need ${shardCount - 1} more redis-server and gateway ports`);
     const scale = options.quotaScale;
-    if (scale !== undefined && !(scale >= 1 && Number.isFinite(scale))) throw new StackError(`the quota scale factor must be a number of at least 1, got ${scale}`);
+    if (scale !== undefined && !(scale >= 1 && Number.isFinite(scale)))
+      throw new StackError(`the quota scale factor must be a number of at least 1, got ${scale}`);
     if (scale !== undefined && !ports.dynamodbProxy) throw new StackError('the quota proxy needs a port (ports.dynamodbProxy)');
     const checks: Promise<void>[] = [];
     if (!options.externalRedis) {
@@ -157,13 +158,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const external = options.externalDynamo;
     const dynamodbEndpoint = external === 'aws' ? undefined : external ? external.endpoint : `http://127.0.0.1:${ports.dynamodb}`;
     if (!external) {
-      starting.push(
-        startDynamo({ port: ports.dynamodb, dataDir: join(options.dataDir, 'dynamodb'), logFile: join(logs, 'dynamodb.log') }).then(watch),
-      );
+      starting.push(startDynamo({ port: ports.dynamodb, dataDir: join(options.dataDir, 'dynamodb'), logFile: join(logs, 'dynamodb.log') }).then(watch));
     }
     let quotaProxyUrl: string | undefined;
     if (scale !== undefined) {
-      if (!dynamodbEndpoint) throw new StackError('the quota proxy emulates DynamoDB in front of DynamoDB Local, not AWS (unset LOCAL_DYNAMODB=false or QUOTA_SCALE)');
+      if (!dynamodbEndpoint)
+        throw new StackError('the quota proxy emulates DynamoDB in front of DynamoDB Local, not AWS (unset LOCAL_DYNAMODB=false or QUOTA_SCALE)');
       quotaProxyUrl = `http://127.0.0.1:${ports.dynamodbProxy}`;
       const proxy = watch(
         spawnLogged('dynamodb-quota-proxy', process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'dynamodb-quota-proxy.ts')], {
@@ -205,22 +205,27 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     if (options.offline) {
       const offline = watch(
-        spawnLogged('serverless-offline', process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'local'], {
-          logFile: options.offlineLog,
-          env: {
-            ...process.env,
-            ...env,
-            SLS_TELEMETRY_DISABLED: '1',
-            SLS_NOTIFICATIONS_MODE: 'off',
-            // serverless offline prints three lines per invocation at its default level; at 200,000
-            // requests that is noise nobody reads and about a third of a trivial handler's CPU (measured:
-            // 1,919 -> 2,765 req/s). Warnings and errors still show; SLS_LOG_LEVEL=notice brings them back.
-            SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL ?? 'warning',
-            // npm start keeps the default folder; a stack on other ports (tests, bench) gets its own.
-            ...(buildFolder ? { ESBUILD_WORK_FOLDER: `.esbuild-${ports.api}` } : {}),
+        spawnLogged(
+          'serverless-offline',
+          process.execPath,
+          [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'local'],
+          {
+            logFile: options.offlineLog,
+            env: {
+              ...process.env,
+              ...env,
+              SLS_TELEMETRY_DISABLED: '1',
+              SLS_NOTIFICATIONS_MODE: 'off',
+              // serverless offline prints three lines per invocation at its default level; at 200,000
+              // requests that is noise nobody reads and about a third of a trivial handler's CPU (measured:
+              // 1,919 -> 2,765 req/s). Warnings and errors still show; SLS_LOG_LEVEL=notice brings them back.
+              SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL ?? 'warning',
+              // npm start keeps the default folder; a stack on other ports (tests, bench) gets its own.
+              ...(buildFolder ? { ESBUILD_WORK_FOLDER: `.esbuild-${ports.api}` } : {}),
+            },
+            inherit: options.offlineLog === undefined,
           },
-          inherit: options.offlineLog === undefined,
-        }),
+        ),
       );
       await waitForPort(ports.api, 'serverless offline', offline.child, 120_000);
       await waitForPort(ports.lambda, 'serverless offline (Lambda endpoint)', offline.child, 30_000);

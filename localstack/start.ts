@@ -17,12 +17,18 @@ import { reconcileAfterUncleanStop } from './recover.js';
 import { startStack, type Stack } from './stack.js';
 
 const env = process.env;
-const START: Tool = { name: 'fcfs-coupons', usage: 'npm start [-- --shards N]   (N Upstash databases, 1 to 32; QUOTA_SCALE=S emulates the quotas / S)', refusedExitCode: 1 };
+const START: Tool = {
+  name: 'fcfs-coupons',
+  usage: 'npm start [-- --shards N]   (N Upstash databases, 1 to 32; QUOTA_SCALE=S emulates the quotas / S)',
+  refusedExitCode: 1,
+};
 const options = parseCommandLine(START, { shards: { type: 'string', default: '1' } });
 const shards = /^\d{1,3}$/.test(options.shards) ? Number(options.shards) : Number.NaN;
-if (!(shards >= 1 && shards <= MAX_SHARDS)) refuse(START, `--shards must be a whole number of Upstash databases from 1 to ${MAX_SHARDS}, got "${options.shards}".`);
+if (!(shards >= 1 && shards <= MAX_SHARDS))
+  refuse(START, `--shards must be a whole number of Upstash databases from 1 to ${MAX_SHARDS}, got "${options.shards}".`);
 const quotaScale = env.QUOTA_SCALE ? (/^\d{1,6}(\.\d+)?$/.test(env.QUOTA_SCALE) ? Number(env.QUOTA_SCALE) : Number.NaN) : undefined;
-if (quotaScale !== undefined && !(quotaScale >= 1)) refuse(START, `QUOTA_SCALE must be a number of at least 1 (the cloud's quotas are divided by it), got "${env.QUOTA_SCALE}".`);
+if (quotaScale !== undefined && !(quotaScale >= 1))
+  refuse(START, `QUOTA_SCALE must be a number of at least 1 (the cloud's quotas are divided by it), got "${env.QUOTA_SCALE}".`);
 const port = (name: string, fallback: number) => {
   const value = Number(env[name] ?? fallback);
   if (!Number.isInteger(value) || value < 1 || value > 65_535) fail(`${name} must be a port number, got "${env[name]}".`);
@@ -46,16 +52,28 @@ const rawSeedQuantity = env.SEED_COUPON_QUANTITY || '10000';
 const seedQuantity = /^\d{1,15}$/.test(rawSeedQuantity) ? Number(rawSeedQuantity) : Number.NaN;
 const seeding = seedCouponId !== '' && seedQuantity !== 0;
 const externalRedis =
-  env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN
-    ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }
-    : undefined;
+  env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN ? { url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN } : undefined;
 const externalDynamo = env.LOCAL_DYNAMODB === 'false' ? ('aws' as const) : undefined;
-if (externalRedis && shards > 1) refuse(START, '--shards starts local databases; with UPSTASH_REDIS_REST_URL set, list your databases there (comma-separated) instead.');
-if (externalDynamo && quotaScale !== undefined) refuse(START, 'QUOTA_SCALE emulates DynamoDB\'s quotas in front of DynamoDB Local; unset it with LOCAL_DYNAMODB=false.');
+if (externalRedis && shards > 1)
+  refuse(START, '--shards starts local databases; with UPSTASH_REDIS_REST_URL set, list your databases there (comma-separated) instead.');
+if (externalDynamo && quotaScale !== undefined)
+  refuse(START, "QUOTA_SCALE emulates DynamoDB's quotas in front of DynamoDB Local; unset it with LOCAL_DYNAMODB=false.");
 {
-  const taken = [ports.api, ports.lambda, ports.dynamodb, ports.gateway, ports.redis, ...ports.moreShards.flatMap((s) => [s.redis, s.gateway]), ...(quotaScale ? [ports.dynamodbProxy] : [])];
+  const taken = [
+    ports.api,
+    ports.lambda,
+    ports.dynamodb,
+    ports.gateway,
+    ports.redis,
+    ...ports.moreShards.flatMap((s) => [s.redis, s.gateway]),
+    ...(quotaScale ? [ports.dynamodbProxy] : []),
+  ];
   const twice = taken.find((p, i) => taken.indexOf(p) !== i);
-  if (twice !== undefined) refuse(START, `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, DYNAMODB_PROXY_PORT, GATEWAY_PORT or REDIS_PORT.`);
+  if (twice !== undefined)
+    refuse(
+      START,
+      `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, DYNAMODB_PROXY_PORT, GATEWAY_PORT or REDIS_PORT.`,
+    );
 }
 const pidFile = join(dataDir, 'stack.pids');
 /**

@@ -109,7 +109,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (path === BILLING_PATH || path === `${BILLING_PATH}/reset`) return billing(res, req, path, who);
     const format = String(req.headers['upstash-response-format'] ?? 'json').toLowerCase();
     if (format !== 'json') {
-      return reply(res, { status: 400, body: errorBody(format === 'resp2' ? 'ERR the local gateway does not emulate Upstash-Response-Format: resp2' : `ERR invalid response format: ${format}`) });
+      return reply(res, {
+        status: 400,
+        body: errorBody(
+          format === 'resp2' ? 'ERR the local gateway does not emulate Upstash-Response-Format: resp2' : `ERR invalid response format: ${format}`,
+        ),
+      });
     }
     if (redis.status !== 'ready') return reply(res, { status: 503, body: errorBody('Redis is unavailable: connection not ready') });
     const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
@@ -160,10 +165,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // Give Redis a moment to accept the connection, so the first request is not answered 503 needlessly;
   // a Redis that is down still lets the gateway start (it answers 503 until Redis is back).
-  await Promise.race([
-    new Promise((resolve) => redis.once('ready', resolve)),
-    new Promise((resolve) => setTimeout(resolve, 5_000)),
-  ]);
+  await Promise.race([new Promise((resolve) => redis.once('ready', resolve)), new Promise((resolve) => setTimeout(resolve, 5_000))]);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, host, () => resolve());

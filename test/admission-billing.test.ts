@@ -31,13 +31,17 @@ afterAll(() => gateway.close());
 /** Deps on the counting gateway; a fresh container (cache) unless one is given. */
 function deps(admission: Partial<typeof defaultAdmission> = {}) {
   const settings = { ...defaultAdmission, ...admission };
-  return scenarioDeps({ ...services(), gatewayUrl: gateway.url, gatewayToken: 'billing-test' }, `bill${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`, {
-    drain: defaultDrain,
-    admission: settings,
-    cache: new CouponCache(settings),
-    // The live page's reports (one HSET per coupon and second) are billed on their own, below.
-    tally: new DecisionTally(Number.POSITIVE_INFINITY),
-  });
+  return scenarioDeps(
+    { ...services(), gatewayUrl: gateway.url, gatewayToken: 'billing-test' },
+    `bill${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+    {
+      drain: defaultDrain,
+      admission: settings,
+      cache: new CouponCache(settings),
+      // The live page's reports (one HSET per coupon and second) are billed on their own, below.
+      tally: new DecisionTally(Number.POSITIVE_INFINITY),
+    },
+  );
 }
 
 /** Billed commands of one call. */
@@ -56,14 +60,20 @@ async function coupon(d: ReturnType<typeof deps>, totalQuantity: number, startsA
 const open = { triggerLeaseMs: 10_000 };
 
 describe('admit.lua: billed commands per answer (the EVALSHA and every call inside it)', () => {
-  it('a winner: 4 by the container clock, 5 when Redis\' clock decides (near startsAt or endsAt)', async () => {
+  it("a winner: 4 by the container clock, 5 when Redis' clock decides (near startsAt or endsAt)", async () => {
     const d = deps();
     const couponId = await coupon(d, 10);
-    expect(await billed(() => d.store.admit(couponId, 'a', { ...open, clock: { kind: 'container', now: Date.now() } }))).toMatchObject({ result: { reply: { kind: 'ACCEPTED' } }, commands: 4 });
-    expect(await billed(() => d.store.admit(couponId, 'b', { ...open, clock: { kind: 'redis' } }))).toMatchObject({ result: { reply: { kind: 'ACCEPTED' } }, commands: 5 });
+    expect(await billed(() => d.store.admit(couponId, 'a', { ...open, clock: { kind: 'container', now: Date.now() } }))).toMatchObject({
+      result: { reply: { kind: 'ACCEPTED' } },
+      commands: 4,
+    });
+    expect(await billed(() => d.store.admit(couponId, 'b', { ...open, clock: { kind: 'redis' } }))).toMatchObject({
+      result: { reply: { kind: 'ACCEPTED' } },
+      commands: 5,
+    });
   });
 
-  it('a refusal: 2 (a repeat, SOLD_OUT, NOT_OPEN by Redis\' clock just before the opening)', async () => {
+  it("a refusal: 2 (a repeat, SOLD_OUT, NOT_OPEN by Redis' clock just before the opening)", async () => {
     const d = deps();
     const couponId = await coupon(d, 1);
     await d.store.admit(couponId, 'winner', open);
@@ -71,7 +81,10 @@ describe('admit.lua: billed commands per answer (the EVALSHA and every call insi
     expect(await billed(() => d.store.admit(couponId, 'late', open))).toMatchObject({ result: { reply: { kind: 'SOLD_OUT' } }, commands: 2 });
     const startsAt = Date.now() + 60_000;
     const later = await coupon(d, 5, startsAt);
-    expect(await billed(() => d.store.admit(later, 'early', { ...open, clock: { kind: 'redis-first', startsAt } }))).toMatchObject({ result: { reply: { kind: 'NOT_OPEN' } }, commands: 2 });
+    expect(await billed(() => d.store.admit(later, 'early', { ...open, clock: { kind: 'redis-first', startsAt } }))).toMatchObject({
+      result: { reply: { kind: 'NOT_OPEN' } },
+      commands: 2,
+    });
   });
 });
 
@@ -103,7 +116,10 @@ describe('a container answers what cannot change anything without Redis', () => 
     const first = await billed(() => issueCoupon(d, couponId, 'late0'));
     expect(first.result).toEqual({ kind: 'SOLD_OUT' });
     for (let i = 1; i <= 20; i++) expect(await billed(() => issueCoupon(d, couponId, `late${i}`))).toEqual({ result: { kind: 'SOLD_OUT' }, commands: 0 });
-    expect(await billed(() => issueCoupon(d, couponId, 'w1'))).toEqual({ result: { kind: 'ALREADY_ACCEPTED', ticket: 1, status: 'PENDING', issuedAt: undefined }, commands: 2 });
+    expect(await billed(() => issueCoupon(d, couponId, 'w1'))).toEqual({
+      result: { kind: 'ALREADY_ACCEPTED', ticket: 1, status: 'PENDING', issuedAt: undefined },
+      commands: 2,
+    });
     await drainCoupon(d, couponId, forever);
     expect((await issueCoupon(d, couponId, 'w1')).kind === 'ALREADY_ACCEPTED' && (await issueCoupon(d, couponId, 'w2'))).toMatchObject({ status: 'ISSUED' });
   });

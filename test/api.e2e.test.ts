@@ -64,7 +64,12 @@ describe('the HTTP API through serverless offline', () => {
     }
 
     // The first admission started a drain through the Lambda invoke endpoint: no minute-long wait.
-    const view = await eventually(() => client.adminCoupon(couponId), (r) => r.body.issued === 1_000, 60_000, 'all winners persisted within a minute');
+    const view = await eventually(
+      () => client.adminCoupon(couponId),
+      (r) => r.body.issued === 1_000,
+      60_000,
+      'all winners persisted within a minute',
+    );
     expect(view.body).toMatchObject({ status: 'FINISHED', queued: 0, inflight: 0, deadLettered: 0, remaining: 0 });
     const ledger = testDeps().ledger;
     const persisted: string[] = [];

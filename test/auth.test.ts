@@ -28,7 +28,12 @@ describe('users act only for themselves, admins need the token, abusers are slow
     createCoupon = (await import('../functions/admin-create-coupon.js')).handler as typeof createCoupon;
     couponId = uniqueCouponId('auth');
     const created = await createCoupon(
-      httpEvent({ method: 'POST', path: '/api/v2/admin/coupons', headers: { authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ couponId, name: 'auth', totalQuantity: 100 }) }),
+      httpEvent({
+        method: 'POST',
+        path: '/api/v2/admin/coupons',
+        headers: { authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify({ couponId, name: 'auth', totalQuantity: 100 }),
+      }),
     );
     expect(created.statusCode).toBe(201);
   });

@@ -37,7 +37,7 @@ describe('bench CPU accounting', () => {
     expect(machineTicks(stat)).toEqual({ busy: 170, steal: 30 });
   });
 
-  it('turns snapshots into CPU per request of the system\'s own processes, and bounds the throughput by the cores', () => {
+  it("turns snapshots into CPU per request of the system's own processes, and bounds the throughput by the cores", () => {
     const at = (ms: number, busy: number, steal: number, byRole: Record<string, number>): CpuSnapshot => ({
       at: ms,
       machine: { busy, steal },
@@ -78,7 +78,7 @@ describe('bench CPU accounting', () => {
     expect(await measure('busy child', burn(0.4))).toBeGreaterThanOrEqual(0.38);
   });
 
-  it.runIf(process.platform === 'linux')('keeps the CPU of a child that exited within the run in its parent\'s role', async () => {
+  it.runIf(process.platform === 'linux')("keeps the CPU of a child that exited within the run in its parent's role", async () => {
     // The parent idles while its own child burns and exits (reaped by spawnSync).
     const grandchild = JSON.stringify(burn(0.4));
     const parent = `require('node:child_process').spawnSync(process.execPath, ['-e', ${grandchild}]);`;

@@ -22,7 +22,10 @@ const run = (script: string, args: string[], env: Record<string, string> = {}) =
 /** The same, without blocking this process: for a tool that talks to a server this test runs. */
 const runAsync = (script: string, args: string[]) =>
   new Promise<{ status: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './localstack/lua-loader.mjs', join(PROJECT_ROOT, script), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './localstack/lua-loader.mjs', join(PROJECT_ROOT, script), ...args], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('close', (status) => resolve({ status, stderr }));
@@ -63,7 +66,10 @@ describe('npm run reconcile', () => {
     await new Promise<void>((resolve) => api.listen(port, '127.0.0.1', () => resolve()));
     try {
       const cases: [string[], string][] = [
-        [['--coupon', 'bad!id', '--api', `http://127.0.0.1:${port}`], 'reconcile: --coupon must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-", got "bad!id"'],
+        [
+          ['--coupon', 'bad!id', '--api', `http://127.0.0.1:${port}`],
+          'reconcile: --coupon must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-", got "bad!id"',
+        ],
         [['--coupon', '1', '--api', 'ftp://example.com'], 'reconcile: --api must be an http(s) URL, got "ftp://example.com"'],
         [['--coupon', '1', '--repair', '--api', `http://127.0.0.1:${port}`], "reconcile: Unknown option '--repair'"],
         [['--api', `http://127.0.0.1:${port}`], 'reconcile: --coupon <couponId> is required, e.g. npm run reconcile -- --coupon 1'],
@@ -81,7 +87,7 @@ describe('npm run reconcile', () => {
 });
 
 describe('npm run reconcile against a server that is not the stack', () => {
-  it('says what it reached instead of printing the foreign server\'s status and body', async () => {
+  it("says what it reached instead of printing the foreign server's status and body", async () => {
     // Some other server on the port (here one answering 501 with an empty JSON body, as one did).
     const other = createServer((_req, res) => res.writeHead(501, { 'content-type': 'application/json' }).end('{}'));
     const port = await freePort();

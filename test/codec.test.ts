@@ -52,7 +52,9 @@ describe('the stored encodings (lib/redis/codec.ts)', () => {
       for (const file of sources(join(PROJECT_ROOT, dir))) {
         if (file.endsWith(join('redis', 'codec.ts'))) continue;
         // Comments may quote an encoding; code may not.
-        const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+        const text = readFileSync(file, 'utf8')
+          .replace(/\/\*[\s\S]*?\*\//g, '')
+          .replace(/^\s*\/\/.*$/gm, '');
         for (const marker of ENCODING_MARKERS) {
           if (literal(marker).test(text)) offenders.push(`${relative(PROJECT_ROOT, file)}: ${marker}`);
         }

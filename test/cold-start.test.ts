@@ -54,8 +54,16 @@ describe('a new issue container', () => {
   it('retries a throttling secret store with jitter, then answers 503 (UnavailableError); a later start reads it', async () => {
     let now = 1_000_000;
     // One call a second, on a frozen clock: the first read takes the second's only call.
-    emulator = await startSecretsEmulator({ secrets: { 'fcfs-coupons/test/upstash': upstashSecret(), other: '{}' }, secretsManagerTransactionsPerSecond: 1, clock: () => now });
-    await fetch(emulator.url, { method: 'POST', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.GetSecretValue' }, body: '{"SecretId":"other"}' });
+    emulator = await startSecretsEmulator({
+      secrets: { 'fcfs-coupons/test/upstash': upstashSecret(), other: '{}' },
+      secretsManagerTransactionsPerSecond: 1,
+      clock: () => now,
+    });
+    await fetch(emulator.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.GetSecretValue' },
+      body: '{"SecretId":"other"}',
+    });
     const config = loadConfig(deployedSettings(emulator.url, 'cold-throttled'));
     await expect(buildIssueRuntime(config)).rejects.toBeInstanceOf(UnavailableError);
     expect(emulator.stats().throttled['secretsmanager.GetSecretValue']).toBe(3);
@@ -66,15 +74,17 @@ describe('a new issue container', () => {
   it('refuses a secret that does not exist, or is not a JSON object, with one sentence naming it', async () => {
     emulator = await startSecretsEmulator({ secrets: { 'fcfs-coupons/test/upstash': 'not json' } });
     await expect(buildIssueRuntime(loadConfig({ ...deployedSettings(emulator.url, 'x'), UPSTASH_SECRET_ID: 'nope' }))).rejects.toThrow(
-      new ConfigError('secret nope cannot be read: secretsmanager answered 400 ResourceNotFoundException: Secrets Manager can\'t find the specified secret.'),
+      new ConfigError("secret nope cannot be read: secretsmanager answered 400 ResourceNotFoundException: Secrets Manager can't find the specified secret."),
     );
-    await expect(buildIssueRuntime(loadConfig(deployedSettings(emulator.url, 'x')))).rejects.toThrow(/secret fcfs-coupons\/test\/upstash must hold a JSON object/);
+    await expect(buildIssueRuntime(loadConfig(deployedSettings(emulator.url, 'x')))).rejects.toThrow(
+      /secret fcfs-coupons\/test\/upstash must hold a JSON object/,
+    );
   });
 
   it('refuses the SSM parameter settings of earlier versions rather than ignoring them', () => {
-    expect(() => loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_REDIS_REST_TOKEN_PARAM: '/x/token', UPSTASH_SECRET_ID: 's', ADMIN_TOKEN_SECRET_ID: 'a' })).toThrow(
-      /UPSTASH_REDIS_REST_TOKEN_PARAM: SSM parameters are no longer read/,
-    );
+    expect(() =>
+      loadConfig({ STAGE: 'prod', TABLE_NAME: 't', UPSTASH_REDIS_REST_TOKEN_PARAM: '/x/token', UPSTASH_SECRET_ID: 's', ADMIN_TOKEN_SECRET_ID: 'a' }),
+    ).toThrow(/UPSTASH_REDIS_REST_TOKEN_PARAM: SSM parameters are no longer read/);
   });
 });
 
@@ -83,7 +93,13 @@ describe("the admission path's AWS client", () => {
     const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session-token' };
     const when = new Date('2026-12-01T10:00:00Z');
     const body = JSON.stringify({ couponId: 'c1' });
-    const request = { method: 'POST' as const, host: 'lambda.ap-northeast-2.amazonaws.com', path: '/2015-03-31/functions/fcfs-coupons-prod-drain/invocations', headers: { 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' }, body };
+    const request = {
+      method: 'POST' as const,
+      host: 'lambda.ap-northeast-2.amazonaws.com',
+      path: '/2015-03-31/functions/fcfs-coupons-prod-drain/invocations',
+      headers: { 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' },
+      body,
+    };
     const ours = signV4(request, credentials, 'ap-northeast-2', 'lambda', when);
     const sdk = await new SignatureV4({ credentials, region: 'ap-northeast-2', service: 'lambda', sha256: NodeSha256, applyChecksum: true }).sign(
       { method: 'POST', protocol: 'https:', hostname: request.host, path: request.path, query: {}, headers: { ...request.headers, host: request.host }, body },

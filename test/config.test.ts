@@ -39,15 +39,26 @@ describe('configuration', () => {
     });
     // Two stages on one Upstash database keep apart unless told otherwise; serverless.yml passes ''
     // when REDIS_KEY_PREFIX is unset, which means the default too. Locally the prefix stays "fcfs".
-    expect(loadConfig({ STAGE: 'staging', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin', REDIS_KEY_PREFIX: '' }).redis.keyPrefix).toBe('fcfs-staging');
+    expect(
+      loadConfig({ STAGE: 'staging', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin', REDIS_KEY_PREFIX: '' }).redis.keyPrefix,
+    ).toBe('fcfs-staging');
     expect(loadConfig({ ...local }).redis.keyPrefix).toBe('fcfs');
   });
 
   it('reads several Upstash databases (shards) as comma-separated lists of one length, or refuses them with one sentence', () => {
     const two = loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1, http://b:2', UPSTASH_REDIS_REST_TOKEN: 'ta,tb' });
-    expect(two.redis.databases).toEqual({ given: [{ url: 'http://a:1', token: 'ta' }, { url: 'http://b:2', token: 'tb' }] });
-    expect(() => loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1,http://b:2', UPSTASH_REDIS_REST_TOKEN: 'ta' })).toThrow(/names 2 database\(s\) but UPSTASH_REDIS_REST_TOKEN 1/);
-    expect(() => loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1,nope', UPSTASH_REDIS_REST_TOKEN: 'ta,tb' })).toThrow(/database 2 needs an http\(s\) "url"/);
+    expect(two.redis.databases).toEqual({
+      given: [
+        { url: 'http://a:1', token: 'ta' },
+        { url: 'http://b:2', token: 'tb' },
+      ],
+    });
+    expect(() => loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1,http://b:2', UPSTASH_REDIS_REST_TOKEN: 'ta' })).toThrow(
+      /names 2 database\(s\) but UPSTASH_REDIS_REST_TOKEN 1/,
+    );
+    expect(() => loadConfig({ ...local, UPSTASH_REDIS_REST_URL: 'http://a:1,nope', UPSTASH_REDIS_REST_TOKEN: 'ta,tb' })).toThrow(
+      /database 2 needs an http\(s\) "url"/,
+    );
     expect(parseDatabases({ shards: [{ url: 'https://x', token: 't' }] }, 'secret s')).toEqual([{ url: 'https://x', token: 't' }]);
     expect(() => parseDatabases({ shards: [] }, 'secret s')).toThrow(/secret s must name 1 to 32 Upstash databases/);
   });

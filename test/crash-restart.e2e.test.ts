@@ -30,7 +30,13 @@ describe('npm start survives kill -9 of its whole process group', () => {
 
   it('persists every accepted request exactly once after a crash mid-drain', async (context) => {
     context.onTestFailed(() => console.error(`npm start output:\n${outputs.join('\n---- restart ----\n')}`));
-    const ports = { API_PORT: await freePort(), LAMBDA_PORT: await freePort(), DYNAMODB_PORT: await freePort(), GATEWAY_PORT: await freePort(), REDIS_PORT: await freePort() };
+    const ports = {
+      API_PORT: await freePort(),
+      LAMBDA_PORT: await freePort(),
+      DYNAMODB_PORT: await freePort(),
+      GATEWAY_PORT: await freePort(),
+      REDIS_PORT: await freePort(),
+    };
     const env = {
       ...process.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
@@ -63,13 +69,23 @@ describe('npm start survives kill -9 of its whole process group', () => {
     expect(accepted.size).toBe(400);
 
     // Wait until the drain has persisted some, but not all, then kill everything at once.
-    const midway = await eventually(() => client.adminCoupon(couponId), (r) => r.body.issued > 0, 30_000, 'the drain to start');
+    const midway = await eventually(
+      () => client.adminCoupon(couponId),
+      (r) => r.body.issued > 0,
+      30_000,
+      'the drain to start',
+    );
     expect(midway.body.issued).toBeLessThan(400);
     const dynamo = createDynamo({ region: 'us-east-1', endpoint: `http://127.0.0.1:${ports.DYNAMODB_PORT}` });
     const ledger = new Ledger(dynamo, 'fcfs-coupons-local');
     // An issuance the drain has written and acknowledged (Redis answers ISSUED): what a lost transaction leaves.
     const [written] = (await ledger.issuancesOf(couponId).next()).value!;
-    await eventually(() => client.status(written!.userId, couponId), (r) => r.body.status === 'ISSUED', 10_000, 'the acknowledgement');
+    await eventually(
+      () => client.status(written!.userId, couponId),
+      (r) => r.body.status === 'ISSUED',
+      10_000,
+      'the acknowledgement',
+    );
     await loseIssuance(dynamo, ledger.tableName, couponId, written!.userId);
     // DynamoDB Local's own loss window is the last few ms before the kill: let the removal leave it.
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -78,7 +94,12 @@ describe('npm start survives kill -9 of its whole process group', () => {
 
     current = await startAndWait(env);
     expect(outputs.at(-1)).toMatch(/coupon crash-\d+: repaired [^\n]*\b\d+ MARKED_NOT_PERSISTED/);
-    await eventually(async () => (await ledger.getCoupon(couponId, true))?.issuedCount, (n) => n === 400, 90_000, 'every accepted request persisted');
+    await eventually(
+      async () => (await ledger.getCoupon(couponId, true))?.issuedCount,
+      (n) => n === 400,
+      90_000,
+      'every accepted request persisted',
+    );
     const persisted: string[] = [];
     for await (const page of ledger.issuancesOf(couponId)) persisted.push(...page.map((p) => p.userId));
     expect(persisted).toHaveLength(400);
@@ -89,7 +110,12 @@ describe('npm start survives kill -9 of its whole process group', () => {
     killGroup(current, 'SIGTERM', false);
     await exited(current);
     for (const port of Object.values(ports)) {
-      await eventually(() => portIsFree(port), (free) => free, 15_000, `port ${port} to be released`);
+      await eventually(
+        () => portIsFree(port),
+        (free) => free,
+        15_000,
+        `port ${port} to be released`,
+      );
     }
     // Two starts of the whole stack and 400 single-item transactions: ~35 s alone, and more than the
     // suite's default minute when the other test worker loads the same two cores.

@@ -46,9 +46,7 @@ function anchorsOf(markdown: string): Set<string> {
 /** Markdown links outside code: `[text](target)`, without external schemes. */
 function relativeLinks(markdown: string): string[] {
   const prose = markdown.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
-  return [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)]
-    .map((m) => m[1]!)
-    .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
+  return [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!).filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));
 }
 
 describe('documentation links', () => {
@@ -66,7 +64,7 @@ describe('documentation links', () => {
     expect(broken).toEqual([]);
   });
 
-  it('the README is a user\'s guide of at most 200 lines', () => {
+  it("the README is a user's guide of at most 200 lines", () => {
     expect(readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8').trimEnd().split('\n').length).toBeLessThanOrEqual(200);
   });
 });

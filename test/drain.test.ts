@@ -53,7 +53,7 @@ describe('the drain: claim, write, acknowledge', () => {
     expect(await getAdminCouponView(deps, couponId)).toMatchObject({ status: 'FINISHED', queued: 0, inflight: 0, issued: 250 });
   });
 
-  it('lingers when a claim empties the queue: the next moments\' admissions are persisted by the same run, in one transaction', async () => {
+  it("lingers when a claim empties the queue: the next moments' admissions are persisted by the same run, in one transaction", async () => {
     const deps = testDeps({ drain: { lingerMs: 2_000 } });
     const couponId = await newCoupon(deps, 10);
     await issueCoupon(deps, couponId, 'u0');

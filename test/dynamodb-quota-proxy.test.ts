@@ -89,7 +89,14 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     await db.send(new PutItemCommand({ TableName: table(), Item: sized(1536, { PK: pk, SK: 'A' }) }));
     expect(writes(proxy, table(), pk)).toBe(2);
     // 1,536 -> 2,560 bytes: 3 units.
-    await db.send(new UpdateItemCommand({ TableName: table(), Key: key, UpdateExpression: 'SET extra = :e', ExpressionAttributeValues: { ':e': { S: 'e'.repeat(1024 - 'extra'.length) } } }));
+    await db.send(
+      new UpdateItemCommand({
+        TableName: table(),
+        Key: key,
+        UpdateExpression: 'SET extra = :e',
+        ExpressionAttributeValues: { ':e': { S: 'e'.repeat(1024 - 'extra'.length) } },
+      }),
+    );
     expect(writes(proxy, table(), pk)).toBe(2 + 3);
     // 2,560 -> 1,024 bytes: still the larger, 3 units.
     await db.send(new UpdateItemCommand({ TableName: table(), Key: key, UpdateExpression: 'REMOVE #pad', ExpressionAttributeNames: { '#pad': 'pad' } }));
@@ -132,7 +139,15 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
       await db.send(new PutItemCommand({ TableName: table(), Item: sized(1000, { PK: pk, SK: `I${i}`, GSI1PK: gsi, GSI1SK: `I${i}` }) }));
     }
     const query = (consistent: boolean, projection?: string) =>
-      db.send(new QueryCommand({ TableName: table(), KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: consistent, ProjectionExpression: projection }));
+      db.send(
+        new QueryCommand({
+          TableName: table(),
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': { S: pk } },
+          ConsistentRead: consistent,
+          ProjectionExpression: projection,
+        }),
+      );
     // 10,000 bytes: 3 blocks of 4 KB.
     expect((await query(false)).Items).toHaveLength(10);
     expect(reads(proxy, table(), pk)).toBe(1.5);
@@ -140,7 +155,15 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     expect(reads(proxy, table(), pk)).toBe(1.5 + 3);
     await query(true, 'SK');
     expect(reads(proxy, table(), pk)).toBe(1.5 + 3 + 3);
-    await db.send(new QueryCommand({ TableName: table(), IndexName: 'GSI1', KeyConditionExpression: '#pk = :g', ExpressionAttributeNames: { '#pk': 'GSI1PK' }, ExpressionAttributeValues: { ':g': { S: gsi } } }));
+    await db.send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: 'GSI1',
+        KeyConditionExpression: '#pk = :g',
+        ExpressionAttributeNames: { '#pk': 'GSI1PK' },
+        ExpressionAttributeValues: { ':g': { S: gsi } },
+      }),
+    );
     expect(reads(proxy, table(), gsi, 'GSI1')).toBe(1.5);
   });
 
@@ -153,7 +176,15 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     ).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
     expect(writes(proxy, table(), pk) - before).toBe(2);
     await expect(
-      db.send(new UpdateItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: 'none' } }, UpdateExpression: 'SET a = :a', ConditionExpression: 'attribute_exists(PK)', ExpressionAttributeValues: { ':a': { S: 'a' } } })),
+      db.send(
+        new UpdateItemCommand({
+          TableName: table(),
+          Key: { PK: { S: pk }, SK: { S: 'none' } },
+          UpdateExpression: 'SET a = :a',
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':a': { S: 'a' } },
+        }),
+      ),
     ).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
     expect(writes(proxy, table(), pk) - before).toBe(2 + 1);
     await expect(
@@ -179,7 +210,9 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     );
     expect(writes(proxy, table(), pk)).toBe(1 + 4);
     await db.send(
-      new BatchGetItemCommand({ RequestItems: { [table()]: { ConsistentRead: true, Keys: ['A', 'B', 'missing'].map((sk) => ({ PK: { S: pk }, SK: { S: sk } })) } } }),
+      new BatchGetItemCommand({
+        RequestItems: { [table()]: { ConsistentRead: true, Keys: ['A', 'B', 'missing'].map((sk) => ({ PK: { S: pk }, SK: { S: sk } })) } },
+      }),
     );
     expect(reads(proxy, table(), pk)).toBe(1 + 1 + 1);
   });
@@ -201,7 +234,11 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     const now = Date.now();
     await ledger.createCoupon(newCouponRecord({ couponId, name: 'c', totalQuantity: 10, startsAt: now, endsAt: undefined, createdAt: now }));
     const users = ['u1', 'u2', 'u3'].map((u) => `${couponId}-${u}`);
-    await ledger.persistBatch(couponId, 10, users.map((userId, i) => ({ userId, ticket: i + 1, requestedAt: now })));
+    await ledger.persistBatch(
+      couponId,
+      10,
+      users.map((userId, i) => ({ userId, ticket: i + 1, requestedAt: now })),
+    );
     expect(writes(proxy, table(), couponPk(couponId))).toBe(1 + 3 * 2 + 2);
     for (const userId of users) expect(writes(proxy, table(), userGsiPk(userId), 'GSI1')).toBe(1);
   });
@@ -220,7 +257,9 @@ describe('DynamoDB quota proxy: units consumed per partition key value', () => {
     await db.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: 'A' } } }));
     expect(await post('latency', { ms: 0 })).toEqual({ latencyMs: 0 });
     expect(await post('outage', { on: true })).toEqual({ outage: true });
-    await expect(db.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: 'A' } } }))).rejects.toMatchObject({ name: 'InternalServerError' });
+    await expect(db.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: 'A' } } }))).rejects.toMatchObject({
+      name: 'InternalServerError',
+    });
     expect(await post('outage', { on: false })).toEqual({ outage: false });
     expect(proxy.stats()).toMatchObject({ requests: 1, outageFailures: 1 });
   });
@@ -261,8 +300,10 @@ describe('DynamoDB quota proxy: a hot partition is throttled as DynamoDB throttl
     now += 60_000;
   });
 
-  const put = (pk: string, sk: string, extra: Item = {}) => db.send(new PutItemCommand({ TableName: table(), Item: { PK: { S: pk }, SK: { S: sk }, ...extra } }));
-  const stored = async (pk: string, sk: string) => (await direct.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: sk } }, ConsistentRead: true }))).Item;
+  const put = (pk: string, sk: string, extra: Item = {}) =>
+    db.send(new PutItemCommand({ TableName: table(), Item: { PK: { S: pk }, SK: { S: sk }, ...extra } }));
+  const stored = async (pk: string, sk: string) =>
+    (await direct.send(new GetItemCommand({ TableName: table(), Key: { PK: { S: pk }, SK: { S: sk } }, ConsistentRead: true }))).Item;
 
   it('30 one-unit writes at once to one partition key: 10 pass, 20 are throttled; the same 30 over 30 keys all pass', async () => {
     const hot = unique('hot');
@@ -326,7 +367,14 @@ describe('DynamoDB quota proxy: a hot partition is throttled as DynamoDB throttl
         new TransactWriteItemsCommand({
           TransactItems: [
             { Put: { TableName: table(), Item: { PK: { S: cold }, SK: { S: 'A' } } } },
-            { Update: { TableName: table(), Key: { PK: { S: hot }, SK: { S: 'S0' } }, UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': { N: '1' } } } },
+            {
+              Update: {
+                TableName: table(),
+                Key: { PK: { S: hot }, SK: { S: 'S0' } },
+                UpdateExpression: 'SET n = :n',
+                ExpressionAttributeValues: { ':n': { N: '1' } },
+              },
+            },
           ],
         }),
       )
@@ -337,7 +385,10 @@ describe('DynamoDB quota proxy: a hot partition is throttled as DynamoDB throttl
     expect(error).toMatchObject({
       name: 'TransactionCanceledException',
       message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [None, ThrottlingError]',
-      CancellationReasons: [{ Code: 'None' }, { Code: 'ThrottlingError', Message: expect.stringMatching(/^Throughput exceeds the current capacity of your table or index\./) }],
+      CancellationReasons: [
+        { Code: 'None' },
+        { Code: 'ThrottlingError', Message: expect.stringMatching(/^Throughput exceeds the current capacity of your table or index\./) },
+      ],
     });
     expect(await stored(cold, 'A')).toBeUndefined();
     expect((await stored(hot, 'S0'))?.n).toBeUndefined();
@@ -351,7 +402,8 @@ describe('DynamoDB quota proxy: a hot partition is throttled as DynamoDB throttl
     expect(refused).toHaveLength(5);
     expect(refused[0]).toMatchObject({
       name: 'ThrottlingException',
-      message: 'Throughput exceeds the current capacity for one or more global secondary indexes. DynamoDB is automatically scaling your index so please try again shortly.',
+      message:
+        'Throughput exceeds the current capacity for one or more global secondary indexes. DynamoDB is automatically scaling your index so please try again shortly.',
       throttlingReasons: [{ reason: 'IndexWriteKeyRangeThroughputExceeded', resource: expect.stringMatching(/\/index\/GSI1$/) }],
     });
     expect(partition(proxy, table(), 'GSI1', gsi)).toMatchObject({ writeUnits: 10, throttledRequests: 5 });
@@ -384,11 +436,22 @@ describe('DynamoDB quota proxy: an outage', () => {
     const pk = unique('outage');
     try {
       proxy.setOutage(true);
-      const calls = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => db.send(new PutItemCommand({ TableName: services().tableName, Item: { PK: { S: pk }, SK: { S: `S${i}` } } }))));
-      const failures = calls.map((r) => (r.status === 'rejected' ? ((r.reason as { name: string; code?: string }).code ?? (r.reason as { name: string }).name) : 'written'));
+      const calls = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => db.send(new PutItemCommand({ TableName: services().tableName, Item: { PK: { S: pk }, SK: { S: `S${i}` } } }))),
+      );
+      const failures = calls.map((r) =>
+        r.status === 'rejected' ? ((r.reason as { name: string; code?: string }).code ?? (r.reason as { name: string }).name) : 'written',
+      );
       expect(failures.filter((f) => f === 'InternalServerError')).toHaveLength(3);
       expect(failures.filter((f) => f === 'ECONNRESET')).toHaveLength(3);
-      const left = await direct.send(new QueryCommand({ TableName: services().tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: true }));
+      const left = await direct.send(
+        new QueryCommand({
+          TableName: services().tableName,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': { S: pk } },
+          ConsistentRead: true,
+        }),
+      );
       expect(left.Items).toEqual([]);
       expect(proxy.stats()).toMatchObject({ outageFailures: 6, requests: 0 });
 

@@ -145,7 +145,7 @@ describe('the request path fails fast', () => {
     }
   }, 60_000);
 
-  it('answers read requests 503 with Retry-After within the read client\'s budget while DynamoDB is slow', async () => {
+  it("answers read requests 503 with Retry-After within the read client's budget while DynamoDB is slow", async () => {
     const couponId = await newCoupon(5);
     expect((await coupon(httpEvent({ method: 'GET', path: `/api/v2/coupons/${couponId}`, pathParameters: { couponId } }))).statusCode).toBe(200);
     // 2 attempts of 400 ms each (connecting included) + the SDK's pause of at most 1 s.

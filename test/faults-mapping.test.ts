@@ -6,10 +6,21 @@ import { UnavailableError } from '../lib/errors.js';
 /** Which faults are worth a retry (503, released batch) and which are bugs or refusals (500, isolation). */
 describe('fault classification', () => {
   it('Redis: script errors, unknown commands and bad credentials are faults; the rest is unavailability', () => {
-    for (const message of ['ERR Error running script (call to f_x): @user_script:1: oops', 'WRONGTYPE Operation against a key', 'Unauthorized, command was: evalsha', 'ERR unknown command']) {
+    for (const message of [
+      'ERR Error running script (call to f_x): @user_script:1: oops',
+      'WRONGTYPE Operation against a key',
+      'Unauthorized, command was: evalsha',
+      'ERR unknown command',
+    ]) {
       expect(asRedisFault(new Error(message), 'x')).not.toBeInstanceOf(UnavailableError);
     }
-    for (const message of ['ERR max concurrent connections exceeded', 'LOADING Redis is loading', 'Redis is unavailable: connection not ready', 'connect ECONNREFUSED 127.0.0.1:1', 'BUSY Redis is busy']) {
+    for (const message of [
+      'ERR max concurrent connections exceeded',
+      'LOADING Redis is loading',
+      'Redis is unavailable: connection not ready',
+      'connect ECONNREFUSED 127.0.0.1:1',
+      'BUSY Redis is busy',
+    ]) {
       expect(asRedisFault(new Error(message), 'x')).toBeInstanceOf(UnavailableError);
     }
   });

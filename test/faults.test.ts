@@ -14,7 +14,7 @@ import { services } from './support/deps.js';
 /** Faults on real processes, scaled to keep the suite within minutes; `npm run chaos` runs them larger. */
 describe('under faults: nothing lost, nothing issued twice, nothing oversold', () => {
   const expectClean = (result: ScenarioResult) => {
-    expect(result, [...result.violations, result.notes].join("; ")).toMatchObject({ lost: 0, duplicates: 0, oversold: 0, phantom: 0, violations: [] });
+    expect(result, [...result.violations, result.notes].join('; ')).toMatchObject({ lost: 0, duplicates: 0, oversold: 0, phantom: 0, violations: [] });
   };
 
   it('SIGKILL of the drain processes, repeatedly, during a burst of 20,000 requests', async () => {

@@ -66,15 +66,26 @@ describe('billed commands, as Upstash bills them', () => {
     expect(gateway.billing()).toMatchObject({ commands: 5, byCommand: { EVALSHA: 1 }, scriptCalls: 4 });
   });
 
-  it('bills each command of a pipeline of 3 and of a transaction of 3, a script\'s calls inside them too', async () => {
+  it("bills each command of a pipeline of 3 and of a transaction of 3, a script's calls inside them too", async () => {
     const k = key();
-    await post('/pipeline', [['SET', k, '1'], ['INCR', k], ['GET', k]]);
+    await post('/pipeline', [
+      ['SET', k, '1'],
+      ['INCR', k],
+      ['GET', k],
+    ]);
     expect(gateway.billing()).toMatchObject({ commands: 3, requests: 1 });
     gateway.resetBilling();
-    await post('/multi-exec', [['SET', k, '1'], ['INCR', k], ['GET', k]]);
+    await post('/multi-exec', [
+      ['SET', k, '1'],
+      ['INCR', k],
+      ['GET', k],
+    ]);
     expect(gateway.billing()).toMatchObject({ commands: 3, requests: 1 });
     gateway.resetBilling();
-    await post('/multi-exec', [['INCR', k], ['EVAL', "redis.call('INCR', KEYS[1]) return redis.call('GET', KEYS[1])", '1', k]]);
+    await post('/multi-exec', [
+      ['INCR', k],
+      ['EVAL', "redis.call('INCR', KEYS[1]) return redis.call('GET', KEYS[1])", '1', k],
+    ]);
     expect(gateway.billing()).toMatchObject({ commands: 4, scriptCalls: 2 });
   });
 
@@ -98,16 +109,26 @@ describe('billed commands, as Upstash bills them', () => {
   it('bills nothing for what Upstash refuses nor for a transaction discarded as a whole', async () => {
     await post('/', ['CONFIG', 'SET', 'maxmemory', '1']);
     await post('/', ['NOSUCHCOMMAND']);
-    await post('/multi-exec', [['SET', key(), '1'], ['BLPOP', 'k', '0']]);
+    await post('/multi-exec', [
+      ['SET', key(), '1'],
+      ['BLPOP', 'k', '0'],
+    ]);
     await post('/multi-exec', [['SET', key(), '1'], ['GET']]);
     await post('/pipeline', [['SET', key(), '1'], ['SHUTDOWN']]);
     expect(gateway.billing()).toMatchObject({ commands: 1, requests: 5, byCommand: { SET: 1 } });
   });
 
-  it('keeps each database\'s bill apart: two gateways in one process count on their own', async () => {
+  it("keeps each database's bill apart: two gateways in one process count on their own", async () => {
     const other = await start();
     await post('/', ['SET', key(), 'v'], other);
-    await post('/pipeline', [['GET', key()], ['GET', key()]], other);
+    await post(
+      '/pipeline',
+      [
+        ['GET', key()],
+        ['GET', key()],
+      ],
+      other,
+    );
     await post('/', ['SET', key(), 'v']);
     expect(other.billing()).toMatchObject({ commands: 3, requests: 2 });
     expect(gateway.billing()).toMatchObject({ commands: 1, requests: 1 });
@@ -148,7 +169,7 @@ describe('billed commands, as Upstash bills them', () => {
       expect(bill.throttledMs).toBeGreaterThan(0);
     });
 
-    it('charges a script\'s calls after it ran, so the next request waits for them', async () => {
+    it("charges a script's calls after it ran, so the next request waits for them", async () => {
       const capped = await start({ commandsPerSecond: 100 });
       const direct = new IORedis({ port: redisPort });
       try {
@@ -178,7 +199,12 @@ describe('billed commands, as Upstash bills them', () => {
 
     it('refuses to start with a cap that is not a positive number, saying which setting', async () => {
       const port = String(await freePort());
-      const run = spawnSync(process.execPath, entry, { cwd: PROJECT_ROOT, env: env({ GATEWAY_PORT: port, GATEWAY_COMMANDS_PER_SECOND: 'fast' }), encoding: 'utf8', timeout: 60_000 });
+      const run = spawnSync(process.execPath, entry, {
+        cwd: PROJECT_ROOT,
+        env: env({ GATEWAY_PORT: port, GATEWAY_COMMANDS_PER_SECOND: 'fast' }),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(run.status).not.toBe(0);
       expect(run.stderr).toContain('GATEWAY_COMMANDS_PER_SECOND must be a positive number');
     });
@@ -195,12 +221,16 @@ describe('billed commands, as Upstash bills them', () => {
         await waitForPort(port, 'the standalone gateway', child, 60_000);
         const url = `http://127.0.0.1:${port}`;
         const k = key();
-        const send = (body: unknown, token = TOKEN) => fetch(`${url}/`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+        const send = (body: unknown, token = TOKEN) =>
+          fetch(`${url}/`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
         expect((await send(['SET', k, 'v'], 'standalone-read-only')).status).toBe(400);
         expect(await (await send(['GET', k], 'standalone-read-only')).json()).toEqual({ result: null });
         const replies = await Promise.all(Array.from({ length: 40 }, () => send(['INCR', k])));
         expect(replies.every((r) => r.status === 200)).toBe(true);
-        const bill = (await (await fetch(`${url}/_fcfs/billing`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { commands: number; throttledRequests: number };
+        const bill = (await (await fetch(`${url}/_fcfs/billing`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+          commands: number;
+          throttledRequests: number;
+        };
         expect(bill.commands).toBe(41);
         expect(bill.throttledRequests).toBeGreaterThan(0);
       } finally {

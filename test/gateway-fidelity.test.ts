@@ -71,20 +71,39 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
     it('answers a pipeline command by command, a failing command in place and the others run', async () => {
       const k = fresh();
       await json('/', ['hset', k, 'f', 'v']);
-      const reply = await json('/pipeline', [['hgetall', k], ['set', `${k}:s`, '1'], ['incr', k], ['get', `${k}:s`]]);
+      const reply = await json('/pipeline', [
+        ['hgetall', k],
+        ['set', `${k}:s`, '1'],
+        ['incr', k],
+        ['get', `${k}:s`],
+      ]);
       expect(reply).toEqual({
         status: 200,
         body: [{ result: ['f', 'v'] }, { result: 'OK' }, { error: 'WRONGTYPE Operation against a key holding the wrong kind of value' }, { result: '1' }],
       });
     });
 
-    it('answers a committed transaction with every command\'s result, a failed one included, never as a failure of the whole', async () => {
+    it("answers a committed transaction with every command's result, a failed one included, never as a failure of the whole", async () => {
       const k = fresh();
       await json('/', ['hset', k, 'f', 'v']);
-      const reply = await json('/multi-exec', [['hgetall', k], ['incr', k], ['set', `${k}:w`, 'written'], ['hgetall', k]], base64);
+      const reply = await json(
+        '/multi-exec',
+        [
+          ['hgetall', k],
+          ['incr', k],
+          ['set', `${k}:w`, 'written'],
+          ['hgetall', k],
+        ],
+        base64,
+      );
       expect(reply).toEqual({
         status: 200,
-        body: [{ result: [b64('f'), b64('v')] }, { error: 'WRONGTYPE Operation against a key holding the wrong kind of value' }, { result: 'OK' }, { result: [b64('f'), b64('v')] }],
+        body: [
+          { result: [b64('f'), b64('v')] },
+          { error: 'WRONGTYPE Operation against a key holding the wrong kind of value' },
+          { result: 'OK' },
+          { result: [b64('f'), b64('v')] },
+        ],
       });
       expect(await direct.get(`${k}:w`)).toBe('written');
     });
@@ -110,9 +129,20 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       await json('/', ['SET', k, '9223372036854775806']);
       const response = await request('/', { body: ['INCR', k] });
       expect(await response.text()).toBe('{"result":9223372036854775807}');
-      const pipeline = await request('/pipeline', { body: [['DECRBY', k, '9223372036854775807'], ['DECRBY', k, '9223372036854775807'], ['DECR', k]] });
+      const pipeline = await request('/pipeline', {
+        body: [
+          ['DECRBY', k, '9223372036854775807'],
+          ['DECRBY', k, '9223372036854775807'],
+          ['DECR', k],
+        ],
+      });
       expect(await pipeline.text()).toBe('[{"result":0},{"result":-9223372036854775807},{"result":-9223372036854775808}]');
-      const transaction = await request('/multi-exec', { body: [['SET', `${k}:2`, '9007199254740993'], ['INCRBY', `${k}:2`, '0']] });
+      const transaction = await request('/multi-exec', {
+        body: [
+          ['SET', `${k}:2`, '9007199254740993'],
+          ['INCRBY', `${k}:2`, '0'],
+        ],
+      });
       expect(await transaction.text()).toBe('[{"result":"OK"},{"result":9007199254740993}]');
     });
   });
@@ -121,10 +151,19 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
     it('serves XREAD and XREADGROUP, and refuses their blocking form without holding the connection', async () => {
       const k = fresh();
       const added = (await json('/', ['XADD', k, '*', 'field', 'value'])).body as { result: string };
-      expect(await json('/', ['xread', 'COUNT', '10', 'STREAMS', k, '0'])).toEqual({ status: 200, body: { result: [[k, [[added.result, ['field', 'value']]]]] } });
+      expect(await json('/', ['xread', 'COUNT', '10', 'STREAMS', k, '0'])).toEqual({
+        status: 200,
+        body: { result: [[k, [[added.result, ['field', 'value']]]]] },
+      });
       expect(await json('/', ['XGROUP', 'CREATE', k, 'g', '0'])).toEqual({ status: 200, body: { result: 'OK' } });
-      expect(await json('/', ['xreadgroup', 'GROUP', 'g', 'c', 'STREAMS', k, '>'])).toEqual({ status: 200, body: { result: [[k, [[added.result, ['field', 'value']]]]] } });
-      for (const blocking of [['XREAD', 'BLOCK', '0', 'STREAMS', k, '$'], ['XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', k, '>']]) {
+      expect(await json('/', ['xreadgroup', 'GROUP', 'g', 'c', 'STREAMS', k, '>'])).toEqual({
+        status: 200,
+        body: { result: [[k, [[added.result, ['field', 'value']]]]] },
+      });
+      for (const blocking of [
+        ['XREAD', 'BLOCK', '0', 'STREAMS', k, '$'],
+        ['XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', k, '>'],
+      ]) {
         const refused = await json('/', blocking);
         expect(refused.status).toBe(400);
         expect((refused.body as { error: string }).error).toMatch(NOT_AVAILABLE);
@@ -132,7 +171,7 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       expect(await json('/', ['PING'])).toEqual({ status: 200, body: { result: 'PONG' } });
     });
 
-    it('streams SUBSCRIBE as Server-Sent Events in Upstash\'s format', async () => {
+    it("streams SUBSCRIBE as Server-Sent Events in Upstash's format", async () => {
       const channel = fresh();
       const controller = new AbortController();
       const response = await fetch(`${gateway.url}/subscribe/${channel}`, {
@@ -154,7 +193,7 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       await expect.poll(async () => (await direct.pubsub('NUMSUB', channel))[1]).toBe(0);
     });
 
-    it('serves @upstash/redis\'s subscribe and psubscribe, each on a Redis connection closed when it unsubscribes', async () => {
+    it("serves @upstash/redis's subscribe and psubscribe, each on a Redis connection closed when it unsubscribes", async () => {
       const channel = fresh();
       const client = new UpstashRedis({ url: gateway.url, token: TOKEN, enableTelemetry: false });
       const messages: unknown[] = [];
@@ -172,7 +211,7 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       await expect.poll(async () => Number((await direct.pubsub('NUMSUB', channel))[1]) + Number(await direct.pubsub('NUMPAT'))).toBe(0);
     });
 
-    it('appends a path-style command\'s query options after its arguments, and a POST or PUT body before them', async () => {
+    it("appends a path-style command's query options after its arguments, and a POST or PUT body before them", async () => {
       const k = fresh();
       expect(await (await request(`/set/${k}/v?EX=100`)).json()).toEqual({ result: 'OK' });
       expect(await direct.ttl(k)).toBeGreaterThan(90);
@@ -195,7 +234,7 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       expect((await request(`/get/${k}`, { method: 'HEAD' })).status).toBe(200);
     });
 
-    it('refuses admin, connection and blocking commands with Upstash\'s error and status, and runs none of them', async () => {
+    it("refuses admin, connection and blocking commands with Upstash's error and status, and runs none of them", async () => {
       const before = await direct.config('GET', 'maxmemory-policy');
       const refused = [
         ['CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru'],
@@ -224,11 +263,18 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
 
     it('discards a transaction holding a refused command as a whole, while a pipeline answers it in place', async () => {
       const k = fresh();
-      const discarded = await json('/multi-exec', [['SET', k, '1'], ['CONFIG', 'SET', 'maxmemory', '1']]);
+      const discarded = await json('/multi-exec', [
+        ['SET', k, '1'],
+        ['CONFIG', 'SET', 'maxmemory', '1'],
+      ]);
       expect(discarded.status).toBe(400);
       expect((discarded.body as { error: string }).error).toMatch(NOT_AVAILABLE);
       expect(await direct.exists(k)).toBe(0);
-      const pipeline = await json('/pipeline', [['SET', k, '1'], ['CONFIG', 'SET', 'maxmemory', '1'], ['GET', k]]);
+      const pipeline = await json('/pipeline', [
+        ['SET', k, '1'],
+        ['CONFIG', 'SET', 'maxmemory', '1'],
+        ['GET', k],
+      ]);
       expect(pipeline.status).toBe(200);
       expect(pipeline.body).toEqual([{ result: 'OK' }, { error: expect.stringMatching(NOT_AVAILABLE) }, { result: '1' }]);
     });
@@ -256,12 +302,24 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
         [['SCAN', '0'], 'scan'],
         [['FLUSHALL'], 'flushall'],
       ] as const) {
-        expect(await read(command)).toEqual({ status: 400, body: { error: `NOPERM this user has no permissions to run the '${name}' command or its subcommand` } });
+        expect(await read(command)).toEqual({
+          status: 400,
+          body: { error: `NOPERM this user has no permissions to run the '${name}' command or its subcommand` },
+        });
       }
-      expect((await json('/pipeline', [['GET', k], ['DEL', k]], {}, READ_ONLY_TOKEN)).body).toEqual([
-        { result: 'v' },
-        { error: "NOPERM this user has no permissions to run the 'del' command or its subcommand" },
-      ]);
+      expect(
+        (
+          await json(
+            '/pipeline',
+            [
+              ['GET', k],
+              ['DEL', k],
+            ],
+            {},
+            READ_ONLY_TOKEN,
+          )
+        ).body,
+      ).toEqual([{ result: 'v' }, { error: "NOPERM this user has no permissions to run the 'del' command or its subcommand" }]);
       expect(await direct.get(k)).toBe('v');
       expect((await request('/_fcfs/billing', { method: 'GET', token: READ_ONLY_TOKEN })).status).toBe(401);
     });
@@ -296,7 +354,7 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       "local t = {} t[1] = 'a' t[3] = 'c' return t",
       "error('boom')",
       "redis.call('NOSUCHCOMMAND')",
-      "local x = nil\nlocal y = 1\nreturn x.field",
+      'local x = nil\nlocal y = 1\nreturn x.field',
       "return redis.call('GET')",
       "local function get(k)\n  return redis.call('GET', k, 'extra')\nend\nreturn get('k')",
       "local rcall = redis.call\nrcall('SET', KEYS[1], 'v')\nreturn rcall('INCR', KEYS[1], 'extra')",
@@ -341,7 +399,7 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       }
     });
 
-    it('accepts Upstash\'s allow-key-locking shebang, keeping the client\'s SHA1 of the text it sent', async () => {
+    it("accepts Upstash's allow-key-locking shebang, keeping the client's SHA1 of the text it sent", async () => {
       const k = fresh();
       const script = "#!lua flags=allow-key-locking\nreturn redis.call('INCR', KEYS[1])";
       const sha = createHash('sha1').update(script).digest('hex');
@@ -351,7 +409,9 @@ describe('the local Upstash gateway, as Upstash documents its REST API', () => {
       expect(await json('/', ['EVAL', script, '1', k])).toEqual({ status: 200, body: { result: 2 } });
       const readOnly = "#!lua flags=no-writes,allow-key-locking\nreturn redis.call('SET', KEYS[1], 'x')";
       const refused = await json('/', ['EVAL', readOnly, '1', k]);
-      expect((refused.body as { error: string }).error).toMatch(/^ERR Write commands are not allowed from read-only scripts\. script: [0-9a-f]{40}, on @user_script:2\.$/);
+      expect((refused.body as { error: string }).error).toMatch(
+        /^ERR Write commands are not allowed from read-only scripts\. script: [0-9a-f]{40}, on @user_script:2\.$/,
+      );
       expect((refused.body as { error: string }).error).toContain(createHash('sha1').update(readOnly).digest('hex'));
     });
 

@@ -33,12 +33,24 @@ describe('the Upstash REST gateway', () => {
   });
 
   it('runs a pipeline and answers each command, errors included', async () => {
-    const reply = await (await post('/pipeline', [['SET', `${key}:p`, '1'], ['INCR', `${key}:p`], ['HGET', `${key}:p`, 'x']])).json();
+    const reply = await (
+      await post('/pipeline', [
+        ['SET', `${key}:p`, '1'],
+        ['INCR', `${key}:p`],
+        ['HGET', `${key}:p`, 'x'],
+      ])
+    ).json();
     expect(reply).toEqual([{ result: 'OK' }, { result: 2 }, { error: expect.stringMatching(/^WRONGTYPE/) }]);
   });
 
   it('runs /multi-exec as one transaction', async () => {
-    const reply = await (await post('/multi-exec', [['SET', `${key}:m`, 'a'], ['APPEND', `${key}:m`, 'b'], ['GET', `${key}:m`]])).json();
+    const reply = await (
+      await post('/multi-exec', [
+        ['SET', `${key}:m`, 'a'],
+        ['APPEND', `${key}:m`, 'b'],
+        ['GET', `${key}:m`],
+      ])
+    ).json();
     expect(reply).toEqual([{ result: 'OK' }, { result: 2 }, { result: 'ab' }]);
   });
 
@@ -50,7 +62,11 @@ describe('the Upstash REST gateway', () => {
   });
 
   it('answers 401 without the right bearer token, and runs nothing', async () => {
-    const reply = await fetch(`${s.gatewayUrl}/`, { method: 'POST', headers: { authorization: 'Bearer wrong' }, body: JSON.stringify(['SET', `${key}:x`, '1']) });
+    const reply = await fetch(`${s.gatewayUrl}/`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer wrong' },
+      body: JSON.stringify(['SET', `${key}:x`, '1']),
+    });
     expect(reply.status).toBe(401);
     expect(await (await post('/', ['EXISTS', `${key}:x`])).json()).toEqual({ result: 0 });
   });

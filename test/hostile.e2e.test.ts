@@ -40,9 +40,19 @@ describe('hostile input through serverless offline', () => {
     const admin = api(stack.apiUrl, adminToken);
     expect((await admin.createCoupon({ couponId, name: 'Hostile', totalQuantity: 100 })).status).toBe(201);
     for (let i = 0; i < 10; i++) expect((await admin.issue(`winner${i}`, couponId)).status).toBe(200);
-    await eventually(() => admin.adminCoupon(couponId), (r) => r.body.issued === 10 && r.body.queued === 0 && r.body.inflight === 0, 30_000, 'the seed winners persisted');
+    await eventually(
+      () => admin.adminCoupon(couponId),
+      (r) => r.body.issued === 10 && r.body.queued === 0 && r.body.inflight === 0,
+      30_000,
+      'the seed winners persisted',
+    );
     // Let the drain mark of the last admission go: the state must be quiescent before the dump.
-    await eventually(() => drainMarked(), (marked) => !marked, 30_000, 'the drain mark to be released');
+    await eventually(
+      () => drainMarked(),
+      (marked) => !marked,
+      30_000,
+      'the drain mark to be released',
+    );
   }, 240_000);
   afterAll(async () => {
     await stack?.stop();
@@ -73,7 +83,14 @@ describe('hostile input through serverless offline', () => {
     let start: Record<string, any> | undefined;
     do {
       const page = await dynamo.send(new ScanCommand({ TableName: 'fcfs-coupons-hostile', ConsistentRead: true, ExclusiveStartKey: start }));
-      for (const item of page.Items ?? []) items.push(JSON.stringify(Object.keys(item).sort().map((k) => [k, item[k]])));
+      for (const item of page.Items ?? [])
+        items.push(
+          JSON.stringify(
+            Object.keys(item)
+              .sort()
+              .map((k) => [k, item[k]]),
+          ),
+        );
       start = page.LastEvaluatedKey;
     } while (start);
     items.sort();
@@ -125,10 +142,18 @@ describe('hostile input through serverless offline', () => {
     await api(stack.apiUrl, `${adminToken}-wrong`).adminCoupon(other);
     await api(stack.apiUrl, 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl').createCoupon({ couponId: 'x', name: 'x', totalQuantity: 1 });
     await admin.call('POST', `/api/v2/admin/coupons/${other}/reconcile`);
-    await eventually(() => admin.adminCoupon(other), (r) => r.body.issued === 5, 30_000, 'persisted');
+    await eventually(
+      () => admin.adminCoupon(other),
+      (r) => r.body.issued === 5,
+      30_000,
+      'persisted',
+    );
     // The drain logs "coupon finished" just after the write that made `issued` 5: wait for that line,
     // so the logs read below cover the whole run.
-    const readLogs = async () => readdirSync(join(dir, 'logs')).map((f) => readFileSync(join(dir, 'logs', f), 'utf8')).join('\n');
+    const readLogs = async () =>
+      readdirSync(join(dir, 'logs'))
+        .map((f) => readFileSync(join(dir, 'logs', f), 'utf8'))
+        .join('\n');
     const logs = await eventually(readLogs, (text) => text.includes(other), 15_000, `a log line about ${other}`).catch(readLogs);
     expect(logs.length).toBeGreaterThan(1_000);
     expect(logs).toContain(other);
@@ -204,7 +229,16 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
     `{"couponId":"ok","name":"${'n'.repeat(5_000)}","totalQuantity":1}`,
     `{"couponId":"ok","name":"n","totalQuantity":1,"pad":"${'p'.repeat(200_000)}"}`,
   ];
-  const wrongAuth = () => pick<Record<string, string>>([{}, { authorization: 'Bearer wrong' }, { authorization: adminToken }, { authorization: `Basic ${adminToken}` }, { authorization: `Bearer ${adminToken}x` }, { authorization: `Bearer ${adminToken.slice(0, -1)}` }, { authorization: 'Bearer ' }]);
+  const wrongAuth = () =>
+    pick<Record<string, string>>([
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: adminToken },
+      { authorization: `Basic ${adminToken}` },
+      { authorization: `Bearer ${adminToken}x` },
+      { authorization: `Bearer ${adminToken.slice(0, -1)}` },
+      { authorization: 'Bearer ' },
+    ]);
   const generators: (() => HostileRequest)[] = [
     () => ({ method: 'POST', path: `/api/v2/users/${pick(badUserIds)}/coupons/${couponId}/issue`, headers: {} }),
     () => ({ method: 'POST', path: `/api/v2/users/${pick(traversal)}/coupons/${pick(traversal)}/issue`, headers: {} }),
@@ -213,20 +247,50 @@ function hostileRequests(count: number, couponId: string, adminToken: string): H
     () => ({ method: 'GET', path: `/api/v2/users/${pick(badUserIds)}/coupons/${couponId}`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/users/nobody${Math.floor(random() * 1e6)}/coupons/${couponId}`, headers: {} }),
     () => ({ method: 'GET', path: `/api/v2/users/${pick(badUserIds)}/coupons`, headers: {} }),
-    () => ({ method: 'GET', path: `/api/v2/users/${validId()}/coupons?${pick(['limit=0', 'limit=abc', 'limit=1000', 'limit=-1', 'cursor=garbage', 'cursor=eyJQSyI6eyJTIjoieCJ9fQ', 'evil=1', 'limit=1&limit=2x'])}`, headers: {} }),
+    () => ({
+      method: 'GET',
+      path: `/api/v2/users/${validId()}/coupons?${pick(['limit=0', 'limit=abc', 'limit=1000', 'limit=-1', 'cursor=garbage', 'cursor=eyJQSyI6eyJTIjoieCJ9fQ', 'evil=1', 'limit=1&limit=2x'])}`,
+      headers: {},
+    }),
     () => ({ method: 'GET', path: `/api/v2/coupons/${pick(badIds)}`, headers: {} }),
-    () => ({ method: pick(['PUT', 'DELETE', 'PATCH']), path: pick([`/api/v2/coupons/${couponId}`, `/api/v2/users/u1/coupons/${couponId}/issue`, '/api/v2/admin/coupons', `/api/v2/users/u1/coupons`]), headers: {} }),
+    () => ({
+      method: pick(['PUT', 'DELETE', 'PATCH']),
+      path: pick([`/api/v2/coupons/${couponId}`, `/api/v2/users/u1/coupons/${couponId}/issue`, '/api/v2/admin/coupons', `/api/v2/users/u1/coupons`]),
+      headers: {},
+    }),
     () => ({ method: 'GET', path: `/api/v2/users/u1/coupons/${couponId}/issue`, headers: {} }),
-    () => ({ method: pick(['GET', 'POST']), path: pick(['/', '/api', '/api/v2', '/api/v3/coupons/1', '/api/v2/coupons', '/api/v2/admin', '/.env', '/api/v2/users/u1/coupons/1/issue/again']), headers: {} }),
-    () => ({ method: 'POST', path: '/api/v2/admin/coupons', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: pick(jsonBodies) }),
+    () => ({
+      method: pick(['GET', 'POST']),
+      path: pick(['/', '/api', '/api/v2', '/api/v3/coupons/1', '/api/v2/coupons', '/api/v2/admin', '/.env', '/api/v2/users/u1/coupons/1/issue/again']),
+      headers: {},
+    }),
+    () => ({
+      method: 'POST',
+      path: '/api/v2/admin/coupons',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: pick(jsonBodies),
+    }),
     () => ({ method: 'POST', path: '/api/v2/admin/coupons', headers: wrongAuth(), body: '{"couponId":"intruder","name":"n","totalQuantity":1}' }),
     () => ({ method: pick(['GET']), path: `/api/v2/admin/coupons/${couponId}`, headers: wrongAuth() }),
     () => ({ method: 'POST', path: `/api/v2/admin/coupons/${couponId}/reconcile`, headers: wrongAuth() }),
     () => ({ method: 'GET', path: `/api/v2/admin/coupons/${couponId}/dead-letters`, headers: wrongAuth() }),
     () => ({ method: 'POST', path: `/api/v2/admin/coupons/${couponId}/dead-letters/requeue`, headers: wrongAuth(), body: '{}' }),
-    () => ({ method: 'POST', path: `/api/v2/admin/coupons/${couponId}/dead-letters/requeue`, headers: { authorization: `Bearer ${adminToken}` }, body: pick(['{', '[]', '{"userIds":[]}', '{"userIds":"u1"}', '{"userIds":["bad id"]}', '{"other":1}']) }),
-    () => ({ method: 'GET', path: `/api/v2/admin/coupons/${couponId}/dead-letters?limit=${pick(['0', '101', 'x', '-5'])}`, headers: { authorization: `Bearer ${adminToken}` } }),
-    () => ({ method: 'POST', path: `/api/v2/admin/coupons/${couponId}/reconcile?dryRun=${pick(['yes', '1', 'maybe'])}`, headers: { authorization: `Bearer ${adminToken}` } }),
+    () => ({
+      method: 'POST',
+      path: `/api/v2/admin/coupons/${couponId}/dead-letters/requeue`,
+      headers: { authorization: `Bearer ${adminToken}` },
+      body: pick(['{', '[]', '{"userIds":[]}', '{"userIds":"u1"}', '{"userIds":["bad id"]}', '{"other":1}']),
+    }),
+    () => ({
+      method: 'GET',
+      path: `/api/v2/admin/coupons/${couponId}/dead-letters?limit=${pick(['0', '101', 'x', '-5'])}`,
+      headers: { authorization: `Bearer ${adminToken}` },
+    }),
+    () => ({
+      method: 'POST',
+      path: `/api/v2/admin/coupons/${couponId}/reconcile?dryRun=${pick(['yes', '1', 'maybe'])}`,
+      headers: { authorization: `Bearer ${adminToken}` },
+    }),
   ];
   return Array.from({ length: count }, () => pick(generators)());
 }

@@ -94,7 +94,12 @@ describe('users of real identity providers, end to end', () => {
       }
     }
     for (const couponId of coupons) {
-      await eventually(() => admin.adminCoupon(couponId), (r) => r.body.issued === Object.keys(SUBJECTS).length, 60_000, `${couponId} persisted`);
+      await eventually(
+        () => admin.adminCoupon(couponId),
+        (r) => r.body.issued === Object.keys(SUBJECTS).length,
+        60_000,
+        `${couponId} persisted`,
+      );
     }
 
     for (const [provider, sub] of Object.entries(SUBJECTS)) {

@@ -21,7 +21,28 @@ const SUBJECTS = [
   'jane.doe+coupons@example.com',
   'x'.repeat(128),
 ];
-const UNSAFE = ['', 'team#42', 'org/user', 'org\\user', 'jane doe', 'jane\tdoe', 'jane\ndoe', '\u0000', 'fifty%off', 'who?', 'o"neil', "o'neil", '<b>', '{x}', '[x]', 'josé', '.', '..', '...', 'x'.repeat(129)];
+const UNSAFE = [
+  '',
+  'team#42',
+  'org/user',
+  'org\\user',
+  'jane doe',
+  'jane\tdoe',
+  'jane\ndoe',
+  '\u0000',
+  'fifty%off',
+  'who?',
+  'o"neil',
+  "o'neil",
+  '<b>',
+  '{x}',
+  '[x]',
+  'josé',
+  '.',
+  '..',
+  '...',
+  'x'.repeat(129),
+];
 
 describe('user ids', () => {
   it("accept the common identity providers' subjects, which stay whole in every key they become", () => {

@@ -30,7 +30,12 @@ function withPartitions(partitions: number, endpoint = services().dynamodbEndpoi
 
 async function usersUnder(pk: string): Promise<string[]> {
   const reply = await createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint }).send(
-    new QueryCommand({ TableName: services().tableName, KeyConditionExpression: 'PK = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: true }),
+    new QueryCommand({
+      TableName: services().tableName,
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': { S: pk } },
+      ConsistentRead: true,
+    }),
   );
   return (reply.Items ?? []).map((item) => item.userId?.S ?? '').filter(Boolean);
 }
@@ -80,10 +85,20 @@ describe('issuance partitions', () => {
     await drainCoupon(deps, couponId, forever);
     // The drain marked it; make it unmarked again, then mark it through a partition with no capacity left.
     await createDynamo({ region: 'us-east-1', endpoint: services().dynamodbEndpoint }).send(
-      new UpdateItemCommand({ TableName: services().tableName, Key: { PK: { S: couponPk(couponId) }, SK: { S: 'META' } }, UpdateExpression: 'SET #s = :active', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':active': { S: 'ACTIVE' } } }),
+      new UpdateItemCommand({
+        TableName: services().tableName,
+        Key: { PK: { S: couponPk(couponId) }, SK: { S: 'META' } },
+        UpdateExpression: 'SET #s = :active',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':active': { S: 'ACTIVE' } },
+      }),
     );
     // One write unit a second and a frozen clock: the first write spends the partition's second.
-    const tight = await startDynamoQuotaProxy({ target: services().dynamodbEndpoint, limits: { writeUnitsPerSecond: 1, readUnitsPerSecond: 3_000 }, clock: () => 0 });
+    const tight = await startDynamoQuotaProxy({
+      target: services().dynamodbEndpoint,
+      limits: { writeUnitsPerSecond: 1, readUnitsPerSecond: 3_000 },
+      clock: () => 0,
+    });
     try {
       const throttled = new Ledger(createDynamo({ region: 'us-east-1', endpoint: tight.url, maxAttempts: 1 }), services().tableName);
       expect(await throttled.correctIssuedCount(couponId, 1, 1)).toBe(true);

@@ -35,7 +35,7 @@ describe('the local stack', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
-  it('npm start refuses settings that contradict each other or the functions\' timeouts with one sentence, before starting anything', () => {
+  it("npm start refuses settings that contradict each other or the functions' timeouts with one sentence, before starting anything", () => {
     const refusals: [Record<string, string>, string][] = [
       [
         { DRAIN_STOP_BEFORE_TIMEOUT_MS: '120000' },
@@ -60,7 +60,11 @@ describe('the local stack', () => {
       [['--shards', '0'], {}, 'fcfs-coupons: --shards must be a whole number of Upstash databases from 1 to 32, got "0".'],
       [['--shards', 'two'], {}, 'fcfs-coupons: --shards must be a whole number of Upstash databases from 1 to 32, got "two".'],
       [['--shards', '33'], {}, 'fcfs-coupons: --shards must be a whole number of Upstash databases from 1 to 32, got "33".'],
-      [['--shards', '2'], { UPSTASH_REDIS_REST_URL: 'https://example.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' }, 'fcfs-coupons: --shards starts local databases; with UPSTASH_REDIS_REST_URL set, list your databases there (comma-separated) instead.'],
+      [
+        ['--shards', '2'],
+        { UPSTASH_REDIS_REST_URL: 'https://example.upstash.io', UPSTASH_REDIS_REST_TOKEN: 't' },
+        'fcfs-coupons: --shards starts local databases; with UPSTASH_REDIS_REST_URL set, list your databases there (comma-separated) instead.',
+      ],
       [[], { QUOTA_SCALE: '0.5' }, 'fcfs-coupons: QUOTA_SCALE must be a number of at least 1 (the cloud\'s quotas are divided by it), got "0.5".'],
       [['--shard', '2'], {}, "fcfs-coupons: Unknown option '--shard'"],
     ];
@@ -76,7 +80,15 @@ describe('the local stack', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-shards-'));
     const stack = await startStack({
       dataDir,
-      ports: { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort(), moreShards: [{ gateway: await freePort(), redis: await freePort() }], dynamodbProxy: await freePort() },
+      ports: {
+        api: await freePort(),
+        lambda: await freePort(),
+        dynamodb: await freePort(),
+        gateway: await freePort(),
+        redis: await freePort(),
+        moreShards: [{ gateway: await freePort(), redis: await freePort() }],
+        dynamodbProxy: await freePort(),
+      },
       tableName: services().tableName,
       adminToken: 'shards-admin',
       upstashToken: 'shards-upstash',
@@ -93,7 +105,11 @@ describe('the local stack', () => {
       expect(stack.env.DYNAMODB_ENDPOINT).toBe(stack.quotaProxyUrl);
       const couponId = uniqueCouponId('shards');
       const admin = { authorization: 'Bearer shards-admin', 'content-type': 'application/json' };
-      const created = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, { method: 'POST', headers: admin, body: JSON.stringify({ couponId, name: 'two shards', totalQuantity: 20 }) });
+      const created = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ couponId, name: 'two shards', totalQuantity: 20 }),
+      });
       expect(created.status).toBe(201);
       const answers = await Promise.all(
         Array.from({ length: 60 }, async (_, i) => {
@@ -106,10 +122,18 @@ describe('the local stack', () => {
       expect(answers.filter((a) => a.body.error === 'SOLD_OUT')).toHaveLength(40);
       // Both databases decided some of them.
       for (const url of stack.redisUrls) {
-        const bill = (await (await fetch(`${url}/_fcfs/billing`, { headers: { authorization: 'Bearer shards-upstash' } })).json()) as { byCommand: Record<string, number> };
+        const bill = (await (await fetch(`${url}/_fcfs/billing`, { headers: { authorization: 'Bearer shards-upstash' } })).json()) as {
+          byCommand: Record<string, number>;
+        };
         expect(bill.byCommand.EVALSHA ?? 0).toBeGreaterThan(0);
       }
-      let view: { remaining: number; issued: number; queued: number; inflight: number; deadLettered: number } = { remaining: -1, issued: -1, queued: -1, inflight: -1, deadLettered: -1 };
+      let view: { remaining: number; issued: number; queued: number; inflight: number; deadLettered: number } = {
+        remaining: -1,
+        issued: -1,
+        queued: -1,
+        inflight: -1,
+        deadLettered: -1,
+      };
       for (let i = 0; i < 120 && !(view.issued === 20 && view.queued + view.inflight === 0); i++) {
         await new Promise((resolve) => setTimeout(resolve, 250));
         view = (await (await fetch(`${stack.apiUrl}/api/v2/admin/coupons/${couponId}`, { headers: admin })).json()) as typeof view;
@@ -131,7 +155,10 @@ describe('the local stack', () => {
     const refusals: [Record<string, string>, string][] = [
       [{ SEED_COUPON_QUANTITY: 'lots' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "lots".'],
       [{ SEED_COUPON_QUANTITY: '-5' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "-5".'],
-      [{ SEED_COUPON_ID: 'spring sale!' }, 'fcfs-coupons: seed coupon (SEED_COUPON_ID, SEED_COUPON_QUANTITY): couponId must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-".'],
+      [
+        { SEED_COUPON_ID: 'spring sale!' },
+        'fcfs-coupons: seed coupon (SEED_COUPON_ID, SEED_COUPON_QUANTITY): couponId must be 1 to 64 characters of A-Z, a-z, 0-9, "_" or "-".',
+      ],
     ];
     for (const [settings, sentence] of refusals) {
       const { start, dataDir } = npmStart(settings);
@@ -146,7 +173,9 @@ describe('the local stack', () => {
     try {
       const { start } = npmStart(ports, pathWith({}));
       expect(start.status).toBe(1);
-      expect(lastLine(start.stderr)).toMatch(/^fcfs-coupons: java was not found on PATH\. Java 17 is needed for DynamoDB Local: install it \(.+\) and try again\.$/);
+      expect(lastLine(start.stderr)).toMatch(
+        /^fcfs-coupons: java was not found on PATH\. Java 17 is needed for DynamoDB Local: install it \(.+\) and try again\.$/,
+      );
       await expectFree(ports.REDIS_PORT, ports.GATEWAY_PORT);
     } finally {
       killLeftovers(ports);
@@ -173,7 +202,9 @@ describe('the local stack', () => {
 
     const unreachable = await reconcileAfterUncleanStop(stackAt(`http://127.0.0.1:${await freePort()}`), 'token');
     expect(unreachable.failed).toBeGreaterThanOrEqual(1);
-    expect(unreachable.lines).toContainEqual(expect.stringMatching(new RegExp(`^coupon ${couponId}: reconcile failed \\(.+\\); run npm run reconcile -- --coupon ${couponId}$`)));
+    expect(unreachable.lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^coupon ${couponId}: reconcile failed \\(.+\\); run npm run reconcile -- --coupon ${couponId}$`)),
+    );
 
     const broken = createHttpServer((_req, res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"INTERNAL","message":"boom"}'));
     const port = await freePort();
@@ -205,12 +236,16 @@ describe('the local stack', () => {
 });
 
 /** Settings a developer's shell may hold that would change what npm start does in these tests. */
-const STACK_SETTINGS = /^(DRAIN_|RATE_LIMIT_|REDIS_|LEDGER_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|QUOTA_SCALE|[A-Z_]+_PORT)$/;
+const STACK_SETTINGS =
+  /^(DRAIN_|RATE_LIMIT_|REDIS_|LEDGER_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|QUOTA_SCALE|[A-Z_]+_PORT)$/;
 
 /** `npm start` (its script, run directly) with only the given settings, in a data directory of its own. */
 function npmStart(settings: Record<string, string | number>, path?: string, args: string[] = []) {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
-  const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !STACK_SETTINGS.test(k))) as Record<string, string>;
+  const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !STACK_SETTINGS.test(k))) as Record<
+    string,
+    string
+  >;
   for (const [k, v] of Object.entries(settings)) env[k] = String(v);
   const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts'), ...args], {
     cwd: PROJECT_ROOT,
@@ -222,7 +257,13 @@ function npmStart(settings: Record<string, string | number>, path?: string, args
 }
 
 async function freePorts() {
-  return { API_PORT: await freePort(), LAMBDA_PORT: await freePort(), DYNAMODB_PORT: await freePort(), GATEWAY_PORT: await freePort(), REDIS_PORT: await freePort() };
+  return {
+    API_PORT: await freePort(),
+    LAMBDA_PORT: await freePort(),
+    DYNAMODB_PORT: await freePort(),
+    GATEWAY_PORT: await freePort(),
+    REDIS_PORT: await freePort(),
+  };
 }
 
 /** A PATH of sh (which looks binaries up) and redis-server from this machine, plus the given scripts. */

@@ -19,7 +19,7 @@ import { launchChromium } from './support/browser.js';
 
 const ADMIN_TOKEN = `ls-admin-${randomBytes(6).toString('hex')}`;
 
-describe('the localstack stage\'s REST API, served by serverless offline, with one edge endpoint for AWS', () => {
+describe("the localstack stage's REST API, served by serverless offline, with one edge endpoint for AWS", () => {
   const services = inject('services');
   const dir = mkdtempSync(join(tmpdir(), 'fcfs-localstack-e2e-'));
   let secrets: SecretsEmulator;
@@ -65,30 +65,35 @@ describe('the localstack stage\'s REST API, served by serverless offline, with o
     });
     await new Promise<void>((resolve) => edge.listen(edgePort, '127.0.0.1', resolve));
 
-    offline = spawnLogged('serverless-offline', process.execPath, [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'localstack', '--prefix', 'localstack'], {
-      logFile: join(dir, 'offline.log'),
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        LOCALSTACK_FUNCTIONS_ENDPOINT: `http://127.0.0.1:${edgePort}`,
-        API_PORT: String(apiPort),
-        LAMBDA_PORT: String(lambdaPort),
-        TABLE_NAME: services.tableName,
-        REDIS_KEY_PREFIX: `ls-${randomBytes(4).toString('hex')}`,
-        // Two loaded cores serve every request of this process: the local stack's looser deadline.
-        REDIS_DEADLINE_MS: '3000',
-        AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-        AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        LOG_LEVEL: 'error',
-        SLS_TELEMETRY_DISABLED: '1',
-        SLS_NOTIFICATIONS_MODE: 'off',
-        SLS_LOG_LEVEL: 'warning',
-        ESBUILD_WORK_FOLDER: `.esbuild-localstack-e2e-${process.pid}`,
+    offline = spawnLogged(
+      'serverless-offline',
+      process.execPath,
+      [join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js'), 'offline', 'start', '--stage', 'localstack', '--prefix', 'localstack'],
+      {
+        logFile: join(dir, 'offline.log'),
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          LOCALSTACK_FUNCTIONS_ENDPOINT: `http://127.0.0.1:${edgePort}`,
+          API_PORT: String(apiPort),
+          LAMBDA_PORT: String(lambdaPort),
+          TABLE_NAME: services.tableName,
+          REDIS_KEY_PREFIX: `ls-${randomBytes(4).toString('hex')}`,
+          // Two loaded cores serve every request of this process: the local stack's looser deadline.
+          REDIS_DEADLINE_MS: '3000',
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          LOG_LEVEL: 'error',
+          SLS_TELEMETRY_DISABLED: '1',
+          SLS_NOTIFICATIONS_MODE: 'off',
+          SLS_LOG_LEVEL: 'warning',
+          ESBUILD_WORK_FOLDER: `.esbuild-localstack-e2e-${process.pid}`,
+        },
       },
-    });
+    );
     await waitForPort(apiPort, 'serverless offline', offline.child, 150_000);
     await waitForPort(lambdaPort, 'serverless offline (Lambda endpoint)', offline.child, 30_000);
     // LocalStack serves a REST API under its stage's name, as API Gateway does: /localstack/...
@@ -103,14 +108,22 @@ describe('the localstack stage\'s REST API, served by serverless offline, with o
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sells, persists and shows a coupon: secrets from Secrets Manager, the ledger and the drain\'s invoke all through the edge', async () => {
+  it("sells, persists and shows a coupon: secrets from Secrets Manager, the ledger and the drain's invoke all through the edge", async () => {
     const couponId = `ls${randomBytes(4).toString('hex')}`;
     // No API Gateway authorizer on this stage: the admin handler itself refuses a request without the token.
     expect((await fetch(`${api}/api/v2/admin/coupons`, { method: 'POST', body: '{}' })).status).toBe(401);
-    const created = await fetch(`${api}/api/v2/admin/coupons`, { method: 'POST', headers: admin, body: JSON.stringify({ couponId, name: 'LocalStack', totalQuantity: 2 }) });
+    const created = await fetch(`${api}/api/v2/admin/coupons`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ couponId, name: 'LocalStack', totalQuantity: 2 }),
+    });
     expect(created.status, await created.clone().text()).toBe(201);
 
-    const issue = (userId: string) => fetch(`${api}/api/v2/users/${userId}/coupons/${couponId}/issue`, { method: 'POST' }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const issue = (userId: string) =>
+      fetch(`${api}/api/v2/users/${userId}/coupons/${couponId}/issue`, { method: 'POST' }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as Record<string, unknown>,
+      }));
     expect(await issue('u1')).toEqual({ status: 200, body: { result: 'ACCEPTED', couponId, userId: 'u1', ticket: 1 } });
     expect(await issue('u2')).toMatchObject({ status: 200, body: { result: 'ACCEPTED', ticket: 2 } });
     expect(await issue('u1')).toMatchObject({ status: 200, body: { result: 'ALREADY_ACCEPTED', ticket: 1 } });
@@ -145,7 +158,8 @@ describe('the localstack stage\'s REST API, served by serverless offline, with o
     }
     expect(secrets.stats().calls['secretsmanager.GetSecretValue']).toBeGreaterThanOrEqual(2);
     // Each service was reached through the edge: DynamoDB, Secrets Manager, and the drain's invoke.
-    for (const service of [services.dynamodbEndpoint, secrets.url, `http://127.0.0.1:${lambdaPort}`]) expect(routed[new URL(service).port], service).toBeGreaterThan(0);
+    for (const service of [services.dynamodbEndpoint, secrets.url, `http://127.0.0.1:${lambdaPort}`])
+      expect(routed[new URL(service).port], service).toBeGreaterThan(0);
   });
 
   it('answers unknown routes and wrong methods as the HTTP API does, through the catch-all REST routes', async () => {

@@ -63,7 +63,7 @@ describe('serverless package --stage localstack', () => {
     rmSync(join(PROJECT_ROOT, `.esbuild-localstack-${process.pid}`), { recursive: true, force: true });
   });
 
-  it('serves every route of the HTTP API as the same REST API route (LocalStack\'s free plan has no HTTP API), without authorizers', () => {
+  it("serves every route of the HTTP API as the same REST API route (LocalStack's free plan has no HTTP API), without authorizers", () => {
     expect(ofType('AWS::ApiGateway::RestApi')).toHaveLength(1);
     expect(Object.keys(resources).filter((id) => resources[id]!.Type.startsWith('AWS::ApiGatewayV2::'))).toEqual([]);
     // A REST API's path is its resources' chain of PathParts.
@@ -79,7 +79,7 @@ describe('serverless package --stage localstack', () => {
     for (const method of methods) expect(method.AuthorizationType).toBe('NONE');
   });
 
-  it('runs each API function\'s own handler behind functions/rest-api.ts, and the drain and restore unchanged', async () => {
+  it("runs each API function's own handler behind functions/rest-api.ts, and the drain and restore unchanged", async () => {
     const handlers = Object.fromEntries(ofType('AWS::Lambda::Function').map(([id, r]) => [id.replace(/LambdaFunction$/, ''), r.Properties.Handler as string]));
     expect(handlers.Drain).toBe('functions/drain.handler');
     expect(handlers.Restore).toBe('functions/restore.handler');
@@ -119,7 +119,7 @@ describe('serverless package --stage localstack', () => {
     expect(hook).toContain('--name fcfs-coupons/localstack/admin');
   });
 
-  it('keeps the drain\'s schedule, the ledger table and the alarms on our metrics; leaves out what reads the HTTP API', () => {
+  it("keeps the drain's schedule, the ledger table and the alarms on our metrics; leaves out what reads the HTTP API", () => {
     const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
     expect(rules).toEqual([expect.objectContaining({ ScheduleExpression: 'rate(1 minute)', State: 'ENABLED' })]);
     expect(rules[0]!.Targets[0].Arn).toEqual({ 'Fn::GetAtt': ['DrainLambdaFunction', 'Arn'] });
@@ -132,7 +132,7 @@ describe('serverless package --stage localstack', () => {
     expect(output).toContain('left out Api5xxRateAlarm, DropDashboard');
   });
 
-  it('is what docs/localstack.md\'s commands name: the REST API, the drain\'s log group, the secrets, the admin token', () => {
+  it("is what docs/localstack.md's commands name: the REST API, the drain's log group, the secrets, the admin token", () => {
     const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'localstack.md'), 'utf8');
     expect(doc).toContain(`name=='${resources.ApiGatewayRestApi!.Properties.Name}'`);
     expect(doc).toContain(`/aws/lambda/${resources.DrainLambdaFunction!.Properties.FunctionName}`);
@@ -143,7 +143,7 @@ describe('serverless package --stage localstack', () => {
   });
 });
 
-describe('the framework\'s AWS calls on the localstack stage', () => {
+describe("the framework's AWS calls on the localstack stage", () => {
   let server: Server;
   const requests: { host: string; authorization: string; body: string }[] = [];
 
@@ -155,19 +155,27 @@ describe('the framework\'s AWS calls on the localstack stage', () => {
       req.on('end', () => {
         requests.push({ host: req.headers.host ?? '', authorization: req.headers.authorization ?? '', body });
         res.writeHead(400, { 'content-type': 'text/xml' });
-        res.end('<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id fcfs-coupons-localstack does not exist</Message></Error></ErrorResponse>');
+        res.end(
+          '<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id fcfs-coupons-localstack does not exist</Message></Error></ErrorResponse>',
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  it('go to LocalStack\'s endpoint with LocalStack\'s test credentials, never the developer\'s', async () => {
+  it("go to LocalStack's endpoint with LocalStack's test credentials, never the developer's", async () => {
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // Not spawnSync: the stand-in answers from this process.
     const child = spawn(process.execPath, [SERVERLESS, 'info', '--stage', 'localstack'], {
       cwd: PROJECT_ROOT,
-      env: { ...withoutStageSettings(process.env), SLS_TELEMETRY_DISABLED: '1', LOCALSTACK_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'AKIAREALDEVELOPERKEY', AWS_SECRET_ACCESS_KEY: 'real-secret' },
+      env: {
+        ...withoutStageSettings(process.env),
+        SLS_TELEMETRY_DISABLED: '1',
+        LOCALSTACK_ENDPOINT: endpoint,
+        AWS_ACCESS_KEY_ID: 'AKIAREALDEVELOPERKEY',
+        AWS_SECRET_ACCESS_KEY: 'real-secret',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -185,7 +193,7 @@ describe('the framework\'s AWS calls on the localstack stage', () => {
 });
 
 describe('deploy/localstack.mjs on any other stage', () => {
-  it('changes nothing: no hooks, the AWS provider\'s configuration and the functions untouched', async () => {
+  it("changes nothing: no hooks, the AWS provider's configuration and the functions untouched", async () => {
     type Plugin = new (serverless: unknown, options: { stage: string }) => { hooks: Record<string, unknown> };
     const { default: LocalStackStage } = (await import(join(PROJECT_ROOT, 'deploy', 'localstack.mjs'))) as { default: Plugin };
     const provider = { getAwsSdkV3Config: async () => ({}) };
@@ -214,7 +222,12 @@ describe('functions/rest-api.ts', () => {
     resource,
     path,
     headers: { Host: 'abc.execute-api.localhost.localstack.cloud:4566', 'User-Agent': 'curl/8', Authorization: 'Bearer t' },
-    multiValueHeaders: { Host: ['abc.execute-api.localhost.localstack.cloud:4566'], 'User-Agent': ['curl/8'], Authorization: ['Bearer t'], 'X-Many': ['a', 'b'] },
+    multiValueHeaders: {
+      Host: ['abc.execute-api.localhost.localstack.cloud:4566'],
+      'User-Agent': ['curl/8'],
+      Authorization: ['Bearer t'],
+      'X-Many': ['a', 'b'],
+    },
     queryStringParameters: { dryRun: 'true' },
     multiValueQueryStringParameters: { dryRun: ['true'], tag: ['a b', 'c'] },
     pathParameters: null,
@@ -238,9 +251,12 @@ describe('functions/rest-api.ts', () => {
     ...extra,
   });
 
-  it('hands a handler the HTTP API\'s payload 2.0: lowercased headers, route key, path parameters, query, source ip', () => {
+  it("hands a handler the HTTP API's payload 2.0: lowercased headers, route key, path parameters, query, source ip", () => {
     const event = restApi.toHttpApiEvent(
-      restEvent('POST', '/api/v2/users/{userId}/coupons/{couponId}/issue', '/api/v2/users/u1/coupons/c1/issue', { pathParameters: { userId: 'u1', couponId: 'c1' }, body: '{}' }),
+      restEvent('POST', '/api/v2/users/{userId}/coupons/{couponId}/issue', '/api/v2/users/u1/coupons/c1/issue', {
+        pathParameters: { userId: 'u1', couponId: 'c1' },
+        body: '{}',
+      }),
     );
     expect(event).toMatchObject({
       version: '2.0',
@@ -251,7 +267,11 @@ describe('functions/rest-api.ts', () => {
       pathParameters: { userId: 'u1', couponId: 'c1' },
       body: '{}',
       isBase64Encoded: false,
-      requestContext: { requestId: 'req-1', stage: 'localstack', http: { method: 'POST', path: '/api/v2/users/u1/coupons/c1/issue', sourceIp: '172.18.0.1', userAgent: 'curl/8' } },
+      requestContext: {
+        requestId: 'req-1',
+        stage: 'localstack',
+        http: { method: 'POST', path: '/api/v2/users/u1/coupons/c1/issue', sourceIp: '172.18.0.1', userAgent: 'curl/8' },
+      },
     });
     expect(event.headers).toMatchObject({ authorization: 'Bearer t', 'user-agent': 'curl/8', 'x-many': 'a,b' });
     expect(Object.keys(event.headers).every((name) => name === name.toLowerCase())).toBe(true);
@@ -262,7 +282,9 @@ describe('functions/rest-api.ts', () => {
     expect(missing).toMatchObject({ statusCode: 404, isBase64Encoded: false });
     expect(JSON.parse(missing.body)).toMatchObject({ error: 'NOT_FOUND' });
     // The not-found handler tells a wrong method from a wrong path by the raw path.
-    const wrongMethod = await restApi.notFoundRest(restEvent('DELETE', '/{proxy+}', '/api/v2/admin/coupons', { pathParameters: { proxy: 'api/v2/admin/coupons' } }));
+    const wrongMethod = await restApi.notFoundRest(
+      restEvent('DELETE', '/{proxy+}', '/api/v2/admin/coupons', { pathParameters: { proxy: 'api/v2/admin/coupons' } }),
+    );
     expect(wrongMethod).toMatchObject({ statusCode: 405, headers: { allow: 'POST' } });
     const page = await restApi.adminPageRest(restEvent('GET', '/admin', '/admin'));
     expect(page.statusCode).toBe(200);
@@ -271,11 +293,17 @@ describe('functions/rest-api.ts', () => {
 });
 
 describe('the Upstash stand-in of compose.localstack.yml (deploy/localstack/upstash-gateway.ts)', () => {
-  it('runs the project\'s scripts, which carry Upstash\'s allow-key-locking flag that Redis itself refuses', async () => {
+  it("runs the project's scripts, which carry Upstash's allow-key-locking flag that Redis itself refuses", async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'deploy/localstack/upstash-gateway.ts'], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, UPSTASH_REDIS_REST_TOKEN: 'compose-token', GATEWAY_PORT: String(port), REDIS_HOST: '127.0.0.1', REDIS_PORT: String(inject('services').redisPort) },
+      env: {
+        ...process.env,
+        UPSTASH_REDIS_REST_TOKEN: 'compose-token',
+        GATEWAY_PORT: String(port),
+        REDIS_HOST: '127.0.0.1',
+        REDIS_PORT: String(inject('services').redisPort),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
@@ -284,7 +312,11 @@ describe('the Upstash stand-in of compose.localstack.yml (deploy/localstack/upst
         child.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
       });
       const evaluate = (token: string) =>
-        fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(['EVAL', '#!lua flags=allow-key-locking\nreturn 7', '0']) });
+        fetch(`http://127.0.0.1:${port}/`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+          body: JSON.stringify(['EVAL', '#!lua flags=allow-key-locking\nreturn 7', '0']),
+        });
       const answer = await evaluate('compose-token');
       expect(await answer.json()).toEqual({ result: 7 });
       expect((await evaluate('wrong')).status).toBe(401);
@@ -299,15 +331,22 @@ describe('compose.localstack.yml', () => {
   const missing = binary.error !== undefined;
   if (missing) console.warn('docker-compose is not installed (.ci/run installs it): compose.localstack.yml is not validated here');
 
-  it.skipIf(missing)('is a valid compose file (docker-compose config, which needs no Docker engine) with LocalStack, Redis and the Upstash stand-in on one named network', () => {
-    const run = spawnSync('docker-compose', ['-f', 'compose.localstack.yml', 'config'], { cwd: PROJECT_ROOT, encoding: 'utf8', env: { ...process.env, LOCALSTACK_AUTH_TOKEN: '' } });
-    expect(run.status, run.stderr).toBe(0);
-    const config = run.stdout;
-    for (const service of ['localstack:', 'redis:', 'upstash:']) expect(config).toContain(`\n  ${service}`);
-    expect(config).toContain('LAMBDA_DOCKER_NETWORK: fcfs-localstack');
-    expect(config).toMatch(/networks:\n {2}default:\n {4}name: fcfs-localstack/);
-    expect(config).toContain('127.0.0.1:4566:4566');
-    expect(config).toContain('/etc/localstack/init/ready.d/create-secrets.sh');
-    expect(config).toContain('dockerfile: deploy/localstack/upstash-gateway.Dockerfile');
-  });
+  it.skipIf(missing)(
+    'is a valid compose file (docker-compose config, which needs no Docker engine) with LocalStack, Redis and the Upstash stand-in on one named network',
+    () => {
+      const run = spawnSync('docker-compose', ['-f', 'compose.localstack.yml', 'config'], {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, LOCALSTACK_AUTH_TOKEN: '' },
+      });
+      expect(run.status, run.stderr).toBe(0);
+      const config = run.stdout;
+      for (const service of ['localstack:', 'redis:', 'upstash:']) expect(config).toContain(`\n  ${service}`);
+      expect(config).toContain('LAMBDA_DOCKER_NETWORK: fcfs-localstack');
+      expect(config).toMatch(/networks:\n {2}default:\n {4}name: fcfs-localstack/);
+      expect(config).toContain('127.0.0.1:4566:4566');
+      expect(config).toContain('/etc/localstack/init/ready.d/create-secrets.sh');
+      expect(config).toContain('dockerfile: deploy/localstack/upstash-gateway.Dockerfile');
+    },
+  );
 });

@@ -338,7 +338,9 @@ describe('model-based: random interleavings against the real scripts and stores'
     // can outlast production's 2 s timeout, so the client waits longer.
     const oneShard = () => testDeps({ drain: DRAIN, redisTimeoutMs: 20_000 });
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.commands(commands, { maxCommands: 30, size: 'medium' }), (total, cmds) => property(oneShard, total, cmds)),
+      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.commands(commands, { maxCommands: 30, size: 'medium' }), (total, cmds) =>
+        property(oneShard, total, cmds),
+      ),
       { numRuns: 120 },
     );
   }, 300_000);
@@ -352,12 +354,19 @@ describe('model-based: random interleavings against the real scripts and stores'
 
     it('the same invariants, with units moved between shards and transfers interrupted half-way', async () => {
       const threeShards = () =>
-        scenarioDeps(services(), `m${Math.random().toString(36).slice(2, 8)}`, { drain: DRAIN, admission: defaultAdmission }, {
-          databases: databases.map((db) => ({ url: db.services.gatewayUrl, token: db.services.gatewayToken })),
-          redisTimeoutMs: 20_000,
-        });
+        scenarioDeps(
+          services(),
+          `m${Math.random().toString(36).slice(2, 8)}`,
+          { drain: DRAIN, admission: defaultAdmission },
+          {
+            databases: databases.map((db) => ({ url: db.services.gatewayUrl, token: db.services.gatewayToken })),
+            redisTimeoutMs: 20_000,
+          },
+        );
       await fc.assert(
-        fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.commands(commands, { maxCommands: 30, size: 'medium' }), (total, cmds) => property(threeShards, total, cmds)),
+        fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.commands(commands, { maxCommands: 30, size: 'medium' }), (total, cmds) =>
+          property(threeShards, total, cmds),
+        ),
         { numRuns: 60 },
       );
     }, 300_000);

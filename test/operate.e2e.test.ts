@@ -60,7 +60,8 @@ describe('operating a drop through serverless offline', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const metric = async (name: string): Promise<string | undefined> => (await page.locator(`[data-metric="${name}"]`).first().getAttribute('data-value')) ?? undefined;
+  const metric = async (name: string): Promise<string | undefined> =>
+    (await page.locator(`[data-metric="${name}"]`).first().getAttribute('data-value')) ?? undefined;
   const cookies = () => page.evaluate('document.cookie');
   const decidedOnPage = async () => {
     let total = 0;
@@ -116,7 +117,12 @@ describe('operating a drop through serverless offline', () => {
     expect(remainingSeen.size, `remaining values the page showed: ${[...remainingSeen].join(', ')}`).toBeGreaterThanOrEqual(2);
     expect(Math.max(...samples.map((s) => s.decided))).toBeGreaterThan(samples[0]!.decided);
 
-    const admin = await eventually(() => client.adminCoupon(couponId), (r) => r.body.issued === UNITS, 60_000, 'every winner persisted');
+    const admin = await eventually(
+      () => client.adminCoupon(couponId),
+      (r) => r.body.issued === UNITS,
+      60_000,
+      'every winner persisted',
+    );
     await expect.poll(async () => Number(await metric('issued')), { timeout: 10_000 }).toBe(UNITS);
     await expect.poll(() => page.getAttribute('#status', 'data-value'), { timeout: 10_000 }).toBe(admin.body.status);
     for (const field of ['remaining', 'queued', 'inflight', 'issued', 'deadLettered'] as const) {
@@ -139,7 +145,10 @@ describe('operating a drop through serverless offline', () => {
     const sums = new Map<string, number>();
     const values = new Map<string, number[]>();
     for (const doc of emf) {
-      const aws = doc._aws as { Timestamp: number; CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+      const aws = doc._aws as {
+        Timestamp: number;
+        CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[];
+      };
       expect(aws.Timestamp).toBeTypeOf('number');
       for (const directive of aws.CloudWatchMetrics) {
         expect(directive.Namespace).toBe('fcfs-coupons');
@@ -169,8 +178,11 @@ describe('operating a drop through serverless offline', () => {
     expect(sums.get('ColdStart')).toBeGreaterThan(0);
 
     // Log lines are Powertools' JSON with the invocation's request id and cold start.
-    const drained = lines.filter((line) => line.includes('"message":"drained"')).map((line) => JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>);
+    const drained = lines
+      .filter((line) => line.includes('"message":"drained"'))
+      .map((line) => JSON.parse(line.slice(line.indexOf('{'))) as Record<string, unknown>);
     expect(drained.length).toBeGreaterThan(0);
-    for (const entry of drained) expect(entry).toMatchObject({ level: 'INFO', service: 'fcfs-coupons', function_request_id: expect.any(String), cold_start: expect.any(Boolean) });
+    for (const entry of drained)
+      expect(entry).toMatchObject({ level: 'INFO', service: 'fcfs-coupons', function_request_id: expect.any(String), cold_start: expect.any(Boolean) });
   });
 });

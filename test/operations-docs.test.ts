@@ -21,7 +21,7 @@ const declared = [.../export type MetricName =([^;]+);/.exec(metricsModule)![1]!
 const emitted = declared.filter((name) => code.some(({ file, text }) => file !== join('lib', 'metrics.ts') && text.includes(`'${name}'`)));
 
 describe('docs/operations.md', () => {
-  it('describes every metric the handlers emit, Powertools\' ColdStart, and the declared ones no code emits', () => {
+  it("describes every metric the handlers emit, Powertools' ColdStart, and the declared ones no code emits", () => {
     // Direct call sites name metrics the type declares (what the regex finds is emitted).
     const called = code.flatMap(({ text }) => [...text.matchAll(/\b(?:count|milliseconds)\('(\w+)'/g)].map((m) => m[1]!));
     expect(called.length).toBeGreaterThan(5);
@@ -36,7 +36,9 @@ describe('docs/operations.md', () => {
   });
 
   it('describes every alarm of deploy/observability.cjs: its logical id and its name', async () => {
-    const observability = createRequire(import.meta.url)('../deploy/observability.cjs') as (input: { resolveVariable: (name: string) => Promise<string> }) => Promise<{ Resources: Record<string, { Type: string; Properties: { AlarmName: string } }> }>;
+    const observability = createRequire(import.meta.url)('../deploy/observability.cjs') as (input: {
+      resolveVariable: (name: string) => Promise<string>;
+    }) => Promise<{ Resources: Record<string, { Type: string; Properties: { AlarmName: string } }> }>;
     const values: Record<string, string> = { 'self:service': 'fcfs-coupons', 'sls:stage': 'prod' };
     const { Resources } = await observability({ resolveVariable: async (name) => values[name] ?? '' });
     const alarms = Object.entries(Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');

@@ -20,7 +20,10 @@ describe('serverless package', () => {
   const routes = () => Object.fromEntries(ofType('AWS::ApiGatewayV2::Route').map(([, r]) => [r.Properties.RouteKey as string, r.Properties]));
 
   beforeAll(() => {
-    ({ resources, template } = packageStage(dir, { CORS_ALLOWED_ORIGINS: 'https://shop.example.com, https://m.shop.example.com', ISSUE_PROVISIONED_CONCURRENCY: '100' }));
+    ({ resources, template } = packageStage(dir, {
+      CORS_ALLOWED_ORIGINS: 'https://shop.example.com, https://m.shop.example.com',
+      ISSUE_PROVISIONED_CONCURRENCY: '100',
+    }));
   }, 150_000);
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -69,7 +72,11 @@ describe('serverless package', () => {
 
   it('guards the user routes with the JWT authorizer and the admin routes with the admin token authorizer', () => {
     const authorizers = Object.fromEntries(ofType('AWS::ApiGatewayV2::Authorizer').map(([id, r]) => [id, r.Properties]));
-    expect(Object.values(authorizers).map((a) => a.AuthorizerType).sort()).toEqual(['JWT', 'REQUEST']);
+    expect(
+      Object.values(authorizers)
+        .map((a) => a.AuthorizerType)
+        .sort(),
+    ).toEqual(['JWT', 'REQUEST']);
     expect(authorizers.HttpApiAuthorizerUserJwt).toMatchObject({
       IdentitySource: ['$request.header.Authorization'],
       JwtConfiguration: { Issuer: 'https://issuer.example.com', Audience: ['fcfs-coupons-prod'] },
@@ -78,11 +85,14 @@ describe('serverless package', () => {
       IdentitySource: ['$request.header.Authorization'],
       EnableSimpleResponses: true,
       AuthorizerResultTtlInSeconds: 300,
-      AuthorizerUri: expect.objectContaining({ 'Fn::Join': expect.arrayContaining([expect.arrayContaining([{ 'Fn::GetAtt': ['AdminAuthorizerLambdaFunction', 'Arn'] }])]) }),
+      AuthorizerUri: expect.objectContaining({
+        'Fn::Join': expect.arrayContaining([expect.arrayContaining([{ 'Fn::GetAtt': ['AdminAuthorizerLambdaFunction', 'Arn'] }])]),
+      }),
     });
     for (const [key, route] of Object.entries(routes())) {
       if (key.includes('/api/v2/users/')) expect(route, key).toMatchObject({ AuthorizationType: 'JWT', AuthorizerId: { Ref: 'HttpApiAuthorizerUserJwt' } });
-      else if (key.includes('/api/v2/admin/')) expect(route, key).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'HttpApiAuthorizerAdminToken' } });
+      else if (key.includes('/api/v2/admin/'))
+        expect(route, key).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: 'HttpApiAuthorizerAdminToken' } });
       else expect(route.AuthorizationType, key).toBeUndefined();
     }
     const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties.Environment.Variables);
@@ -103,7 +113,9 @@ describe('serverless package', () => {
     expect(settings['GET /admin']).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
     expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 });
     // Everything but the issue route together stays well inside the account's 10,000/s.
-    const others = Object.entries(settings).filter(([key]) => !key.endsWith('/issue')).reduce((sum, [, s]) => sum + s.ThrottlingRateLimit, 0);
+    const others = Object.entries(settings)
+      .filter(([key]) => !key.endsWith('/issue'))
+      .reduce((sum, [, s]) => sum + s.ThrottlingRateLimit, 0);
     expect(others).toBe(3 * 1_000 + 5 * 10 + 2 * 50 + 10 * 20);
     // The stage names routes by key: CloudFormation must create them first.
     const routeIds = ofType('AWS::ApiGatewayV2::Route').map(([id]) => id);
@@ -111,7 +123,9 @@ describe('serverless package', () => {
   });
 
   it('reserves concurrency for the drain, restore, admin and catch-all functions, and caps the issue function below the pool', () => {
-    const reserved = Object.fromEntries(ofType('AWS::Lambda::Function').map(([id, r]) => [id.replace(/LambdaFunction$/, ''), r.Properties.ReservedConcurrentExecutions]));
+    const reserved = Object.fromEntries(
+      ofType('AWS::Lambda::Function').map(([id, r]) => [id.replace(/LambdaFunction$/, ''), r.Properties.ReservedConcurrentExecutions]),
+    );
     expect(reserved).toEqual({
       Issue: 600,
       UserCoupon: undefined,
@@ -136,18 +150,41 @@ describe('serverless package', () => {
 
   it('provisions the issue function through an alias that API Gateway calls, when asked to (ISSUE_PROVISIONED_CONCURRENCY)', () => {
     const aliases = ofType('AWS::Lambda::Alias').map(([, r]) => r.Properties);
-    expect(aliases).toEqual([expect.objectContaining({ FunctionName: { Ref: 'IssueLambdaFunction' }, Name: 'provisioned', ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 100 } })]);
-    expect(resources.HttpApiIntegrationIssue!.Properties.IntegrationUri).toEqual({ 'Fn::Join': [':', [{ 'Fn::GetAtt': ['IssueLambdaFunction', 'Arn'] }, 'provisioned']] });
+    expect(aliases).toEqual([
+      expect.objectContaining({
+        FunctionName: { Ref: 'IssueLambdaFunction' },
+        Name: 'provisioned',
+        ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 100 },
+      }),
+    ]);
+    expect(resources.HttpApiIntegrationIssue!.Properties.IntegrationUri).toEqual({
+      'Fn::Join': [':', [{ 'Fn::GetAtt': ['IssueLambdaFunction', 'Arn'] }, 'provisioned']],
+    });
   });
 
-  it('bounds the drain\'s and the restore\'s asynchronous invocations and sends their failures to a queue', () => {
+  it("bounds the drain's and the restore's asynchronous invocations and sends their failures to a queue", () => {
     const configs = Object.fromEntries(ofType('AWS::Lambda::EventInvokeConfig').map(([, r]) => [r.Properties.FunctionName.Ref, r.Properties]));
     const toQueue = { OnFailure: { Destination: { 'Fn::GetAtt': ['AsyncFailuresQueue', 'Arn'] } } };
     expect(configs).toEqual({
-      DrainLambdaFunction: { FunctionName: { Ref: 'DrainLambdaFunction' }, Qualifier: '$LATEST', MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 120, DestinationConfig: toQueue },
-      RestoreLambdaFunction: { FunctionName: { Ref: 'RestoreLambdaFunction' }, Qualifier: '$LATEST', MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60, DestinationConfig: toQueue },
+      DrainLambdaFunction: {
+        FunctionName: { Ref: 'DrainLambdaFunction' },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 120,
+        DestinationConfig: toQueue,
+      },
+      RestoreLambdaFunction: {
+        FunctionName: { Ref: 'RestoreLambdaFunction' },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 60,
+        DestinationConfig: toQueue,
+      },
     });
-    expect(resources.AsyncFailuresQueue).toMatchObject({ Type: 'AWS::SQS::Queue', Properties: { QueueName: 'fcfs-coupons-prod-async-failures', MessageRetentionPeriod: 1_209_600 } });
+    expect(resources.AsyncFailuresQueue).toMatchObject({
+      Type: 'AWS::SQS::Queue',
+      Properties: { QueueName: 'fcfs-coupons-prod-async-failures', MessageRetentionPeriod: 1_209_600 },
+    });
     // Lambda sends to an on-failure destination with the function's role.
     for (const role of ['DrainRole', 'RestoreRole']) {
       const statements = resources[role]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
@@ -170,7 +207,11 @@ describe('serverless package', () => {
     ]);
     // EventBridge may write to the queue for this rule only.
     const [statement] = resources.AsyncFailuresQueuePolicy!.Properties.PolicyDocument.Statement;
-    expect(statement).toMatchObject({ Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['DrainEventsRuleSchedule1', 'Arn'] } } } });
+    expect(statement).toMatchObject({
+      Principal: { Service: 'events.amazonaws.com' },
+      Action: 'sqs:SendMessage',
+      Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['DrainEventsRuleSchedule1', 'Arn'] } } },
+    });
   });
 
   it('creates the ledger table with string keys PK/SK, the GSI1 index, deletion protection and point-in-time recovery', () => {
@@ -195,7 +236,7 @@ describe('serverless package', () => {
     });
   });
 
-  it('runs every function on nodejs22.x with JSON logs, Lambda\'s own lines at WARN, its secrets named, never inlined', () => {
+  it("runs every function on nodejs22.x with JSON logs, Lambda's own lines at WARN, its secrets named, never inlined", () => {
     const functions = ofType('AWS::Lambda::Function').map(([, r]) => r.Properties);
     expect(functions).toHaveLength(15);
     for (const fn of functions) {
@@ -212,9 +253,19 @@ describe('serverless package', () => {
     }
   });
 
-  it('gives the API functions timeouts under API Gateway\'s 30 s, and the drain and restore two minutes', () => {
+  it("gives the API functions timeouts under API Gateway's 30 s, and the drain and restore two minutes", () => {
     const timeouts = Object.fromEntries(ofType('AWS::Lambda::Function').map(([id, r]) => [id.replace(/LambdaFunction$/, ''), r.Properties.Timeout]));
-    expect(timeouts).toMatchObject({ Issue: 15, UserCoupon: 16, UserCoupons: 16, Coupon: 16, AdminReconcile: 25, AdminAuthorizer: 5, NotFound: 3, Drain: 120, Restore: 120 });
+    expect(timeouts).toMatchObject({
+      Issue: 15,
+      UserCoupon: 16,
+      UserCoupons: 16,
+      Coupon: 16,
+      AdminReconcile: 25,
+      AdminAuthorizer: 5,
+      NotFound: 3,
+      Drain: 120,
+      Restore: 120,
+    });
   });
 
   it('passes every setting the handlers read to every function, so each can be set at deploy time', () => {
@@ -237,7 +288,16 @@ describe('serverless package', () => {
     );
     // The SSM parameters of earlier versions (*_PARAM) are read only to refuse them.
     const settings = [...read, 'LOG_LEVEL' /* lib/log.ts */].filter((name) => !name.startsWith('AWS_') && !name.endsWith('_PARAM'));
-    expect(settings).toEqual(expect.arrayContaining(['REDIS_RETRIES', 'REDIS_DEADLINE_MS', 'LEDGER_READ_ATTEMPTS', 'DRAIN_STOP_BEFORE_TIMEOUT_MS', 'UPSTASH_SECRET_ID', 'ADMIN_TOKEN_SECRET_ID']));
+    expect(settings).toEqual(
+      expect.arrayContaining([
+        'REDIS_RETRIES',
+        'REDIS_DEADLINE_MS',
+        'LEDGER_READ_ATTEMPTS',
+        'DRAIN_STOP_BEFORE_TIMEOUT_MS',
+        'UPSTASH_SECRET_ID',
+        'ADMIN_TOKEN_SECRET_ID',
+      ]),
+    );
     for (const [, fn] of ofType('AWS::Lambda::Function')) {
       const passed = Object.keys(fn.Properties.Environment.Variables);
       expect(settings.filter((name) => !passed.includes(name))).toEqual([]);
@@ -246,7 +306,8 @@ describe('serverless package', () => {
 
   it('gives each function a role of its own group that allows only what it calls, with exact actions on exact resources', () => {
     expect(resources.IamRoleLambdaExecution).toBeUndefined();
-    const policy = (role: string) => resources[role]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement) as { Action: string[]; Resource: unknown[] }[];
+    const policy = (role: string) =>
+      resources[role]!.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement) as { Action: string[]; Resource: unknown[] }[];
     const allowed = (role: string) => {
       const grants: Record<string, string[]> = {};
       for (const statement of policy(role)) {
@@ -254,7 +315,10 @@ describe('serverless package', () => {
       }
       return grants;
     };
-    const actions = (role: string) => Object.keys(allowed(role)).filter((a) => !a.startsWith('logs:')).sort();
+    const actions = (role: string) =>
+      Object.keys(allowed(role))
+        .filter((a) => !a.startsWith('logs:'))
+        .sort();
     const table = JSON.stringify({ 'Fn::GetAtt': ['LedgerTable', 'Arn'] });
 
     // Each function runs with its group's role, which may write exactly its functions' log groups.
@@ -276,7 +340,9 @@ describe('serverless package', () => {
     expect(actions('IssueRole')).toEqual(['dynamodb:GetItem', 'lambda:InvokeFunction', 'secretsmanager:GetSecretValue']);
     expect(allowed('IssueRole')['dynamodb:GetItem']).toEqual([table]);
     expect(allowed('IssueRole')['lambda:InvokeFunction']!.join()).toMatch(/function:fcfs-coupons-prod-drain".*function:fcfs-coupons-prod-restore"/);
-    expect(allowed('IssueRole')['secretsmanager:GetSecretValue']!.join()).toBe(JSON.stringify({ 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:fcfs-coupons/prod/upstash-??????' }));
+    expect(allowed('IssueRole')['secretsmanager:GetSecretValue']!.join()).toBe(
+      JSON.stringify({ 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:fcfs-coupons/prod/upstash-??????' }),
+    );
 
     // The public read functions: no ledger write, no admin secret, no drain.
     expect(actions('ReadRole')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'lambda:InvokeFunction', 'secretsmanager:GetSecretValue']);
@@ -285,19 +351,38 @@ describe('serverless package', () => {
     expect(allowed('ReadRole')['lambda:InvokeFunction']!.join()).not.toContain('-drain');
     expect(allowed('ReadRole')['secretsmanager:GetSecretValue']!.join()).not.toContain('/admin');
 
-    expect(actions('AdminRole')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'lambda:InvokeFunction', 'secretsmanager:GetSecretValue']);
+    expect(actions('AdminRole')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'lambda:InvokeFunction',
+      'secretsmanager:GetSecretValue',
+    ]);
     expect(allowed('AdminRole')['secretsmanager:GetSecretValue']!.join()).toContain('fcfs-coupons/prod/admin-??????');
     expect(actions('AdminAuthorizerRole')).toEqual(['secretsmanager:GetSecretValue']);
     expect(allowed('AdminAuthorizerRole')['secretsmanager:GetSecretValue']!.join()).not.toContain('/upstash');
     expect(actions('NotFoundRole')).toEqual([]);
     expect(actions('RestoreRole')).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']);
-    expect(actions('DrainRole')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'lambda:InvokeFunction', 'secretsmanager:GetSecretValue', 'sqs:SendMessage']);
-    expect(allowed('DrainRole')['lambda:InvokeFunction']!.join()).toBe(JSON.stringify({ 'Fn::Sub': 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:fcfs-coupons-prod-drain' }));
+    expect(actions('DrainRole')).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'lambda:InvokeFunction',
+      'secretsmanager:GetSecretValue',
+      'sqs:SendMessage',
+    ]);
+    expect(allowed('DrainRole')['lambda:InvokeFunction']!.join()).toBe(
+      JSON.stringify({ 'Fn::Sub': 'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:fcfs-coupons-prod-drain' }),
+    );
     for (const [role] of ofType('AWS::IAM::Role')) expect(JSON.stringify(policy(role))).not.toContain('ssm:');
   });
 
   it('packages each function separately as an ESM bundle with its Lua scripts inlined', () => {
-    const zips = readdirSync(dir).filter((f) => f.endsWith('.zip')).sort();
+    const zips = readdirSync(dir)
+      .filter((f) => f.endsWith('.zip'))
+      .sort();
     expect(zips).toEqual(
       [
         'adminAuthorizer',
@@ -339,18 +424,64 @@ describe('serverless package', () => {
     it('alarms on the 5xx rate, dead letters, persist lag p99 above 2 s, lasting ledger throttling, and Lambda errors and throttles', () => {
       const a = alarms();
       expect(a.Api5xxRateAlarm!).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' });
-      const rate = a.Api5xxRateAlarm!.Metrics as { Id: string; Expression?: string; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] } } }[];
+      const rate = a.Api5xxRateAlarm!.Metrics as {
+        Id: string;
+        Expression?: string;
+        MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown[] } };
+      }[];
       expect(rate.find((m) => m.Id === 'rate')?.Expression).toBe('IF(requests >= 100, 100 * errors / requests, 0)');
-      expect(rate.filter((m) => m.MetricStat).map((m) => [m.MetricStat!.Metric.Namespace, m.MetricStat!.Metric.MetricName, m.MetricStat!.Metric.Dimensions])).toEqual([
-        ['AWS/ApiGateway', '5xx', [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }, { Name: 'Stage', Value: '$default' }]],
-        ['AWS/ApiGateway', 'Count', [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }, { Name: 'Stage', Value: '$default' }]],
+      expect(
+        rate.filter((m) => m.MetricStat).map((m) => [m.MetricStat!.Metric.Namespace, m.MetricStat!.Metric.MetricName, m.MetricStat!.Metric.Dimensions]),
+      ).toEqual([
+        [
+          'AWS/ApiGateway',
+          '5xx',
+          [
+            { Name: 'ApiId', Value: { Ref: 'HttpApi' } },
+            { Name: 'Stage', Value: '$default' },
+          ],
+        ],
+        [
+          'AWS/ApiGateway',
+          'Count',
+          [
+            { Name: 'ApiId', Value: { Ref: 'HttpApi' } },
+            { Name: 'Stage', Value: '$default' },
+          ],
+        ],
       ]);
-      expect(a.DeadLettersAlarm).toMatchObject({ Namespace: 'fcfs-coupons', MetricName: 'DrainDeadLettered', Dimensions: ownDimensions, Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
-      expect(a.PersistLagAlarm).toMatchObject({ Namespace: 'fcfs-coupons', MetricName: 'PersistLag', Dimensions: ownDimensions, ExtendedStatistic: 'p99', Threshold: 2000, ComparisonOperator: 'GreaterThanThreshold', Period: 60 });
-      expect(a.LedgerThrottlesAlarm).toMatchObject({ Namespace: 'fcfs-coupons', MetricName: 'LedgerThrottles', Dimensions: ownDimensions, EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+      expect(a.DeadLettersAlarm).toMatchObject({
+        Namespace: 'fcfs-coupons',
+        MetricName: 'DrainDeadLettered',
+        Dimensions: ownDimensions,
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      expect(a.PersistLagAlarm).toMatchObject({
+        Namespace: 'fcfs-coupons',
+        MetricName: 'PersistLag',
+        Dimensions: ownDimensions,
+        ExtendedStatistic: 'p99',
+        Threshold: 2000,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Period: 60,
+      });
+      expect(a.LedgerThrottlesAlarm).toMatchObject({
+        Namespace: 'fcfs-coupons',
+        MetricName: 'LedgerThrottles',
+        Dimensions: ownDimensions,
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 2,
+      });
       for (const fn of ['Issue', 'Drain', 'Restore']) {
         for (const metric of ['Errors', 'Throttles']) {
-          expect(a[`${fn}${metric}Alarm`]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: metric, Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }], Threshold: 1 });
+          expect(a[`${fn}${metric}Alarm`]).toMatchObject({
+            Namespace: 'AWS/Lambda',
+            MetricName: metric,
+            Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }],
+            Threshold: 1,
+          });
           expect(resources[`${fn}LambdaFunction`]).toBeDefined();
         }
       }
@@ -361,16 +492,21 @@ describe('serverless package', () => {
     });
 
     it('notifies an existing topic (ALARM_TOPIC_ARN) or a created one with an email subscription (ALARM_EMAIL), else nobody', () => {
-      expect(template.Conditions).toMatchObject({ HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] }, HasAlarmTopicArn: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] } });
+      expect(template.Conditions).toMatchObject({
+        HasAlarmEmail: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
+        HasAlarmTopicArn: { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] },
+      });
       expect(resources.AlarmTopic).toMatchObject({ Type: 'AWS::SNS::Topic', Condition: 'HasAlarmEmail' });
       expect(resources.AlarmTopicSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasAlarmEmail', Properties: { Protocol: 'email' } });
       for (const properties of Object.values(alarms())) {
-        expect(properties.AlarmActions).toEqual({ 'Fn::If': ['HasAlarmTopicArn', [''], { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] }] });
+        expect(properties.AlarmActions).toEqual({
+          'Fn::If': ['HasAlarmTopicArn', [''], { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] }],
+        });
         expect(properties.OKActions).toEqual(properties.AlarmActions);
       }
     });
 
-    it('builds a dashboard whose body is valid JSON once CloudFormation joins it, showing every alarm and the drop\'s metrics', () => {
+    it("builds a dashboard whose body is valid JSON once CloudFormation joins it, showing every alarm and the drop's metrics", () => {
       const dashboard = resources.DropDashboard!;
       expect(dashboard.Type).toBe('AWS::CloudWatch::Dashboard');
       const parts = (dashboard.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
@@ -391,8 +527,20 @@ describe('serverless package', () => {
       expect(alarmWidget.properties.alarms!.map((arn) => arn.split(':alarm:')[1]).sort()).toEqual(Object.keys(alarms()).sort());
       const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
       const named = new Set(metrics.map((m) => `${m[0]}/${m[1]}`));
-      for (const name of ['DecisionAccepted', 'DecisionSoldOut', 'PersistLag', 'DrainIssued', 'DrainDeadLettered', 'LedgerThrottles', 'RedisLatency', 'ColdStart', 'AnsweredWithoutRedis']) expect(named).toContain(`fcfs-coupons/${name}`);
-      for (const name of ['AWS/ApiGateway/5xx', 'AWS/Lambda/Throttles', 'AWS/DynamoDB/ThrottledRequests', 'AWS/DynamoDB/ConsumedWriteCapacityUnits']) expect(named).toContain(name);
+      for (const name of [
+        'DecisionAccepted',
+        'DecisionSoldOut',
+        'PersistLag',
+        'DrainIssued',
+        'DrainDeadLettered',
+        'LedgerThrottles',
+        'RedisLatency',
+        'ColdStart',
+        'AnsweredWithoutRedis',
+      ])
+        expect(named).toContain(`fcfs-coupons/${name}`);
+      for (const name of ['AWS/ApiGateway/5xx', 'AWS/Lambda/Throttles', 'AWS/DynamoDB/ThrottledRequests', 'AWS/DynamoDB/ConsumedWriteCapacityUnits'])
+        expect(named).toContain(name);
       for (const widget of body.widgets.filter((w) => w.type === 'metric')) expect(widget.properties.region).toBe('eu-west-1');
       expect(template.Outputs).toHaveProperty('DropDashboardUrl');
     });

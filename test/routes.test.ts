@@ -69,7 +69,9 @@ describe('every API route refuses a query parameter it does not take', () => {
       live: (await import('../functions/admin-live.js')).handler,
     });
     couponId = uniqueCouponId('routes');
-    const created = await handlers.create!(httpEvent({ method: 'POST', path: '/api/v2/admin/coupons', headers: admin, body: JSON.stringify({ couponId, name: 'routes', totalQuantity: 5 }) }));
+    const created = await handlers.create!(
+      httpEvent({ method: 'POST', path: '/api/v2/admin/coupons', headers: admin, body: JSON.stringify({ couponId, name: 'routes', totalQuantity: 5 }) }),
+    );
     expect(created.statusCode).toBe(201);
   });
 
@@ -79,7 +81,10 @@ describe('every API route refuses a query parameter it does not take', () => {
     ['userCoupon', { method: 'GET', ...user(`/api/v2/users/u1/coupons/${couponId}`) }],
     ['userCoupons', { method: 'GET', ...user('/api/v2/users/u1/coupons') }],
     ['coupon', { method: 'GET', path: `/api/v2/coupons/${couponId}`, pathParameters: { couponId } }],
-    ['create', { method: 'POST', path: '/api/v2/admin/coupons', headers: admin, body: JSON.stringify({ couponId: `${couponId}b`, name: 'x', totalQuantity: 1 }) }],
+    [
+      'create',
+      { method: 'POST', path: '/api/v2/admin/coupons', headers: admin, body: JSON.stringify({ couponId: `${couponId}b`, name: 'x', totalQuantity: 1 }) },
+    ],
     ['get', { method: 'GET', path: `/api/v2/admin/coupons/${couponId}`, pathParameters: { couponId }, headers: admin }],
     ['reconcile', { method: 'POST', path: `/api/v2/admin/coupons/${couponId}/reconcile`, pathParameters: { couponId }, headers: admin }],
     ['deadLetters', { method: 'GET', path: `/api/v2/admin/coupons/${couponId}/dead-letters`, pathParameters: { couponId }, headers: admin }],
@@ -96,7 +101,9 @@ describe('every API route refuses a query parameter it does not take', () => {
     // Nothing was admitted or created.
     const standing = await handlers.userCoupon!(httpEvent({ method: 'GET', ...user(`/api/v2/users/u1/coupons/${couponId}`) }));
     expect(JSON.parse(standing.body!)).toMatchObject({ error: 'NOT_REQUESTED' });
-    const other = await handlers.get!(httpEvent({ method: 'GET', path: `/api/v2/admin/coupons/${couponId}b`, pathParameters: { couponId: `${couponId}b` }, headers: admin }));
+    const other = await handlers.get!(
+      httpEvent({ method: 'GET', path: `/api/v2/admin/coupons/${couponId}b`, pathParameters: { couponId: `${couponId}b` }, headers: admin }),
+    );
     expect(other.statusCode).toBe(404);
   });
 

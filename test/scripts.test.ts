@@ -13,8 +13,14 @@ const { expandLua } = createRequire(import.meta.url)('../localstack/lua-source.c
 describe('Lua scripts', () => {
   it('every script file is registered, and its SHA1 is the one Redis computes', async () => {
     const { redis } = testDeps();
-    const files = readdirSync(scriptsDir).filter((f) => f.endsWith('.lua')).sort();
-    expect(Object.values(scripts).map((s) => `${s.name}.lua`).sort()).toEqual(files);
+    const files = readdirSync(scriptsDir)
+      .filter((f) => f.endsWith('.lua'))
+      .sort();
+    expect(
+      Object.values(scripts)
+        .map((s) => `${s.name}.lua`)
+        .sort(),
+    ).toEqual(files);
     for (const script of Object.values(scripts)) {
       const file = join(scriptsDir, `${script.name}.lua`);
       const source = expandLua(readFileSync(file, 'utf8'), file);
@@ -61,7 +67,7 @@ describe('Lua scripts', () => {
     expect(await deps.store.readUser(couponId, 'u1')).toMatchObject({ kind: 'WON', ticket: 1 });
   });
 
-  it('the rebuild lock is released only by its holder: one that outlived its TTL leaves the next holder\'s lock alone', async () => {
+  it("the rebuild lock is released only by its holder: one that outlived its TTL leaves the next holder's lock alone", async () => {
     const { store, redis } = testDeps();
     const couponId = uniqueCouponId('lock');
     // Long enough that a loaded machine's round trip cannot outlast it before the second try.

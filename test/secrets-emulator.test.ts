@@ -38,7 +38,10 @@ describe('secrets emulator', () => {
       expect(decrypted.Parameter?.ARN).toBe('arn:aws:ssm:us-east-1:000000000000:parameter/fcfs/admin-token');
       const encrypted = await client.send(new GetParameterCommand({ Name: '/fcfs/admin-token' }));
       expect(encrypted.Parameter?.Value).not.toBe('hunter2');
-      await expect(client.send(new GetParameterCommand({ Name: '/missing' }))).rejects.toMatchObject({ name: 'ParameterNotFound', $metadata: { httpStatusCode: 400 } });
+      await expect(client.send(new GetParameterCommand({ Name: '/missing' }))).rejects.toMatchObject({
+        name: 'ParameterNotFound',
+        $metadata: { httpStatusCode: 400 },
+      });
       const both = await client.send(new GetParametersCommand({ Names: ['plain', '/missing'], WithDecryption: true }));
       expect(both).toMatchObject({ Parameters: [{ Name: 'plain', Value: 'p', Type: 'String' }], InvalidParameters: ['/missing'] });
       expect(emulator.stats()).toEqual({

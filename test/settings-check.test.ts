@@ -13,7 +13,7 @@ const deployed = { STAGE: 'prod', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash
 const localCheck = (settings: Record<string, string>) => environmentContradictions({ ...local, ...settings }, functionTimeouts('local'));
 const deployedCheck = (settings: Record<string, string>) => environmentContradictions({ ...deployed, ...settings }, functionTimeouts('deployed'));
 
-describe('settings checked against each other and the functions\' timeouts', () => {
+describe("settings checked against each other and the functions' timeouts", () => {
   it('finds nothing to refuse in the defaults, locally or deployed', () => {
     expect(localCheck({})).toEqual([]);
     expect(deployedCheck({})).toEqual([]);
@@ -28,11 +28,13 @@ describe('settings checked against each other and the functions\' timeouts', () 
     expect(deployedCheck({ DRAIN_STOP_BEFORE_TIMEOUT_MS: '119000' })).toEqual([]);
   });
 
-  it('refuses a claim lease that a batch write can outlive (the ledger\'s attempts times its timeouts, plus the SDK\'s pauses)', () => {
+  it("refuses a claim lease that a batch write can outlive (the ledger's attempts times its timeouts, plus the SDK's pauses)", () => {
     const writes = loadConfig(deployed).ledger.writes;
     // 3 attempts × 3 s + pauses of at most 1 s and 2 s.
     expect(ledgerCallMaxMs(writes)).toBe(12_000);
-    expect(deployedCheck({ DRAIN_CLAIM_LEASE_MS: '12000' })[0]).toMatch(/^DRAIN_CLAIM_LEASE_MS \(12000\) must be longer than one ledger write can take \(12,000 ms/);
+    expect(deployedCheck({ DRAIN_CLAIM_LEASE_MS: '12000' })[0]).toMatch(
+      /^DRAIN_CLAIM_LEASE_MS \(12000\) must be longer than one ledger write can take \(12,000 ms/,
+    );
     expect(deployedCheck({ DRAIN_CLAIM_LEASE_MS: '12001' })).toEqual([]);
     // More attempts or longer timeouts need a longer lease.
     expect(deployedCheck({ LEDGER_ATTEMPTS: '6', LEDGER_REQUEST_TIMEOUT_MS: '5000' })).toEqual(
@@ -40,11 +42,15 @@ describe('settings checked against each other and the functions\' timeouts', () 
     );
   });
 
-  it('refuses deadlines the functions\' timeouts do not cover, so Lambda never cuts a request short of its 503', () => {
-    expect(deployedCheck({ REDIS_DEADLINE_MS: '2000' })[0]).toMatch(/^The issue function's timeout \(15 s\) must exceed by a second the 29,675 ms an issue request can take/);
+  it("refuses deadlines the functions' timeouts do not cover, so Lambda never cuts a request short of its 503", () => {
+    expect(deployedCheck({ REDIS_DEADLINE_MS: '2000' })[0]).toMatch(
+      /^The issue function's timeout \(15 s\) must exceed by a second the 29,675 ms an issue request can take/,
+    );
     expect(deployedCheck({ REBUILD_WAIT_MS: '10000' })[0]).toMatch(/^The issue function's timeout/);
     expect(deployedCheck({ LEDGER_READ_ATTEMPTS: '5' })[0]).toMatch(/^The userCoupon function's timeout \(16 s\) must exceed/);
-    expect(deployedCheck({ LEDGER_REQUEST_TIMEOUT_MS: '6000' })).toEqual(expect.arrayContaining([expect.stringMatching(/^The adminCreateCoupon function's timeout \(25 s\)/)]));
+    expect(deployedCheck({ LEDGER_REQUEST_TIMEOUT_MS: '6000' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^The adminCreateCoupon function's timeout \(25 s\)/)]),
+    );
   });
 
   it('refuses an API function whose timeout API Gateway would not wait for', () => {
@@ -58,7 +64,7 @@ describe('settings checked against each other and the functions\' timeouts', () 
     expect(deployedCheck({ REDIS_DEADLINE_MS: 'fast' })).toEqual(['REDIS_DEADLINE_MS must be an integer in 50..10000, got "fast".']);
   });
 
-  it('computes the worst cases from every call\'s own bound', () => {
+  it("computes the worst cases from every call's own bound", () => {
     const config = loadConfig(deployed);
     // A slow HEXISTS uses up the rebuild wait; only the last one can overrun it.
     expect(restoreWaitMaxMs(1_500, 500)).toBe(2_375);
@@ -107,18 +113,28 @@ describe('serverless package refuses contradicting settings with one sentence, b
       "The functions reserve 986 of the account's 1000 concurrent executions (ACCOUNT_CONCURRENCY), leaving 14 where AWS requires at least 100 unreserved: lower ISSUE_CONCURRENCY (or the others), or raise the account's quota first.",
     ],
     [{ DRAIN_BATCH_SIZE: '100' }, 'DRAIN_BATCH_SIZE must be an integer in 1..99, got "100".'],
-    [{ CORS_ALLOWED_ORIGINS: 'https://shop.example.com/' }, 'CORS_ALLOWED_ORIGINS holds "https://shop.example.com/", which is not an origin (scheme, host and port only, e.g. https://shop.example.com).'],
-    [{ API_THROTTLE_RATE: '5000' }, "API_THROTTLE_RATE is no longer read: the API's throttles are per route now (THROTTLE_ISSUE_RATE, THROTTLE_READ_RATE, ... see docs/deploy.md)."],
+    [
+      { CORS_ALLOWED_ORIGINS: 'https://shop.example.com/' },
+      'CORS_ALLOWED_ORIGINS holds "https://shop.example.com/", which is not an origin (scheme, host and port only, e.g. https://shop.example.com).',
+    ],
+    [
+      { API_THROTTLE_RATE: '5000' },
+      "API_THROTTLE_RATE is no longer read: the API's throttles are per route now (THROTTLE_ISSUE_RATE, THROTTLE_READ_RATE, ... see docs/deploy.md).",
+    ],
   ];
   it('refuses a stage that verifies tokens without JWT_ISSUER_URL and JWT_AUDIENCE, naming what to set', () => {
     const { status, output } = packageRefusal(dir, { JWT_ISSUER_URL: '', JWT_AUDIENCE: ' ' });
     expect(status).toBe(1);
     expect(output).not.toMatch(/unsupported string format/);
-    expect(output.split('\n')).toContainEqual(expect.stringMatching(/^Set JWT_ISSUER_URL and JWT_AUDIENCE to package or deploy stage prod: .*see docs\/deploy\.md\.$/));
+    expect(output.split('\n')).toContainEqual(
+      expect.stringMatching(/^Set JWT_ISSUER_URL and JWT_AUDIENCE to package or deploy stage prod: .*see docs\/deploy\.md\.$/),
+    );
   }, 60_000);
 
   for (const [settings, sentence] of refusals) {
-    it(`refuses ${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ')}`, () => {
+    it(`refuses ${Object.entries(settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`, () => {
       const { status, output } = packageRefusal(dir, settings);
       expect(status).toBe(1);
       // osls prints "Error:" and the plugin's sentence on the next line, and nothing was bundled.

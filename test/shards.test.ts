@@ -29,10 +29,15 @@ afterAll(() => Promise.all(databases.map((db) => db.close())));
 /** Deps over the three databases; each call is a new container (its own cache) of one deployment. */
 const PREFIX = `sh${Math.random().toString(36).slice(2, 8)}`;
 function deps(): ScenarioDeps {
-  return scenarioDeps(services(), PREFIX, { drain: { ...defaultDrain, lingerMs: 0 }, admission: defaultAdmission }, {
-    databases: databases.map((db) => ({ url: db.services.gatewayUrl, token: db.services.gatewayToken })),
-    redisTimeoutMs: 20_000,
-  });
+  return scenarioDeps(
+    services(),
+    PREFIX,
+    { drain: { ...defaultDrain, lingerMs: 0 }, admission: defaultAdmission },
+    {
+      databases: databases.map((db) => ({ url: db.services.gatewayUrl, token: db.services.gatewayToken })),
+      redisTimeoutMs: 20_000,
+    },
+  );
 }
 
 async function coupon(d: ScenarioDeps, totalQuantity: number): Promise<string> {

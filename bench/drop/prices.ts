@@ -46,5 +46,11 @@ export function costOf(usage: Usage): Cost {
   const lambda = usage.requests * (PRICES.lambdaPerRequest + LAMBDA_MEMORY_GB * (LAMBDA_MS_PER_REQUEST / 1_000) * PRICES.lambdaPerGbSecond);
   const httpApi = usage.requests * PRICES.httpApiPerRequest;
   const round = (usd: number) => Math.round(usd * 1e6) / 1e6;
-  return { upstash: round(upstash), dynamodb: round(dynamodb), lambda: round(lambda), http_api: round(httpApi), total: round(upstash + dynamodb + lambda + httpApi) };
+  return {
+    upstash: round(upstash),
+    dynamodb: round(dynamodb),
+    lambda: round(lambda),
+    http_api: round(httpApi),
+    total: round(upstash + dynamodb + lambda + httpApi),
+  };
 }

@@ -34,7 +34,15 @@ export function dropCharts(results: DropReportInput): Record<'drop' | 'scaleOut'
   const drop = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: `Drop of ${results.drop_settings?.requests} requests on ${results.drop_settings?.units} units, quotas / ${results.drop_settings?.quota_scale} (lower is better)`,
-    data: { values: runs.map((r) => ({ system: r.system, billed: r.billed_per_request, wcu: r.wcu_per_issuance ?? 0, cents: r.cost_usd * 100, seconds: r.decide_all_s ?? results.drop_settings?.deadline_s })) },
+    data: {
+      values: runs.map((r) => ({
+        system: r.system,
+        billed: r.billed_per_request,
+        wcu: r.wcu_per_issuance ?? 0,
+        cents: r.cost_usd * 100,
+        seconds: r.decide_all_s ?? results.drop_settings?.deadline_s,
+      })),
+    },
     hconcat: [
       bar('billed', 'Upstash commands per request', { type: 'symlog', constant: 0.01 }),
       bar('wcu', 'DynamoDB WCU per issuance', { type: 'symlog' }),
@@ -49,8 +57,17 @@ export function dropCharts(results: DropReportInput): Record<'drop' | 'scaleOut'
     height: 220,
     data: { values: (results.scale_out ?? []).map((r) => ({ shards: String(r.shards), decided: r.decided_per_s })) },
     layer: [
-      { mark: 'bar', encoding: { x: { field: 'shards', type: 'ordinal', title: 'shards (Upstash databases)' }, y: { field: 'decided', type: 'quantitative', title: 'decided requests/s' } } },
-      { mark: { type: 'text', dy: -6 }, encoding: { x: { field: 'shards', type: 'ordinal' }, y: { field: 'decided', type: 'quantitative' }, text: { field: 'decided', type: 'quantitative' } } },
+      {
+        mark: 'bar',
+        encoding: {
+          x: { field: 'shards', type: 'ordinal', title: 'shards (Upstash databases)' },
+          y: { field: 'decided', type: 'quantitative', title: 'decided requests/s' },
+        },
+      },
+      {
+        mark: { type: 'text', dy: -6 },
+        encoding: { x: { field: 'shards', type: 'ordinal' }, y: { field: 'decided', type: 'quantitative' }, text: { field: 'decided', type: 'quantitative' } },
+      },
     ],
   } as unknown as vegaLite.TopLevelSpec;
   return { drop, scaleOut };
@@ -81,11 +98,13 @@ export function dropMarkdown(results: DropReportInput, charts: { drop: string; s
   const fcfs = results.drop['fcfs-coupons'];
   if (fcfs?.billed_by_outcome) {
     lines.push(
-      'fcfs-coupons, billed commands by answer (one request at a time, the gateway\'s bill read around each): ' +
+      "fcfs-coupons, billed commands by answer (one request at a time, the gateway's bill read around each): " +
         Object.entries(fcfs.billed_by_outcome)
           .map(([outcome, n]) => `${outcome.replace(/_/g, ' ')} ${n}`)
           .join(', ') +
-        `. The drop's answers: ${Object.entries(fcfs.outcomes).map(([o, n]) => `${o} ${n}`).join(', ')}.`,
+        `. The drop's answers: ${Object.entries(fcfs.outcomes)
+          .map(([o, n]) => `${o} ${n}`)
+          .join(', ')}.`,
       '',
     );
   }
@@ -98,9 +117,16 @@ export function dropMarkdown(results: DropReportInput, charts: { drop: string; s
     );
   }
   if (results.scale_out?.length) {
-    lines.push('### scale_out', '', '| shards | units | requests | decided/s until sold out | sold out after (s) | sold out exactly | billed commands | waited for the cap | 503 |', '|---:|---:|---:|---:|---:|---|---:|---:|---:|');
+    lines.push(
+      '### scale_out',
+      '',
+      '| shards | units | requests | decided/s until sold out | sold out after (s) | sold out exactly | billed commands | waited for the cap | 503 |',
+      '|---:|---:|---:|---:|---:|---|---:|---:|---:|',
+    );
     for (const r of results.scale_out) {
-      lines.push(`| ${r.shards} | ${r.units} | ${r.requests} | ${r.decided_per_s} | ${r.sold_out_after_s} | ${r.sold_out_exactly ? 'yes' : `**no**: ${r.failures.join('; ')}`} | ${r.billed_commands} | ${r.throttled} | ${r.answered_503} |`);
+      lines.push(
+        `| ${r.shards} | ${r.units} | ${r.requests} | ${r.decided_per_s} | ${r.sold_out_after_s} | ${r.sold_out_exactly ? 'yes' : `**no**: ${r.failures.join('; ')}`} | ${r.billed_commands} | ${r.throttled} | ${r.answered_503} |`,
+      );
     }
     lines.push('', `![scale_out](${charts.scaleOut})`, '');
   }
@@ -126,7 +152,7 @@ export function dropMarkdown(results: DropReportInput, charts: { drop: string; s
   lines.push(
     `Prices (US East): Upstash ${usd(PRICES.upstashPerCommand * 100_000)} per 100,000 commands; DynamoDB on-demand ${usd(PRICES.dynamodbPerWriteUnit * 1e6)} per million WRU, ${usd(PRICES.dynamodbPerReadUnit * 1e6)} per million RRU; ` +
       `Lambda arm64 ${usd(PRICES.lambdaPerRequest * 1e6)} per million requests and ${usd(PRICES.lambdaPerGbSecond)} per GB-s at 1 GB and ${LAMBDA_MS_PER_REQUEST} ms per request (assumed); HTTP API ${usd(PRICES.httpApiPerRequest * 1e6)} per million requests. Sources: bench/README.md. ` +
-      'The issue handler\'s cold start (bundle size and import time against the old revision, side by side) is measured by `npm run bench:cold-start` (bench/README.md).',
+      "The issue handler's cold start (bundle size and import time against the old revision, side by side) is measured by `npm run bench:cold-start` (bench/README.md).",
     '',
   );
   return lines;

@@ -91,7 +91,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runDropScenario(ctx: DropContext): Promise<DropResults> {
   const shape = dropShape(ctx.quick);
-  ctx.log(`drop: ${shape.requests} requests on ${shape.units} units (${shape.users} users), quotas / ${QUOTA_SCALE}, ${shape.connections} connections; starting its stacks`);
+  ctx.log(
+    `drop: ${shape.requests} requests on ${shape.units} units (${shape.users} users), quotas / ${QUOTA_SCALE}, ${shape.connections} connections; starting its stacks`,
+  );
   const systems = await startDropSystems(ctx);
   const direct = createDynamo({ region: 'us-east-1', endpoint: systems.dynamodbEndpoint });
   for (const s of systems.selected) await warmUp(s, ctx);
@@ -128,7 +130,9 @@ export async function runDropScenario(ctx: DropContext): Promise<DropResults> {
       const run = await scaleOutRun(systems.scaleOut.get(shards)!, shards, ctx, direct);
       scaleOut.push(run);
       failures.push(...run.failures.map((f) => `scale_out/${shards}: ${f}`));
-      ctx.log(`scale_out / ${shards} shard(s): ${run.decided_per_s} decided/s until sold out after ${run.sold_out_after_s} s, sold out exactly: ${run.sold_out_exactly}, ${run.throttled} throttled`);
+      ctx.log(
+        `scale_out / ${shards} shard(s): ${run.decided_per_s} decided/s until sold out after ${run.sold_out_after_s} s, sold out exactly: ${run.sold_out_exactly}, ${run.throttled} throttled`,
+      );
     }
   }
   failures.push(...targetFailures(drop['fcfs-coupons'], scaleOut));
@@ -159,13 +163,18 @@ function targetFailures(fcfs: DropRun | undefined, scaleOut: readonly ScaleOutRu
   const failed: string[] = [];
   if (fcfs) {
     if (!(fcfs.billed_per_request <= 0.2)) failed.push(`target: fcfs-coupons billed ${fcfs.billed_per_request} commands per request (at most 0.2)`);
-    if (!((fcfs.persist_speedup_vs_one_partition ?? 0) >= 8)) failed.push(`target: fcfs-coupons persisted ${fcfs.persist_speedup_vs_one_partition}x faster than with one partition (at least 8x)`);
+    if (!((fcfs.persist_speedup_vs_one_partition ?? 0) >= 8))
+      failed.push(`target: fcfs-coupons persisted ${fcfs.persist_speedup_vs_one_partition}x faster than with one partition (at least 8x)`);
   }
   const one = scaleOut.find((r) => r.shards === 1);
-  for (const [shards, factor] of [[2, 1.6], [4, 3.2]] as const) {
+  for (const [shards, factor] of [
+    [2, 1.6],
+    [4, 3.2],
+  ] as const) {
     const run = scaleOut.find((r) => r.shards === shards);
     if (!one || !run) continue;
-    if (!(run.decided_per_s >= factor * one.decided_per_s)) failed.push(`target: ${shards} shards decided ${run.decided_per_s}/s, under ${factor}x the ${one.decided_per_s}/s of 1 shard`);
+    if (!(run.decided_per_s >= factor * one.decided_per_s))
+      failed.push(`target: ${shards} shards decided ${run.decided_per_s}/s, under ${factor}x the ${one.decided_per_s}/s of 1 shard`);
   }
   for (const run of scaleOut) if (!run.sold_out_exactly) failed.push(`target: ${run.shards} shard(s) did not sell out exactly`);
   return failed;
@@ -178,7 +187,13 @@ async function warmUp(s: DropSystem, ctx: DropContext): Promise<void> {
   const amount = s.system.name === 'dynamodb-sync' ? 20 : 300;
   await s.system.createCoupon(couponId, 20);
   let n = 0;
-  await runLoad({ baseUrl: s.system.baseUrl, path: (u) => `${s.system.prefix}/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `w${n++}`, connections: 20, amount });
+  await runLoad({
+    baseUrl: s.system.baseUrl,
+    path: (u) => `${s.system.prefix}/api/v2/users/${u}/coupons/${couponId}/issue`,
+    nextUser: () => `w${n++}`,
+    connections: 20,
+    amount,
+  });
   await sleep(1_000);
   ctx.log(`  warmed up ${s.system.name}${s.stack ? ` (${s.stack.redisUrls.length} shard(s))` : ''}`);
 }
@@ -222,7 +237,13 @@ async function runDrop(s: DropSystem, shape: DropShape, ctx: DropContext, direct
 }
 
 /** Waits until `expected` are persisted and the count has not moved for a second; reads them then. */
-async function settle(s: DropSystem, couponId: string, expected: number, timeoutMs: number, direct: ReturnType<typeof createDynamo>): Promise<Persisted & { settled: boolean }> {
+async function settle(
+  s: DropSystem,
+  couponId: string,
+  expected: number,
+  timeoutMs: number,
+  direct: ReturnType<typeof createDynamo>,
+): Promise<Persisted & { settled: boolean }> {
   // Counted where it costs the system nothing: the ledger read directly (not through its quota proxy,
   // not through its Redis, whose bill is the system's), or PostgreSQL.
   const count = s.system.name === 'seed-redis' ? () => countIssuances(direct, 'bench-seed-redis', couponId) : () => s.system.count(couponId);
@@ -275,7 +296,10 @@ async function meters(s: DropSystem): Promise<Meters> {
   return { commands: redisRun ?? bill.commands, throttledUpstash: bill.throttledRequests, dynamo };
 }
 
-async function adminView(stack: Stack, couponId: string): Promise<{ remaining: number; queued: number; inflight: number; issued: number; deadLettered: number }> {
+async function adminView(
+  stack: Stack,
+  couponId: string,
+): Promise<{ remaining: number; queued: number; inflight: number; issued: number; deadLettered: number }> {
   const reply = await fetch(`${stack.apiUrl}/api/v2/admin/coupons/${couponId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (!reply.ok) throw new Error(`the admin view of ${couponId} answered ${reply.status}`);
   return (await reply.json()) as never;
@@ -304,7 +328,9 @@ function summarize(
   if (persisted.users.length > shape.units) failures.push(`oversold: ${persisted.users.length} > ${shape.units}`);
   const lost = [...accepted].filter((u) => !distinct.has(u));
   if (lost.length > 0) {
-    const theirs = load.answers.filter((a) => lost.slice(0, 3).includes(a.userId)).map((a) => `${a.userId} ${a.phase} ${a.outcome} at ${Math.round(a.answeredAt)} ms`);
+    const theirs = load.answers
+      .filter((a) => lost.slice(0, 3).includes(a.userId))
+      .map((a) => `${a.userId} ${a.phase} ${a.outcome} at ${Math.round(a.answeredAt)} ms`);
     failures.push(`${lost.length} users answered ACCEPTED are not persisted (${theirs.join(', ')})`);
   }
   if (!persisted.settled) failures.push('still persisting when the bench stopped waiting');
@@ -313,8 +339,10 @@ function summarize(
     // fcfs-coupons has to take a drop: every request decided, every unit sold and persisted, nobody dead-lettered.
     if (!load.finished) failures.push(`${load.unanswered} requests unanswered when the deadline came`);
     if (answered5xx > 0) failures.push(`${answered5xx} requests answered 5xx`);
-    if (persisted.users.length !== shape.units) failures.push(`issued ${persisted.users.length}, not the ${shape.units} units of a drop that asks for ${shape.requests}`);
-    if (view && (view.queued + view.inflight > 0 || view.remaining !== 0 || view.issued !== shape.units)) failures.push(`the admin view disagrees with the ledger: ${JSON.stringify(view)}`);
+    if (persisted.users.length !== shape.units)
+      failures.push(`issued ${persisted.users.length}, not the ${shape.units} units of a drop that asks for ${shape.requests}`);
+    if (view && (view.queued + view.inflight > 0 || view.remaining !== 0 || view.issued !== shape.units))
+      failures.push(`the admin view disagrees with the ledger: ${JSON.stringify(view)}`);
     if (view && view.deadLettered > 0) failures.push(`${view.deadLettered} dead-lettered`);
     // A request due just before the opening may reach Redis after it; none may be accepted before it.
     const early = load.answers.filter((a) => a.outcome === 'ACCEPTED' && a.answeredAt < 0).length;
@@ -385,13 +413,21 @@ async function persistProbe(s: DropSystem, units: number, ctx: DropContext, dire
     redis.on('error', () => undefined);
     const release = await holdDrain(redis, stack.env.REDIS_KEY_PREFIX!, couponId, 300_000);
     let n = 0;
-    const load = await runLoad({ baseUrl: stack.apiUrl, path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`, nextUser: () => `p${n++}`, connections: 20, amount: units });
+    const load = await runLoad({
+      baseUrl: stack.apiUrl,
+      path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`,
+      nextUser: () => `p${n++}`,
+      connections: 20,
+      amount: units,
+    });
     if (load.usersWith200.size !== units) throw new Error(`persist probe: ${load.usersWith200.size} of ${units} admissions accepted`);
     const before = await dynamoUse(stack.quotaProxyUrl!);
     await release();
     redis.disconnect();
     const begun = Date.now();
-    await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, new LambdaInvoker('us-east-1', `http://127.0.0.1:${stack.env.LAMBDA_PORT}`)).start(couponId);
+    await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, new LambdaInvoker('us-east-1', `http://127.0.0.1:${stack.env.LAMBDA_PORT}`)).start(
+      couponId,
+    );
     while ((await s.system.count(couponId)) < units) {
       if (Date.now() - begun > 300_000) throw new Error(`persist probe: ${partitions} partition(s) did not persist ${units} units in 5 minutes`);
       await sleep(50);
@@ -400,13 +436,21 @@ async function persistProbe(s: DropSystem, units: number, ctx: DropContext, dire
     const throttled = minus(await dynamoUse(stack.quotaProxyUrl!), before).throttled;
     // Where the issuances went: all under PK=COUPON#<couponId> with one partition, none with 16.
     const underCouponPk = await countIssuances(direct, FCFS_TABLE, couponId);
-    if (underCouponPk !== (partitions === 1 ? units : 0)) throw new Error(`persist probe: ${underCouponPk} issuances under PK=COUPON#${couponId} with ${partitions} partition(s)`);
+    if (underCouponPk !== (partitions === 1 ? units : 0))
+      throw new Error(`persist probe: ${underCouponPk} issuances under PK=COUPON#${couponId} with ${partitions} partition(s)`);
     ctx.log(`  persisting ${units} units with ${partitions} partition(s): ${round(seconds, 2)} s, ${throttled} throttled calls`);
     return { seconds, throttled };
   };
   const spread = await timeOne(16);
   const one = await timeOne(1);
-  return { units, partitions_16_s: round(spread.seconds, 2), partitions_1_s: round(one.seconds, 2), speedup: round(one.seconds / spread.seconds, 1), throttled_16: spread.throttled, throttled_1: one.throttled };
+  return {
+    units,
+    partitions_16_s: round(spread.seconds, 2),
+    partitions_1_s: round(one.seconds, 2),
+    speedup: round(one.seconds / spread.seconds, 1),
+    throttled_16: spread.throttled,
+    throttled_1: one.throttled,
+  };
 }
 
 /**
@@ -497,7 +541,8 @@ async function scaleOutRun(s: DropSystem, shards: number, ctx: DropContext, dire
   if (accepted.size !== acceptedAnswers.length) failures.push('a user was answered ACCEPTED twice');
   const missing = [...accepted].filter((u) => !distinct.has(u)).length;
   if (missing > 0) failures.push(`${missing} users answered ACCEPTED are not in the ledger`);
-  if (view.remaining !== 0 || view.issued !== units || view.queued + view.inflight > 0 || view.deadLettered > 0) failures.push(`the shards disagree with the ledger: ${JSON.stringify(view)}`);
+  if (view.remaining !== 0 || view.issued !== units || view.queued + view.inflight > 0 || view.deadLettered > 0)
+    failures.push(`the shards disagree with the ledger: ${JSON.stringify(view)}`);
   return {
     shards,
     units,

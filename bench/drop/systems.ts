@@ -87,7 +87,15 @@ async function fcfsStack(ctx: DropContext, name: string, shards: number, dynamod
   for (let i = 1; i < shards; i++) moreShards.push({ redis: await freePort(), gateway: await freePort() });
   const stack = await startStack({
     dataDir: join(ctx.dataDir, name),
-    ports: { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort(), moreShards, dynamodbProxy: await freePort() },
+    ports: {
+      api: await freePort(),
+      lambda: await freePort(),
+      dynamodb: await freePort(),
+      gateway: await freePort(),
+      redis: await freePort(),
+      moreShards,
+      dynamodbProxy: await freePort(),
+    },
     tableName: FCFS_TABLE,
     adminToken: ADMIN_TOKEN,
     upstashToken: UPSTASH_TOKEN,
@@ -108,7 +116,14 @@ async function startBaselineSystems(ctx: DropContext, dynamodbEndpoint: string):
   if (wanted.length === 0) return [];
   const infra = await startStack({
     dataDir: join(ctx.dataDir, 'drop-baselines'),
-    ports: { api: await freePort(), lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort(), dynamodbProxy: await freePort() },
+    ports: {
+      api: await freePort(),
+      lambda: await freePort(),
+      dynamodb: await freePort(),
+      gateway: await freePort(),
+      redis: await freePort(),
+      dynamodbProxy: await freePort(),
+    },
     tableName: 'bench-dynamodb-sync',
     adminToken: ADMIN_TOKEN,
     upstashToken: UPSTASH_TOKEN,
@@ -144,7 +159,8 @@ async function startBaselineSystems(ctx: DropContext, dynamodbEndpoint: string):
       });
     }
     if (name === 'pessimistic-lock') systems.push({ system: pessimisticLockSystem(baselines.url, ctx.pool!), gateways: [] });
-    if (name === 'dynamodb-sync') systems.push({ system: dynamodbSyncSystem(baselines.url, direct, 'bench-dynamodb-sync'), gateways: [], quotaProxy: infra.quotaProxyUrl });
+    if (name === 'dynamodb-sync')
+      systems.push({ system: dynamodbSyncSystem(baselines.url, direct, 'bench-dynamodb-sync'), gateways: [], quotaProxy: infra.quotaProxyUrl });
   }
   return systems;
 }

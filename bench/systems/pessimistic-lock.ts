@@ -26,7 +26,11 @@ export const handler = answering(async (event: Event): Promise<Result> => {
       await client.query('ROLLBACK');
       return reply(404, { error: 'COUPON_NOT_FOUND' });
     }
-    const existing = await client.query({ name: 'has', text: 'SELECT 1 FROM bench_issuances WHERE coupon_id = $1 AND user_id = $2', values: [parsed.couponId, parsed.userId] });
+    const existing = await client.query({
+      name: 'has',
+      text: 'SELECT 1 FROM bench_issuances WHERE coupon_id = $1 AND user_id = $2',
+      values: [parsed.couponId, parsed.userId],
+    });
     if (existing.rowCount) {
       await client.query('COMMIT');
       return reply(200, { result: 'ALREADY_ACCEPTED', userId: parsed.userId });

@@ -73,7 +73,12 @@ export class AwsEndpoint {
   async call(call: Omit<AwsCall, 'service'>): Promise<AwsReply> {
     const base = this.url.pathname === '/' ? '' : this.url.pathname.replace(/\/$/, '');
     const path = `${base}${call.path}`;
-    const headers = signV4({ method: 'POST', host: this.url.host, path, headers: call.headers, body: call.body }, this.credentials(), this.region, this.service);
+    const headers = signV4(
+      { method: 'POST', host: this.url.host, path, headers: call.headers, body: call.body },
+      this.credentials(),
+      this.region,
+      this.service,
+    );
     const reply = await this.post(path, headers, call.body, call.timeoutMs);
     if (reply.status >= 200 && reply.status < 300) return reply;
     const type = errorType(reply);

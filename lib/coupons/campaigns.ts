@@ -47,9 +47,7 @@ export interface AdminCouponView extends CouponView {
   readonly deadLettered: number;
 }
 
-export type CreateCouponOutcome =
-  | { readonly kind: 'CREATED'; readonly coupon: AdminCouponView }
-  | { readonly kind: 'COUPON_EXISTS' };
+export type CreateCouponOutcome = { readonly kind: 'CREATED'; readonly coupon: AdminCouponView } | { readonly kind: 'COUPON_EXISTS' };
 
 /** Validate an operator's request to create a coupon. Throws InvalidInputError naming the first problem. */
 export function parseNewCoupon(body: unknown): NewCoupon {

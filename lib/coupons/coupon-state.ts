@@ -4,10 +4,7 @@ import { shardOf } from '../redis/shards.js';
 import type { Deps } from './deps.js';
 import type { Restorer } from './restorer.js';
 
-export type RestoreResult =
-  | { readonly kind: 'RESTORED'; readonly winners: number }
-  | { readonly kind: 'PRESENT' }
-  | { readonly kind: 'NOT_FOUND' };
+export type RestoreResult = { readonly kind: 'RESTORED'; readonly winners: number } | { readonly kind: 'PRESENT' } | { readonly kind: 'NOT_FOUND' };
 
 export interface RestoreOptions {
   /** The shard (Upstash database) whose state is missing; default the first. */

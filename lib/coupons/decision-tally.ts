@@ -5,18 +5,19 @@ import { decodeDecisionReport, encodeDecisionReport } from '../redis/codec.js';
 import type { CouponStore } from '../redis/coupon-store.js';
 
 /** Every answer an admission can give, as the live page and the metrics count them. */
-export type Decision =
-  | 'ACCEPTED'
-  | 'ALREADY_ACCEPTED'
-  | 'SOLD_OUT'
-  | 'NOT_OPEN'
-  | 'ENDED'
-  | 'RATE_LIMITED'
-  | 'COUPON_NOT_FOUND'
-  | 'UNAVAILABLE';
+export type Decision = 'ACCEPTED' | 'ALREADY_ACCEPTED' | 'SOLD_OUT' | 'NOT_OPEN' | 'ENDED' | 'RATE_LIMITED' | 'COUPON_NOT_FOUND' | 'UNAVAILABLE';
 
 /** The order of the counters in a container's report (codec of the live hash's c:<container> fields). */
-export const DECISIONS: readonly Decision[] = ['ACCEPTED', 'ALREADY_ACCEPTED', 'SOLD_OUT', 'NOT_OPEN', 'ENDED', 'RATE_LIMITED', 'COUPON_NOT_FOUND', 'UNAVAILABLE'];
+export const DECISIONS: readonly Decision[] = [
+  'ACCEPTED',
+  'ALREADY_ACCEPTED',
+  'SOLD_OUT',
+  'NOT_OPEN',
+  'ENDED',
+  'RATE_LIMITED',
+  'COUPON_NOT_FOUND',
+  'UNAVAILABLE',
+];
 
 const METRIC_OF: Record<Decision, MetricName> = {
   ACCEPTED: 'DecisionAccepted',

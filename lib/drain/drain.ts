@@ -56,7 +56,19 @@ function leaseWait(claim: Claim, claimLeaseMs: number): number | undefined {
 const redisNow = (claim: Claim, claimLeaseMs: number) => claim.leaseDeadline - claimLeaseMs;
 
 export function emptyReport(couponId: string): DrainReport {
-  return { couponId, batches: 0, issued: 0, redelivered: 0, rejected: 0, released: 0, deadLettered: 0, requeued: 0, stale: 0, throttled: 0, stoppedBy: 'EMPTY' };
+  return {
+    couponId,
+    batches: 0,
+    issued: 0,
+    redelivered: 0,
+    rejected: 0,
+    released: 0,
+    deadLettered: 0,
+    requeued: 0,
+    stale: 0,
+    throttled: 0,
+    stoppedBy: 'EMPTY',
+  };
 }
 
 /**
@@ -192,12 +204,7 @@ async function handOver(deps: Deps, couponId: string, shard: number): Promise<vo
  * Write one claim to the ledger and acknowledge it; give back whatever could not be written: what a
  * drain does with each batch it claims.
  */
-export async function persistClaim(
-  deps: Deps,
-  couponId: string,
-  claim: Claim,
-  report: DrainReport = emptyReport(couponId),
-): Promise<ClaimOutcome> {
+export async function persistClaim(deps: Deps, couponId: string, claim: Claim, report: DrainReport = emptyReport(couponId)): Promise<ClaimOutcome> {
   let written: Isolated;
   try {
     written = await persistIsolating(deps, couponId, claim, claim.items);
@@ -223,7 +230,13 @@ export async function persistClaim(
   // The live page's totals are written alongside the acknowledgement, not after it.
   await Promise.all([
     deps.shards.at(claim.shard).acknowledge(couponId, written.decisions),
-    recordBatch(deps, couponId, claim.shard, { ...NOTHING, issued: written.newlyIssued, redelivered, rejected, lag: persistLag(claim.items, written.decisions) }),
+    recordBatch(deps, couponId, claim.shard, {
+      ...NOTHING,
+      issued: written.newlyIssued,
+      redelivered,
+      rejected,
+      lag: persistLag(claim.items, written.decisions),
+    }),
   ]);
   report.issued += written.newlyIssued;
   report.rejected += rejected;
@@ -405,7 +418,13 @@ async function giveBackStale(deps: Deps, couponId: string, claim: Claim, items: 
   if (result.kind === 'NO_STATE') {
     throw new Error(`coupon ${couponId} has no state to give back ${items.length} stale item(s) to`);
   }
-  log.warn('a batch claimed before the coupon was rebuilt was refused by the ledger and given back', { couponId, shard: claim.shard, ...result, claimEpoch: claim.epoch, ledgerEpoch: epoch });
+  log.warn('a batch claimed before the coupon was rebuilt was refused by the ledger and given back', {
+    couponId,
+    shard: claim.shard,
+    ...result,
+    claimEpoch: claim.epoch,
+    ledgerEpoch: epoch,
+  });
 }
 
 /** True when this call marked the coupon FINISHED. */

@@ -28,9 +28,7 @@ export function createDynamo(connection: DynamoConnection): DynamoDBClient {
       httpAgent: { keepAlive: true, maxSockets: 64 },
     },
     // DynamoDB Local accepts any credentials; real AWS uses the default provider chain.
-    ...(connection.endpoint && !process.env.AWS_ACCESS_KEY_ID
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
+    ...(connection.endpoint && !process.env.AWS_ACCESS_KEY_ID ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });
   // The SDK's logger middleware filters every input and output for sensitive fields before handing
   // them to its logger, even the default no-op one: measured, a quarter of the client's CPU per item of

@@ -218,7 +218,9 @@ export class Ledger {
         }
 
         if (reasons.some((r) => r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')) {
-          throw new LedgerThrottledError(`the ledger throttled a batch of ${pending.length}: ${reasons.find((r) => r.Message)?.Message ?? 'ThrottlingError'}`, { cause: error });
+          throw new LedgerThrottledError(`the ledger throttled a batch of ${pending.length}: ${reasons.find((r) => r.Message)?.Message ?? 'ThrottlingError'}`, {
+            cause: error,
+          });
         }
         const conflicting = reasons.some((r) => r.Code === 'TransactionConflict');
         if (conflicting && conflicts < CONFLICT_RETRIES) {

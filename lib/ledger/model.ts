@@ -100,7 +100,8 @@ export interface IssuanceRecord {
 
 /** A new coupon's record: nothing issued, first epoch, one shard and one issuance partition unless given. */
 export function newCouponRecord(
-  fields: Pick<CouponRecord, 'couponId' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> & Partial<Pick<CouponRecord, 'definition' | 'partitions' | 'shards' | 'createdAt'>>,
+  fields: Pick<CouponRecord, 'couponId' | 'name' | 'totalQuantity' | 'startsAt' | 'endsAt'> &
+    Partial<Pick<CouponRecord, 'definition' | 'partitions' | 'shards' | 'createdAt'>>,
 ): CouponRecord {
   const shards = fields.shards ?? 1;
   return {

@@ -47,7 +47,8 @@ export class CircuitBreaker {
     if (this.settings.failures === 0) return;
     this.consecutiveFailures += 1;
     if (!this.probing && this.consecutiveFailures < this.settings.failures) return;
-    if (!this.probing) log.warn('Redis is not answering; this container answers 503 at once for a while', { openMs: this.settings.openMs, failures: this.consecutiveFailures });
+    if (!this.probing)
+      log.warn('Redis is not answering; this container answers 503 at once for a while', { openMs: this.settings.openMs, failures: this.consecutiveFailures });
     this.openUntil = this.now() + this.settings.openMs;
     this.probing = false;
     this.consecutiveFailures = 0;

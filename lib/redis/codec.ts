@@ -36,8 +36,7 @@ const ENTRY = /^(\d+):(\d+)(?::(I:(\d+)|R))?$/;
 export const userField = (userId: string): string => `${USER_FIELD_PREFIX}${userId}`;
 
 /** The user id of a state field, or undefined for the coupon's own fields. */
-export const userOfField = (field: string): string | undefined =>
-  field.startsWith(USER_FIELD_PREFIX) ? field.slice(USER_FIELD_PREFIX.length) : undefined;
+export const userOfField = (field: string): string | undefined => (field.startsWith(USER_FIELD_PREFIX) ? field.slice(USER_FIELD_PREFIX.length) : undefined);
 
 export function encodeOutcome(outcome: ItemOutcome): string {
   return outcome.kind === 'ISSUED' ? `I:${outcome.issuedAt}` : 'R';

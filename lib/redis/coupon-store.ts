@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { asRedisFault } from './client.js';
-import { decisionReportField, decodeEntry, decodeTransfer, encodeOutcome, restoredEntryTail, userField, userOfField, type ItemOutcome, type WinnerEntry } from './codec.js';
+import {
+  decisionReportField,
+  decodeEntry,
+  decodeTransfer,
+  encodeOutcome,
+  restoredEntryTail,
+  userField,
+  userOfField,
+  type ItemOutcome,
+  type WinnerEntry,
+} from './codec.js';
 import { couponIndexKey, couponKeys, type CouponKeys } from './keys.js';
 import { AdmitCode, CountersCode, NO_STATE, ReadmitCode, ReadUserCode } from './replies.js';
 import { LuaScript, type ScriptClient } from './script.js';
@@ -340,7 +350,11 @@ export class CouponStore {
   async acknowledge(couponId: string, decided: ReadonlyMap<string, ItemOutcome>): Promise<number> {
     const k = this.keys(couponId);
     return this.inChunks([...decided], (chunk) =>
-      this.run(scripts.ack, [k.state, k.inflight, k.queue, k.dead, k.attempts, k.errors], chunk.flatMap(([userId, outcome]) => [userId, encodeOutcome(outcome)])),
+      this.run(
+        scripts.ack,
+        [k.state, k.inflight, k.queue, k.dead, k.attempts, k.errors],
+        chunk.flatMap(([userId, outcome]) => [userId, encodeOutcome(outcome)]),
+      ),
     );
   }
 
@@ -375,7 +389,12 @@ export class CouponStore {
   }
 
   /** Give back a claim the ledger refused as stale (claimed before the state was rebuilt): see readmit-stale.lua. */
-  async readmitStale(couponId: string, claim: Pick<Claim, 'leaseDeadline' | 'epoch'>, items: readonly ClaimedItem[], ledgerEpoch: number): Promise<ReadmitResult> {
+  async readmitStale(
+    couponId: string,
+    claim: Pick<Claim, 'leaseDeadline' | 'epoch'>,
+    items: readonly ClaimedItem[],
+    ledgerEpoch: number,
+  ): Promise<ReadmitResult> {
     const k = this.keys(couponId);
     const ordered = [...items].sort((a, b) => a.ticket - b.ticket);
     const [code, first, second] = (await this.run(
@@ -451,7 +470,9 @@ export class CouponStore {
 
   /** Add a batch's outcome to the drains' running totals for the live page. */
   async recordDrain(couponId: string, shard: number, stats: DrainBatchStats): Promise<void> {
-    const counters = (['issued', 'redelivered', 'rejected', 'deadLettered', 'throttled', 'stale'] as const).flatMap((name) => (stats[name] ? [name, stats[name]] : []));
+    const counters = (['issued', 'redelivered', 'rejected', 'deadLettered', 'throttled', 'stale'] as const).flatMap((name) =>
+      stats[name] ? [name, stats[name]] : [],
+    );
     if (counters.length === 0 && stats.lag === '') return;
     await this.run(scripts.recordDrain, [this.keys(couponId).live], [shard, stats.lag, ...counters]);
   }
@@ -572,9 +593,7 @@ export class CouponStore {
   /** Dead-lettered winners in ticket order, with their attempt counts and last errors. */
   async deadLetters(couponId: string, offset: number, limit: number): Promise<DeadLetter[]> {
     const k = this.keys(couponId);
-    const entries = await this.guard('read dead letters', () =>
-      this.redis.zrange(k.dead, offset, offset + limit - 1, { withScores: true }),
-    );
+    const entries = await this.guard('read dead letters', () => this.redis.zrange(k.dead, offset, offset + limit - 1, { withScores: true }));
     const userIds = entries.filter((_, i) => i % 2 === 0).map(String);
     if (userIds.length === 0) return [];
     // Two HMGETs for the page, not two HGETs per letter.
@@ -643,9 +662,7 @@ export class CouponStore {
    */
   async tryLockRebuild(couponId: string, ttlMs: number): Promise<string | undefined> {
     const token = randomUUID();
-    const reply = await this.guard('lock rebuild', () =>
-      this.redis.set(this.keys(couponId).rebuildLock, token, { nx: true, px: ttlMs }),
-    );
+    const reply = await this.guard('lock rebuild', () => this.redis.set(this.keys(couponId).rebuildLock, token, { nx: true, px: ttlMs }));
     return reply === 'OK' ? token : undefined;
   }
 

@@ -26,9 +26,7 @@ export class LuaScript {
 
   async run(client: ScriptClient, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
-      return this.readOnly
-        ? await client.evalshaRo(this.sha1, keys, args)
-        : await client.evalsha(this.sha1, keys, args);
+      return this.readOnly ? await client.evalshaRo(this.sha1, keys, args) : await client.evalsha(this.sha1, keys, args);
     } catch (error) {
       if (!isNoScript(error)) throw error;
       return this.readOnly ? await client.evalRo(this.source, keys, args) : await client.eval(this.source, keys, args);

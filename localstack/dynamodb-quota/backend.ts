@@ -17,8 +17,7 @@ export class BackendError extends Error {
   override readonly name = 'BackendError';
 }
 
-const LOOKUP_AUTHORIZATION =
-  'AWS4-HMAC-SHA256 Credential=quotaproxy/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0';
+const LOOKUP_AUTHORIZATION = 'AWS4-HMAC-SHA256 Credential=quotaproxy/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0';
 
 export class Backend {
   private readonly target: URL;
@@ -37,13 +36,18 @@ export class Backend {
   /** One of the proxy's own calls; throws on anything but 200. */
   async call<T>(operation: string, payload: unknown): Promise<T> {
     const body = Buffer.from(JSON.stringify(payload));
-    const reply = await this.send('POST', '/', {
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `DynamoDB_20120810.${operation}`,
-      'x-amz-date': '20200101T000000Z',
-      authorization: LOOKUP_AUTHORIZATION,
-      'content-length': String(body.length),
-    }, body);
+    const reply = await this.send(
+      'POST',
+      '/',
+      {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        'x-amz-date': '20200101T000000Z',
+        authorization: LOOKUP_AUTHORIZATION,
+        'content-length': String(body.length),
+      },
+      body,
+    );
     const text = reply.body.toString('utf8');
     if (reply.status !== 200) throw new BackendError(`${operation} answered ${reply.status}: ${text.slice(0, 300)}`);
     return JSON.parse(text) as T;
@@ -91,15 +95,12 @@ export class Backend {
 
   private send(method: string, path: string, headers: Record<string, string | string[] | undefined>, body: Buffer): Promise<BackendReply> {
     return new Promise((resolve, reject) => {
-      const outgoing = request(
-        { host: this.target.hostname, port: this.target.port, path, method, headers, agent: this.agent },
-        (reply) => {
-          const chunks: Buffer[] = [];
-          reply.on('data', (chunk: Buffer) => chunks.push(chunk));
-          reply.on('end', () => resolve({ status: reply.statusCode ?? 502, headers: reply.headers, body: Buffer.concat(chunks) }));
-          reply.on('error', reject);
-        },
-      );
+      const outgoing = request({ host: this.target.hostname, port: this.target.port, path, method, headers, agent: this.agent }, (reply) => {
+        const chunks: Buffer[] = [];
+        reply.on('data', (chunk: Buffer) => chunks.push(chunk));
+        reply.on('end', () => resolve({ status: reply.statusCode ?? 502, headers: reply.headers, body: Buffer.concat(chunks) }));
+        reply.on('error', reject);
+      });
       outgoing.on('error', reject);
       outgoing.end(body);
     });

@@ -54,7 +54,8 @@ export function indexWrites(table: TableSchema, before: Item | undefined, after:
     if (old && !next) charges.push(charge(old, writeUnits(itemSize(old))));
     else if (!old && next) charges.push(charge(next, writeUnits(itemSize(next))));
     else if (old && next) {
-      const keyChanged = !sameValue(old[index.hashKey], next[index.hashKey]) || (index.rangeKey !== undefined && !sameValue(old[index.rangeKey], next[index.rangeKey]));
+      const keyChanged =
+        !sameValue(old[index.hashKey], next[index.hashKey]) || (index.rangeKey !== undefined && !sameValue(old[index.rangeKey], next[index.rangeKey]));
       if (keyChanged) charges.push(charge(old, writeUnits(itemSize(old))), charge(next, writeUnits(itemSize(next))));
       else if (!sameValue(old, next)) charges.push(charge(next, writeUnits(Math.max(itemSize(old), itemSize(next)))));
     }
@@ -76,7 +77,13 @@ export function updateEstimate(table: TableSchema, key: Item, before: Item | und
 }
 
 /** A read of these items from one partition: their total size, per started 4 KB (at least one). */
-export function read(table: TableSchema, index: IndexSchema | undefined, partition: string, items: readonly (Item | undefined)[], consistency: ReadConsistency): Charge {
+export function read(
+  table: TableSchema,
+  index: IndexSchema | undefined,
+  partition: string,
+  items: readonly (Item | undefined)[],
+  consistency: ReadConsistency,
+): Charge {
   const bytes = items.reduce((sum, item) => sum + itemSize(item), 0);
   return { table, index, partition, kind: 'read', units: readUnits(bytes, consistency) };
 }

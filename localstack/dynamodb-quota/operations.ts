@@ -6,15 +6,7 @@
  * Scan, PartiQL and the control plane pass through unaccounted.
  */
 import type { Backend, BackendReply } from './backend.js';
-import {
-  indexWrites,
-  minimalRead,
-  read,
-  refusedWrite,
-  tableWrite,
-  updateEstimate,
-  type Charge,
-} from './capacity.js';
+import { indexWrites, minimalRead, read, refusedWrite, tableWrite, updateEstimate, type Charge } from './capacity.js';
 import type { Item, ReadConsistency } from './item-size.js';
 import { itemId, partitionValue, primaryKeyOf, type IndexSchema, type TableSchema } from './table-schema.js';
 
@@ -242,10 +234,13 @@ async function transactWrite(body: Body, context: OperationContext): Promise<Ope
   const raw = (body.TransactItems ?? []) as Body[];
   const kinds = raw.map((entry) => (['Put', 'Update', 'Delete', 'ConditionCheck'] as const).find((kind) => entry[kind]));
   if (kinds.some((kind) => kind === undefined)) return undefined;
-  const found = await targets(context, raw.map((entry, i) => {
-    const action = entry[kinds[i]!] as Body;
-    return [action.TableName, kinds[i] === 'Put' ? action.Item : action.Key];
-  }));
+  const found = await targets(
+    context,
+    raw.map((entry, i) => {
+      const action = entry[kinds[i]!] as Body;
+      return [action.TableName, kinds[i] === 'Put' ? action.Item : action.Key];
+    }),
+  );
   if (!found) return undefined;
   const actions: WriteAction[] = found.map((t, i) => ({ kind: kinds[i]!, target: t, item: kinds[i] === 'Put' ? (raw[i]!.Put.Item as Item) : undefined }));
   let before = new Map<string, Item>();
@@ -264,7 +259,9 @@ async function transactWrite(body: Body, context: OperationContext): Promise<Ope
     },
     estimates: () =>
       actions.map((a) =>
-        a.kind === 'Update' ? updateEstimate(a.target.table, a.target.key, before.get(id(a)), true) : charges(a, a.kind === 'Put' ? a.item : a.kind === 'Delete' ? undefined : before.get(id(a))),
+        a.kind === 'Update'
+          ? updateEstimate(a.target.table, a.target.key, before.get(id(a)), true)
+          : charges(a, a.kind === 'Put' ? a.item : a.kind === 'Delete' ? undefined : before.get(id(a))),
       ),
     execute: async () => {
       const reply = await context.forward(body);
@@ -274,7 +271,8 @@ async function transactWrite(body: Body, context: OperationContext): Promise<Ope
       }
       if (type !== undefined) return { reply, consumed: [] };
       const updated = await context.backend.getItems(actions.filter((a) => a.kind === 'Update').map((a) => a.target));
-      const after = (a: WriteAction) => (a.kind === 'Put' ? a.item : a.kind === 'Update' ? updated.get(id(a)) : a.kind === 'Delete' ? undefined : before.get(id(a)));
+      const after = (a: WriteAction) =>
+        a.kind === 'Put' ? a.item : a.kind === 'Update' ? updated.get(id(a)) : a.kind === 'Delete' ? undefined : before.get(id(a));
       return { reply, consumed: actions.flatMap((a) => charges(a, after(a))) };
     },
   };
@@ -284,7 +282,10 @@ async function transactWrite(body: Body, context: OperationContext): Promise<Ope
 async function transactGet(body: Body, context: OperationContext): Promise<Operation | undefined> {
   const gets = ((body.TransactItems ?? []) as Body[]).map((entry) => entry.Get as Body | undefined);
   if (gets.some((get) => !get)) return undefined;
-  const found = await targets(context, gets.map((get) => [get!.TableName, get!.Key]));
+  const found = await targets(
+    context,
+    gets.map((get) => [get!.TableName, get!.Key]),
+  );
   if (!found) return undefined;
   const charge = (t: Target, item: Item | undefined) => read(t.table, undefined, partitionValue(t.key[t.table.hashKey]), [item], 'transactional');
   return {
@@ -321,7 +322,10 @@ async function batchWrite(body: Body, context: OperationContext): Promise<Operat
   const writes: { tableName: string; request: Body }[] = Object.entries((body.RequestItems ?? {}) as Record<string, Body[]>).flatMap(([tableName, requests]) =>
     requests.map((request) => ({ tableName, request })),
   );
-  const found = await targets(context, writes.map(({ tableName, request }) => [tableName, request.PutRequest?.Item ?? request.DeleteRequest?.Key]));
+  const found = await targets(
+    context,
+    writes.map(({ tableName, request }) => [tableName, request.PutRequest?.Item ?? request.DeleteRequest?.Key]),
+  );
   if (!found) return undefined;
   const items: BatchWrite[] = writes.map((w, i) => ({ ...w, target: found[i]!, item: w.request.PutRequest?.Item as Item | undefined }));
   let before = new Map<string, Item>();
@@ -344,7 +348,11 @@ async function batchWrite(body: Body, context: OperationContext): Promise<Operat
       if (errorType(reply) !== undefined) return { reply, consumed: [] };
       const answer = parseReply(reply);
       const unprocessed = (answer.UnprocessedItems ?? {}) as Record<string, Body[]>;
-      const left = new Set(Object.values(unprocessed).flat().map((request) => JSON.stringify(request)));
+      const left = new Set(
+        Object.values(unprocessed)
+          .flat()
+          .map((request) => JSON.stringify(request)),
+      );
       const consumed = sent.filter((w) => !left.has(JSON.stringify(w.request))).flatMap(charges);
       if (held.length === 0) return { reply, consumed };
       for (const w of held) (unprocessed[w.tableName] ??= []).push(w.request);
@@ -362,7 +370,10 @@ interface BatchRead {
 async function batchGet(body: Body, context: OperationContext): Promise<Operation | undefined> {
   const requestItems = (body.RequestItems ?? {}) as Record<string, Body>;
   const keys = Object.entries(requestItems).flatMap(([tableName, request]) => ((request.Keys ?? []) as Item[]).map((key) => ({ tableName, key })));
-  const found = await targets(context, keys.map(({ tableName, key }) => [tableName, key]));
+  const found = await targets(
+    context,
+    keys.map(({ tableName, key }) => [tableName, key]),
+  );
   if (!found) return undefined;
   const reads: BatchRead[] = keys.map((k, i) => ({ tableName: k.tableName, target: found[i]! }));
   const charge = (r: BatchRead, item: Item | undefined) =>
@@ -381,7 +392,9 @@ async function batchGet(body: Body, context: OperationContext): Promise<Operatio
       if (errorType(reply) !== undefined) return { reply, consumed: [] };
       const answer = parseReply(reply);
       const unprocessed = (answer.UnprocessedKeys ?? {}) as Record<string, Body>;
-      const left = new Set(Object.entries(unprocessed).flatMap(([name, request]) => ((request.Keys ?? []) as Item[]).map((key) => JSON.stringify([name, key]))));
+      const left = new Set(
+        Object.entries(unprocessed).flatMap(([name, request]) => ((request.Keys ?? []) as Item[]).map((key) => JSON.stringify([name, key]))),
+      );
       const processed = sent.filter((r) => !left.has(JSON.stringify([r.tableName, r.target.key])));
       const projected = Object.values(requestItems).some((request) => request.ProjectionExpression || request.AttributesToGet);
       const items = new Map<string, Item>();

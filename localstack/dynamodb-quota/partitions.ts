@@ -97,7 +97,10 @@ export class PartitionLedger {
   settle(reserved: readonly Charge[], consumed: readonly Charge[]): void {
     if (this.limits) {
       const net = new Map<string, { charge: Charge; units: number }>();
-      for (const [charges, sign] of [[reserved, +1], [consumed, -1]] as const) {
+      for (const [charges, sign] of [
+        [reserved, +1],
+        [consumed, -1],
+      ] as const) {
         for (const charge of charges) {
           const key = bucketKey(charge);
           const entry = net.get(key) ?? { charge, units: 0 };
@@ -204,7 +207,16 @@ export class PartitionLedger {
     if (!partitions) this.usage.set(resource, (partitions = new Map()));
     let usage = partitions.get(charge.partition);
     if (!usage) {
-      usage = { writeUnits: 0, readUnits: 0, throttledRequests: 0, peakWriteUnitsPerSecond: 0, peakReadUnitsPerSecond: 0, second: 0, writeThisSecond: 0, readThisSecond: 0 };
+      usage = {
+        writeUnits: 0,
+        readUnits: 0,
+        throttledRequests: 0,
+        peakWriteUnitsPerSecond: 0,
+        peakReadUnitsPerSecond: 0,
+        second: 0,
+        writeThisSecond: 0,
+        readThisSecond: 0,
+      };
       partitions.set(charge.partition, usage);
     }
     return usage;

@@ -43,7 +43,10 @@ export function dynamoError(status: number, type: string, fields: Record<string,
 /** A single operation (or a batch none of whose items could be admitted) refused by these partitions. */
 export function throttledOperation(refused: readonly Charge[]): ProxyReply {
   const table = refused[0]!.table;
-  const message = messageFor(table, refused.every((charge) => charge.index !== undefined));
+  const message = messageFor(
+    table,
+    refused.every((charge) => charge.index !== undefined),
+  );
   const reasons = throttlingReasons(refused);
   return table.onDemand
     ? dynamoError(400, 'ThrottlingException', { message, throttlingReasons: reasons })
@@ -57,7 +60,10 @@ export function throttledTransaction(refusedPerItem: readonly (readonly Charge[]
     const table = refused[0]!.table;
     return {
       Code: table.onDemand ? 'ThrottlingError' : 'ProvisionedThroughputExceeded',
-      Message: messageFor(table, refused.every((charge) => charge.index !== undefined)),
+      Message: messageFor(
+        table,
+        refused.every((charge) => charge.index !== undefined),
+      ),
     };
   });
   return dynamoError(400, 'TransactionCanceledException', {

@@ -59,7 +59,7 @@ const columns: [string, (r: ScenarioResult) => string | number][] = [
   ['notes', (r) => [...r.violations.map((v) => `VIOLATED: ${v}`), r.notes].join('; ')],
 ];
 console.log(`| ${columns.map(([c]) => c).join(' | ')} |`);
-console.log(`|${columns.map(([, ], i) => (i === 0 || i === columns.length - 1 ? '---' : '---:')).join('|')}|`);
+console.log(`|${columns.map(([,], i) => (i === 0 || i === columns.length - 1 ? '---' : '---:')).join('|')}|`);
 for (const r of results) console.log(`| ${columns.map(([, f]) => String(f(r))).join(' | ')} |`);
 const broken = results.filter((r) => r.lost + r.duplicates + r.oversold + r.phantom > 0 || r.violations.length > 0);
 if (broken.length > 0) {

@@ -19,12 +19,7 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function startDynamoFaultProxy(options: {
-  target: string;
-  faultRate: number;
-  poisonMarker?: string;
-  port?: number;
-}): Promise<FaultProxy> {
+export async function startDynamoFaultProxy(options: { target: string; faultRate: number; poisonMarker?: string; port?: number }): Promise<FaultProxy> {
   const target = new URL(options.target);
   const stats: FaultProxy['stats'] = { forwarded: 0, poisoned: 0, outage: 0, throttle: 0, error500: 0, dropBefore: 0, dropAfter: 0, latency: 0 };
   const faults: Fault[] = ['throttle', 'error500', 'dropBefore', 'dropAfter', 'latency'];
@@ -56,18 +51,15 @@ export async function startDynamoFaultProxy(options: {
         break;
     }
     stats.forwarded += 1;
-    const upstream = request(
-      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-      (reply) => {
-        if (fault === 'dropAfter') {
-          reply.resume();
-          reply.on('end', () => req.socket.destroy());
-          return;
-        }
-        res.writeHead(reply.statusCode ?? 502, reply.headers);
-        reply.pipe(res);
-      },
-    );
+    const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (reply) => {
+      if (fault === 'dropAfter') {
+        reply.resume();
+        reply.on('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(reply.statusCode ?? 502, reply.headers);
+      reply.pipe(res);
+    });
     upstream.on('error', () => req.socket.destroy());
     upstream.end(body);
   });

@@ -82,7 +82,16 @@ export function scenarioDeps(
     shards,
     ledger: new Ledger(createDynamo({ region: 'us-east-1', endpoint: services.dynamodbEndpoint }), services.tableName),
     trigger: scheduleOnly,
-    drain: { batchSize: 99, claimLeaseMs: 1_000, maxAttempts: 5, triggerLeaseMs: 10_000, stopBeforeTimeoutMs: 0, lingerMs: 50, backoffBaseMs: 200, backoffMaxMs: 5_000 },
+    drain: {
+      batchSize: 99,
+      claimLeaseMs: 1_000,
+      maxAttempts: 5,
+      triggerLeaseMs: 10_000,
+      stopBeforeTimeoutMs: 0,
+      lingerMs: 50,
+      backoffBaseMs: 200,
+      backoffMaxMs: 5_000,
+    },
     admission: { clockMarginMs: 1_000, soldOutRecheckMs: 2_000, rebuildWaitMs: 1_500 },
     cache: new CouponCache({ clockMarginMs: 1_000, soldOutRecheckMs: 2_000 }),
     limiter: new RateLimiter({ userPerSecond: 0, ipPerSecond: 0 }),
@@ -163,7 +172,14 @@ export async function settle(deps: Deps, couponId: string, timeoutMs = 120_000):
   }
 }
 
-export async function verify(deps: ScenarioDeps, scenario: string, couponId: string, requests: number, accepted: Set<string>, notes = ''): Promise<ScenarioResult> {
+export async function verify(
+  deps: ScenarioDeps,
+  scenario: string,
+  couponId: string,
+  requests: number,
+  accepted: Set<string>,
+  notes = '',
+): Promise<ScenarioResult> {
   const coupon = await deps.ledger.getCoupon(couponId, true);
   if (!coupon) throw new Error(`coupon ${couponId} is missing from the ledger`);
   const users: string[] = [];
@@ -171,7 +187,9 @@ export async function verify(deps: ScenarioDeps, scenario: string, couponId: str
   const issuedUsers = new Set(users);
   const snapshots = await Promise.all(deps.shards.stores.map((store) => store.snapshot(couponId)));
   const dead = new Set(snapshots.flatMap((snapshot) => [...(snapshot?.dead ?? [])]));
-  const rejected = new Set(snapshots.flatMap((snapshot) => [...(snapshot?.winners ?? new Map())].filter(([, w]) => w.outcome?.kind === 'REJECTED').map(([u]) => u)));
+  const rejected = new Set(
+    snapshots.flatMap((snapshot) => [...(snapshot?.winners ?? new Map())].filter(([, w]) => w.outcome?.kind === 'REJECTED').map(([u]) => u)),
+  );
   return {
     scenario,
     requests,
@@ -189,25 +207,29 @@ export async function verify(deps: ScenarioDeps, scenario: string, couponId: str
 
 /** A drain in its own process (test/faults/drain-worker.ts), to be killed with SIGKILL. */
 export function spawnDrainWorker(services: Services, prefix: string, couponId: string, extraEnv: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', '--import', join(PROJECT_ROOT, 'localstack', 'lua-loader.mjs'), join(PROJECT_ROOT, 'test', 'faults', 'drain-worker.ts')], {
-    cwd: PROJECT_ROOT,
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      STAGE: 'local',
-      UPSTASH_REDIS_REST_URL: services.gatewayUrl,
-      UPSTASH_REDIS_REST_TOKEN: services.gatewayToken,
-      DYNAMODB_ENDPOINT: services.dynamodbEndpoint,
-      TABLE_NAME: services.tableName,
-      REDIS_KEY_PREFIX: prefix,
-      DRAIN_COUPON_ID: couponId,
-      DRAIN_CLAIM_LEASE_MS: '1000',
-      DRAIN_BATCH_SIZE: '50',
-      LOG_LEVEL: 'error',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...extraEnv,
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', '--import', join(PROJECT_ROOT, 'localstack', 'lua-loader.mjs'), join(PROJECT_ROOT, 'test', 'faults', 'drain-worker.ts')],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        STAGE: 'local',
+        UPSTASH_REDIS_REST_URL: services.gatewayUrl,
+        UPSTASH_REDIS_REST_TOKEN: services.gatewayToken,
+        DYNAMODB_ENDPOINT: services.dynamodbEndpoint,
+        TABLE_NAME: services.tableName,
+        REDIS_KEY_PREFIX: prefix,
+        DRAIN_COUPON_ID: couponId,
+        DRAIN_CLAIM_LEASE_MS: '1000',
+        DRAIN_BATCH_SIZE: '50',
+        LOG_LEVEL: 'error',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...extraEnv,
+      },
     },
-  });
+  );
 }
 
 function kill(child: ChildProcess | undefined): Promise<void> {
@@ -218,7 +240,11 @@ function kill(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** 1. The processes running the drain are killed with SIGKILL, again and again, during a burst. */
-export async function drainKilledScenario(services: Services, scale: Scale, options: { workers?: number; killEveryMs?: [number, number] } = {}): Promise<ScenarioResult> {
+export async function drainKilledScenario(
+  services: Services,
+  scale: Scale,
+  options: { workers?: number; killEveryMs?: [number, number] } = {},
+): Promise<ScenarioResult> {
   const prefix = `kill${uid()}`;
   const deps = scenarioDeps(services, prefix);
   const couponId = await newCoupon(deps, scale.units, 'drain-killed');
@@ -265,8 +291,17 @@ export async function dynamoFaultsScenario(services: Services, scale: Scale & { 
     const more = await burst(direct, couponId, scale);
     for (const user of more.accepted) accepted.add(user);
     await settle(faulty, couponId);
-    const result = await verify(direct, `DynamoDB faults (${Math.round((scale.faultRate ?? 0.2) * 100)} % of calls)`, couponId, scale.requests + poisonCount, accepted);
-    const injected = Object.entries(proxy.stats).filter(([k]) => k !== 'forwarded').map(([k, v]) => `${k} ${v}`).join(', ');
+    const result = await verify(
+      direct,
+      `DynamoDB faults (${Math.round((scale.faultRate ?? 0.2) * 100)} % of calls)`,
+      couponId,
+      scale.requests + poisonCount,
+      accepted,
+    );
+    const injected = Object.entries(proxy.stats)
+      .filter(([k]) => k !== 'forwarded')
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     const deadUsers = [...((await direct.store.snapshot(couponId))?.dead ?? [])];
     const innocentDead = deadUsers.filter((u) => !u.startsWith('poison-')).length;
     return { ...result, notes: `${injected}; innocent dead letters ${innocentDead}` };
@@ -354,7 +389,14 @@ export async function redisDownScenario(base: Services, scale: Scale): Promise<S
       if (Date.now() > deadline) throw new Error('the drain did not resume after Redis came back');
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    return await verify(deps, 'Redis down mid-burst, then back', couponId, scale.requests + 200, accepted, `${during.errors} of 200 requests during the outage refused (503), ${halfApplied} half-applied`);
+    return await verify(
+      deps,
+      'Redis down mid-burst, then back',
+      couponId,
+      scale.requests + 200,
+      accepted,
+      `${during.errors} of 200 requests during the outage refused (503), ${halfApplied} half-applied`,
+    );
   } finally {
     await kill(worker);
     await own.close();
@@ -377,7 +419,14 @@ export async function aofRestartScenario(base: Services, scale: Scale): Promise<
       missing += standings.filter((s) => s.kind !== 'WON').length;
     }
     await settle(deps, couponId);
-    const result = await verify(deps, 'Redis SIGKILLed, restarted from its AOF', couponId, scale.requests, accepted, `${missing} acknowledged admissions missing after restart`);
+    const result = await verify(
+      deps,
+      'Redis SIGKILLed, restarted from its AOF',
+      couponId,
+      scale.requests,
+      accepted,
+      `${missing} acknowledged admissions missing after restart`,
+    );
     return { ...result, lost: result.lost + missing };
   } finally {
     await own.close();

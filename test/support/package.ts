@@ -25,7 +25,12 @@ function packageEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
 
 /** `serverless package --stage prod`, offline, with the given settings; the compiled template's resources. */
 export function packageStage(dir: string, settings: Record<string, string>): { resources: Record<string, Resource>; template: Template } {
-  execFileSync(process.execPath, [SERVERLESS, 'package', '--stage', 'prod', '--package', dir], { cwd: PROJECT_ROOT, env: packageEnv(settings), stdio: 'pipe', timeout: 120_000 });
+  execFileSync(process.execPath, [SERVERLESS, 'package', '--stage', 'prod', '--package', dir], {
+    cwd: PROJECT_ROOT,
+    env: packageEnv(settings),
+    stdio: 'pipe',
+    timeout: 120_000,
+  });
   const template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
   return { resources: template.Resources, template };
 }
@@ -38,12 +43,18 @@ export interface Template {
 
 /** `serverless package --stage prod` expected to fail: its exit status and output. */
 export function packageRefusal(dir: string, settings: Record<string, string>): { status: number | null; output: string } {
-  const run = spawnSync(process.execPath, [SERVERLESS, 'package', '--stage', 'prod', '--package', dir], { cwd: PROJECT_ROOT, env: packageEnv(settings), encoding: 'utf8', timeout: 120_000 });
+  const run = spawnSync(process.execPath, [SERVERLESS, 'package', '--stage', 'prod', '--package', dir], {
+    cwd: PROJECT_ROOT,
+    env: packageEnv(settings),
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
 /** Package as a deployed stage would be by default: no deploy-time settings from the developer's shell. */
 function withoutDeploySettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const deploySettings = /^(AUTH_MODE|CORS_ALLOWED_ORIGINS|ACCOUNT_CONCURRENCY|[A-Z_]*_CONCURRENCY|THROTTLE_[A-Z_]+|API_THROTTLE_[A-Z]+|DRAIN_[A-Z_]+|REDIS_[A-Z_]+|LEDGER_[A-Z_]+|REBUILD_WAIT_MS|ALARM_EMAIL|ALARM_TOPIC_ARN)$/;
+  const deploySettings =
+    /^(AUTH_MODE|CORS_ALLOWED_ORIGINS|ACCOUNT_CONCURRENCY|[A-Z_]*_CONCURRENCY|THROTTLE_[A-Z_]+|API_THROTTLE_[A-Z]+|DRAIN_[A-Z_]+|REDIS_[A-Z_]+|LEDGER_[A-Z_]+|REBUILD_WAIT_MS|ALARM_EMAIL|ALARM_TOPIC_ARN)$/;
   return Object.fromEntries(Object.entries(env).filter(([name]) => !deploySettings.test(name)));
 }
