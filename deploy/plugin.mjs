@@ -25,22 +25,34 @@ export default class DeploySettings {
   }
 
   /**
-   * A deployed stage verifies users' tokens unless AUTH_MODE says otherwise (serverless.yml's
-   * params.default), and then needs JWT_ISSUER_URL and JWT_AUDIENCE. Checked from the environment because
-   * params are resolved only after plugins are constructed, and validated before any hook runs.
+   * A stage whose user routes verify tokens (authMode jwt: serverless.yml's params, AUTH_MODE) needs
+   * JWT_ISSUER_URL and JWT_AUDIENCE. Checked here because params are resolved only after plugins are
+   * constructed, and the configuration is validated before any hook runs.
    */
   requireJwtSettings(options) {
     // serverless.yml's provider.stage defaults to local when --stage is not given.
     const configured = this.serverless.service.provider?.stage;
     const stage = options?.stage ?? (typeof configured === 'string' && !configured.includes('${') ? configured : 'local');
-    const authMode = process.env.AUTH_MODE?.trim() || (stage === 'local' ? 'none' : 'jwt');
-    if (stage === 'local' || authMode !== 'jwt') return;
+    if (this.authModeOf(stage) !== 'jwt') return;
     const missing = ['JWT_ISSUER_URL', 'JWT_AUDIENCE'].filter((name) => !process.env[name]?.trim());
     if (missing.length === 0) return;
     this.refuse(
       `Set ${missing.join(' and ')} to package or deploy stage ${stage}: its user routes verify tokens (AUTH_MODE=jwt), ` +
         `JWT_ISSUER_URL being your identity provider's issuer (serving /.well-known/openid-configuration) and JWT_AUDIENCE the audience of its tokens; see docs/deploy.md.`,
     );
+  }
+
+  /**
+   * The stage's authMode param as serverless.yml writes it (its params for the stage, else its default),
+   * read from the configuration before variables are resolved: either a literal, or
+   * `${env:AUTH_MODE, '<default>'}`, which is resolved here the way the framework will resolve it.
+   */
+  authModeOf(stage) {
+    const params = this.serverless.configurationInput?.params ?? {};
+    const raw = params[stage]?.authMode ?? params.default?.authMode;
+    if (typeof raw !== 'string') return process.env.AUTH_MODE?.trim() || 'jwt';
+    const fromEnv = /^\$\{env:AUTH_MODE,\s*'([a-z]+)'\}$/.exec(raw.trim());
+    return fromEnv ? process.env.AUTH_MODE?.trim() || fromEnv[1] : raw.trim();
   }
 
   refuse(sentence) {
