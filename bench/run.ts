@@ -17,13 +17,11 @@ import pg from 'pg';
 import { createDynamo } from '../lib/ledger/dynamo.js';
 import { newCouponRecord } from '../lib/ledger/model.js';
 import { Ledger, MAX_BATCH } from '../lib/ledger/ledger.js';
-import { LambdaInvoker } from '../lib/aws/lambda.js';
-import { LambdaDrainTrigger } from '../lib/drain/trigger.js';
 import { parseCommandLine, refuse, type Tool } from '../localstack/command-line.js';
 import { freePort, PROJECT_ROOT, waitForPort } from '../localstack/processes.js';
 import { startStack, type Stack } from '../localstack/stack.js';
 import { ensureTable } from '../localstack/table.js';
-import { holdDrain } from './hold-drain.js';
+import { holdDrain, queueWithDrainsHeld } from './hold-drain.js';
 import type { Ceilings, HttpCeiling, Run } from './results.js';
 import { startBaselines, startSeedScheduler, type Baselines } from './baselines.js';
 import { percentile, runLoad, runOpenLoop, runVirtualUsers, type LoadResult } from './load.js';
@@ -572,24 +570,18 @@ async function measureDrain(stack: Stack, lambdaPort: number, dynamo: ReturnType
   const items = quick ? 5_000 : 20_000;
   const system = fcfsSystem(stack.apiUrl, 'bench-admin-token', dynamo, 'fcfs-coupons-bench');
   await system.createCoupon(couponId, items);
-  const redis = new IORedis({ port: redisPortOf(stack) });
-  redis.on('error', () => undefined);
-  const release = await holdDrain(redis, stack.env.REDIS_KEY_PREFIX!, couponId, 300_000);
-  let n = 0;
-  const load = await runLoad({
-    baseUrl: stack.apiUrl,
-    path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`,
-    nextUser: () => `d${n++}`,
-    connections: 100,
+  const startDrain = await queueWithDrainsHeld(stack, {
+    redisPort: redisPortOf(stack),
+    lambdaPort,
+    couponId,
     amount: items,
+    connections: 100,
+    label: 'drain probe',
   });
-  if (load.usersWith200.size !== items) throw new Error(`drain probe: ${load.usersWith200.size} of ${items} admissions accepted`);
-  await release();
-  redis.disconnect();
   // Timed like the ledger's ceiling: from the start (the invoke) until nothing is queued or in flight
   // (every batch written and acknowledged), polled every 50 ms.
   const begun = Date.now();
-  await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, new LambdaInvoker('us-east-1', `http://127.0.0.1:${lambdaPort}`)).start(couponId);
+  await startDrain();
   while ((await system.pending(couponId)) > 0) {
     if (Date.now() - begun > 300_000) throw new Error('drain probe: the drain did not finish within 5 minutes');
     await new Promise((resolve) => setTimeout(resolve, 50));

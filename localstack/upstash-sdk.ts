@@ -1,6 +1,5 @@
 import { Redis } from '@upstash/redis';
-import type { RedisConnection } from '../lib/redis/client.js';
-import { NodeRequester } from '../lib/redis/node-requester.js';
+import { type RedisConnection, requesterFor } from '../lib/redis/client.js';
 
 /**
  * The whole @upstash/redis SDK for tools and tests that send commands the functions never do (FLUSHALL,
@@ -9,13 +8,5 @@ import { NodeRequester } from '../lib/redis/node-requester.js';
  * ("12" becomes 12), which is why the functions use their own client (lib/redis/client.ts).
  */
 export function createSdkRedis(connection: RedisConnection): Redis {
-  return new Redis(
-    new NodeRequester({
-      url: connection.url,
-      token: connection.token,
-      retries: connection.retries,
-      timeoutMs: connection.timeoutMs ?? 2_000,
-      ...(connection.breaker ? { breaker: connection.breaker } : {}),
-    }),
-  );
+  return new Redis(requesterFor(connection));
 }

@@ -6,13 +6,11 @@
  */
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { Redis as IORedis } from 'ioredis';
-import { LambdaInvoker } from '../../lib/aws/lambda.js';
-import { LambdaDrainTrigger } from '../../lib/drain/trigger.js';
 import { createDynamo } from '../../lib/ledger/dynamo.js';
 import { Ledger } from '../../lib/ledger/ledger.js';
 import { newCouponRecord } from '../../lib/ledger/model.js';
 import type { Stack } from '../../localstack/stack.js';
-import { holdDrain } from '../hold-drain.js';
+import { holdDrain, queueWithDrainsHeld } from '../hold-drain.js';
 import { percentile, runLoad } from '../load.js';
 import type { Persisted, SystemName } from '../systems.js';
 import { sendDrop, type DropLoad } from './load.js';
@@ -409,25 +407,17 @@ async function persistProbe(s: DropSystem, units: number, ctx: DropContext, dire
     }
     const made = await ledger.getCoupon(couponId, true);
     if (made?.partitions !== partitions) throw new Error(`persist probe: coupon ${couponId} has ${made?.partitions} partitions, not ${partitions}`);
-    const redis = new IORedis({ port: stack.redisPorts[0]! });
-    redis.on('error', () => undefined);
-    const release = await holdDrain(redis, stack.env.REDIS_KEY_PREFIX!, couponId, 300_000);
-    let n = 0;
-    const load = await runLoad({
-      baseUrl: stack.apiUrl,
-      path: (u) => `/api/v2/users/${u}/coupons/${couponId}/issue`,
-      nextUser: () => `p${n++}`,
-      connections: 20,
-      amount: units,
-    });
-    if (load.usersWith200.size !== units) throw new Error(`persist probe: ${load.usersWith200.size} of ${units} admissions accepted`);
-    const before = await dynamoUse(stack.quotaProxyUrl!);
-    await release();
-    redis.disconnect();
-    const begun = Date.now();
-    await new LambdaDrainTrigger(`fcfs-coupons-${stack.env.STAGE}-drain`, new LambdaInvoker('us-east-1', `http://127.0.0.1:${stack.env.LAMBDA_PORT}`)).start(
+    const startDrain = await queueWithDrainsHeld(stack, {
+      redisPort: stack.redisPorts[0]!,
+      lambdaPort: stack.env.LAMBDA_PORT!,
       couponId,
-    );
+      amount: units,
+      connections: 20,
+      label: 'persist probe',
+    });
+    const before = await dynamoUse(stack.quotaProxyUrl!);
+    const begun = Date.now();
+    await startDrain();
     while ((await s.system.count(couponId)) < units) {
       if (Date.now() - begun > 300_000) throw new Error(`persist probe: ${partitions} partition(s) did not persist ${units} units in 5 minutes`);
       await sleep(50);

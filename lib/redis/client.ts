@@ -28,15 +28,18 @@ export interface RedisConnection {
  *   typed readers, and a user id "123" or "null" stays a string.
  */
 export function createRedis(connection: RedisConnection): UpstashClient {
-  return new UpstashClient(
-    new NodeRequester({
-      url: connection.url,
-      token: connection.token,
-      retries: connection.retries,
-      timeoutMs: connection.timeoutMs ?? 2_000,
-      ...(connection.breaker ? { breaker: connection.breaker } : {}),
-    }),
-  );
+  return new UpstashClient(requesterFor(connection));
+}
+
+/** The transport of one connection: Upstash's REST API over node:http, with its deadline, retries and breaker. */
+export function requesterFor(connection: RedisConnection): NodeRequester {
+  return new NodeRequester({
+    url: connection.url,
+    token: connection.token,
+    retries: connection.retries,
+    timeoutMs: connection.timeoutMs ?? 2_000,
+    ...(connection.breaker ? { breaker: connection.breaker } : {}),
+  });
 }
 
 type Argument = string | number;
