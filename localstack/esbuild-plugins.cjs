@@ -8,9 +8,8 @@
  * serverless offline's in-process runner resolves the handler module again on every invocation: it
  * walks up from the handler's folder to the nearest package.json and parses it, to learn whether .js
  * files are ES modules. With no package.json in the build folder, that walk reached the project's own
- * package.json, read and parsed once per request. With this file it ends in the first folder. Measured
- * (by hand, `npm start`, autocannon -c 100 against a do-nothing route, four interleaved pairs): 2,625
- * -> 2,784 req/s. The bundles are .mjs, ES modules either way; Lambda itself never reads the file.
+ * package.json, read and parsed once per request. With this file it ends in the first folder (what it
+ * saves: docs/decisions/0012). The bundles are .mjs, ES modules either way; Lambda itself never reads the file.
  */
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');

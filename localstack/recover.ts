@@ -8,8 +8,8 @@ import type { Stack } from './stack.js';
  *
  * Why the local stack needs this and AWS does not: DynamoDB Local acknowledges a transaction a moment
  * before its write reaches the database file. Killed in that moment, it comes back without a
- * transaction it had acknowledged: bench/dynamodb-local-durability.ts measured 4 of 10 rounds losing
- * the one transaction acknowledged 1-3 ms before the kill. The drain had already marked those items
+ * transaction it had acknowledged (bench/dynamodb-local-durability.ts shows it; docs/operations.md has
+ * the figures). The drain had already marked those items
  * ISSUED in Redis, so nothing would ever write them again. Reconcile finds them (MARKED_NOT_PERSISTED)
  * and queues them again, and corrects any counter that moved with them. DynamoDB itself does not acknowledge before
  * the write is durable, so a deployed stage never needs it.

@@ -216,9 +216,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
               ...env,
               SLS_TELEMETRY_DISABLED: '1',
               SLS_NOTIFICATIONS_MODE: 'off',
-              // serverless offline prints three lines per invocation at its default level; at 200,000
-              // requests that is noise nobody reads and about a third of a trivial handler's CPU (measured:
-              // 1,919 -> 2,765 req/s). Warnings and errors still show; SLS_LOG_LEVEL=notice brings them back.
+              // serverless offline prints three lines per invocation at its default level: noise at a
+              // drop's scale, and CPU a trivial handler notices (docs/decisions/0012). Warnings and errors
+              // still show; SLS_LOG_LEVEL=notice brings them back.
               SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL ?? 'warning',
               // npm start keeps the default folder; a stack on other ports (tests, bench) gets its own.
               ...(buildFolder ? { ESBUILD_WORK_FOLDER: `.esbuild-${ports.api}` } : {}),

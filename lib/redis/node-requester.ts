@@ -34,8 +34,8 @@ export class RedisDeadlineError extends Error {
  * public Requester interface: the functions' own client (client.ts) sends through it, and so can the SDK
  * (`new Redis(requester)`, its documented constructor) where a tool wants every command. It speaks exactly what the default transport speaks (POST of the
  * JSON command to /, /pipeline or /multi-exec, Bearer token, `Upstash-Encoding: base64` with the same
- * decoding, UpstashError on an error reply), but without WHATWG fetch: on the admission path fetch's
- * streams, abort signals and allocations cost about as much CPU as the rest of the request together.
+ * decoding, UpstashError on an error reply), but without WHATWG fetch, whose streams, abort signals and
+ * allocations cost several times this transport's CPU per call (docs/decisions/0002 and 0013).
  */
 export class NodeRequester implements Requester {
   private readonly url: URL;
