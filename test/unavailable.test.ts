@@ -46,4 +46,11 @@ describe('when Redis cannot be reached', () => {
     await expect(drain({ couponId: '../../etc' }, context)).resolves.toEqual({ reports: [] });
     await expect(drain({ couponId: 42 }, context)).resolves.toEqual({ reports: [] });
   });
+
+  it('a drain started for a coupon while Redis is unreachable ends with a warning, not a thrown error (which crashed serverless offline and fills the failure queue)', async () => {
+    const drain = (await import('../functions/drain.js')).handler;
+    const context = { getRemainingTimeInMillis: () => 60_000 } as Context;
+    await expect(drain({ couponId: '1' }, context)).resolves.toEqual({ reports: [] });
+    await expect(drain({ couponId: '1', shard: 0 }, context)).resolves.toEqual({ reports: [] });
+  });
 });
