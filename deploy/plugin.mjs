@@ -25,16 +25,27 @@ export default class DeploySettings {
   }
 
   /**
-   * A stage whose user routes verify tokens (authMode jwt: serverless.yml's params, AUTH_MODE) needs
-   * JWT_ISSUER_URL and JWT_AUDIENCE. Checked here because params are resolved only after plugins are
-   * constructed, and the configuration is validated before any hook runs.
+   * A stage whose user routes verify tokens (authMode jwt) needs an issuer and an audience: deployed
+   * stages take them from JWT_ISSUER_URL and JWT_AUDIENCE, the local stage has defaults of its own.
+   * Checked here because params are resolved only after plugins are constructed, and the configuration
+   * is validated before any hook runs; so the params are read as serverless.yml writes them.
    */
   requireJwtSettings(options) {
     // serverless.yml's provider.stage defaults to local when --stage is not given.
     const configured = this.serverless.service.provider?.stage;
     const stage = options?.stage ?? (typeof configured === 'string' && !configured.includes('${') ? configured : 'local');
-    if (this.authModeOf(stage) !== 'jwt') return;
-    const missing = ['JWT_ISSUER_URL', 'JWT_AUDIENCE'].filter((name) => !process.env[name]?.trim());
+    const param = (name) => this.paramOf(stage, name, options);
+    const authMode = param('authMode') ?? 'jwt';
+    if (authMode !== 'jwt' && authMode !== 'none') {
+      this.refuse(`AUTH_MODE must be jwt (user routes verify tokens) or none (they trust the path's user id), got "${authMode}" for stage ${stage}.`);
+    }
+    if (authMode !== 'jwt') return;
+    const missing = [
+      ['JWT_ISSUER_URL', 'jwtIssuerUrl'],
+      ['JWT_AUDIENCE', 'jwtAudience'],
+    ]
+      .filter(([, name]) => !param(name))
+      .map(([variable]) => variable);
     if (missing.length === 0) return;
     this.refuse(
       `Set ${missing.join(' and ')} to package or deploy stage ${stage}: its user routes verify tokens (AUTH_MODE=jwt), ` +
@@ -43,16 +54,18 @@ export default class DeploySettings {
   }
 
   /**
-   * The stage's authMode param as serverless.yml writes it (its params for the stage, else its default),
-   * read from the configuration before variables are resolved: either a literal, or
-   * `${env:AUTH_MODE, '<default>'}`, which is resolved here the way the framework will resolve it.
+   * A param of the stage as the framework will resolve it: `--param name=value` first, then serverless.yml's
+   * params for the stage, else its default, each either a literal or `${env:NAME, 'fallback'}` (resolved
+   * here from the environment the same way). Undefined when serverless.yml names no such param.
    */
-  authModeOf(stage) {
+  paramOf(stage, name, options) {
+    const given = [options?.param ?? []].flat().find((entry) => typeof entry === 'string' && entry.startsWith(`${name}=`));
+    if (given) return given.slice(name.length + 1).trim();
     const params = this.serverless.configurationInput?.params ?? {};
-    const raw = params[stage]?.authMode ?? params.default?.authMode;
-    if (typeof raw !== 'string') return process.env.AUTH_MODE?.trim() || 'jwt';
-    const fromEnv = /^\$\{env:AUTH_MODE,\s*'([a-z]+)'\}$/.exec(raw.trim());
-    return fromEnv ? process.env.AUTH_MODE?.trim() || fromEnv[1] : raw.trim();
+    const raw = params[stage]?.[name] ?? params.default?.[name];
+    if (typeof raw !== 'string') return undefined;
+    const fromEnv = /^\$\{env:([A-Za-z0-9_]+),\s*(['"])(.*)\2\}$/.exec(raw.trim());
+    return fromEnv ? process.env[fromEnv[1]]?.trim() || fromEnv[3] : raw.trim();
   }
 
   refuse(sentence) {

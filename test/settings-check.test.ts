@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { capacityContradictions, environmentContradictions, functionTimeouts } f
 import { issueMaxMs, ledgerCallMaxMs, readMaxMs, restoreWaitMaxMs } from '../lib/budgets.js';
 import { loadConfig } from '../lib/config.js';
 import { PROJECT_ROOT } from '../localstack/processes.js';
-import { packageRefusal } from './support/package.js';
+import { packageRefusal, SERVERLESS } from './support/package.js';
 
 const local = { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:8079', UPSTASH_REDIS_REST_TOKEN: 't' };
 const deployed = { STAGE: 'prod', TABLE_NAME: 't', UPSTASH_SECRET_ID: 'p/upstash', ADMIN_TOKEN_SECRET_ID: 'p/admin' };
@@ -129,6 +130,25 @@ describe('serverless package refuses contradicting settings with one sentence, b
     expect(output.split('\n')).toContainEqual(
       expect.stringMatching(/^Set JWT_ISSUER_URL and JWT_AUDIENCE to package or deploy stage prod: .*see docs\/deploy\.md\.$/),
     );
+  }, 60_000);
+
+  it('refuses an AUTH_MODE that is neither jwt nor none with one sentence', () => {
+    const { status, output } = packageRefusal(dir, { AUTH_MODE: 'JWT', JWT_ISSUER_URL: 'https://issuer.example.com', JWT_AUDIENCE: 'a' });
+    expect(status).toBe(1);
+    expect(output.split('\n')).toContainEqual(
+      'AUTH_MODE must be jwt (user routes verify tokens) or none (they trust the path\'s user id), got "JWT" for stage prod.',
+    );
+  }, 60_000);
+
+  it('lets the local stage verify tokens with its own issuer and audience (AUTH_MODE=jwt npm start), without JWT settings', () => {
+    const run = spawnSync(process.execPath, [SERVERLESS, 'print', '--stage', 'local', '--path', 'provider.environment.AUTH_MODE'], {
+      cwd: PROJECT_ROOT,
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('JWT_'))), AUTH_MODE: 'jwt' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
+    expect(run.stdout.trim()).toBe('jwt');
   }, 60_000);
 
   for (const [settings, sentence] of refusals) {

@@ -5,7 +5,7 @@ import { PROJECT_ROOT } from '../../localstack/processes.js';
 
 export type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string | string[] };
 
-const SERVERLESS = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
+export const SERVERLESS = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
 
 /** The environment of `serverless package --stage prod` as a deployment would run it, plus the given settings. */
 function packageEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
