@@ -48,6 +48,25 @@ describe("a container's circuit breaker in front of Redis", () => {
     expect(() => breaker.admit()).not.toThrow();
   });
 
+  it('says it opened once, however many calls that were already waiting on Redis fail after it opened', () => {
+    let now = 0;
+    const breaker = new CircuitBreaker({ failures: 3, openMs: 2_000 }, () => now);
+    const warned = vi.spyOn(log, 'warn').mockImplementation(() => undefined);
+    try {
+      // 200 requests admitted before Redis stopped answering, all timing out one after the other.
+      for (let i = 0; i < 200; i++) breaker.admit();
+      for (let i = 0; i < 200; i++) breaker.failed();
+      expect(warned.mock.calls.filter(([message]) => String(message).startsWith('Redis is not answering'))).toHaveLength(1);
+      expect(() => breaker.admit()).toThrow(CircuitOpenError);
+      now = 2_000;
+      breaker.admit(); // the probe
+      breaker.failed();
+      expect(() => breaker.admit()).toThrow(CircuitOpenError);
+    } finally {
+      warned.mockRestore();
+    }
+  });
+
   it('never opens with failures set to 0', () => {
     const breaker = new CircuitBreaker({ failures: 0, openMs: 1_000 });
     for (let i = 0; i < 100; i++) breaker.failed();

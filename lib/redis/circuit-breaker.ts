@@ -45,12 +45,19 @@ export class CircuitBreaker {
 
   failed(): void {
     if (this.settings.failures === 0) return;
+    if (this.probing) {
+      // The probe failed: open again, quietly (the opening was said once).
+      this.openUntil = this.now() + this.settings.openMs;
+      this.probing = false;
+      return;
+    }
+    // Already open: a call admitted before it opened has failed too. It changes nothing (counting it
+    // would reopen the breaker, and say so, once per `failures` calls that were in flight).
+    if (this.openUntil !== undefined) return;
     this.consecutiveFailures += 1;
-    if (!this.probing && this.consecutiveFailures < this.settings.failures) return;
-    if (!this.probing)
-      log.warn('Redis is not answering; this container answers 503 at once for a while', { openMs: this.settings.openMs, failures: this.consecutiveFailures });
+    if (this.consecutiveFailures < this.settings.failures) return;
+    log.warn('Redis is not answering; this container answers 503 at once for a while', { openMs: this.settings.openMs, failures: this.consecutiveFailures });
     this.openUntil = this.now() + this.settings.openMs;
-    this.probing = false;
     this.consecutiveFailures = 0;
   }
 }
