@@ -83,7 +83,7 @@ export function dropMarkdown(results: DropReportInput, charts: { drop: string; s
     `${settings.requests} requests on ${settings.units} units from ${settings.users} users: ${settings.phases?.pre_opening?.requests} in the ${settings.phases?.pre_opening?.seconds} s before the opening, ` +
       `${settings.phases?.opening?.requests} in its first ${settings.phases?.opening?.seconds} s, ${settings.phases?.tail?.requests} in the ${settings.phases?.tail?.seconds} s after (every winner asking again), ` +
       `over ${settings.connections} connections (Lambda's default concurrency / ${settings.quota_scale}). Quotas / ${settings.quota_scale}: ${settings.upstash_commands_per_second_per_database} commands/s per Upstash database, ` +
-      `${settings.dynamodb_write_units_per_partition} WCU/s per DynamoDB partition. A system that has not answered everything ${settings.deadline_s} s after the opening is stopped there. Method: bench/README.md.`,
+      `${settings.dynamodb_write_units_per_partition} WCU/s per DynamoDB partition. A baseline that has not answered everything ${settings.deadline_s} s after the opening is stopped there (fcfs-coupons, which must answer everything, after ${settings.fcfs_deadline_s} s; its time to decide is this machine's CPU). Method: bench/README.md.`,
     '',
     '| system | answered / planned | billed commands / request | WCU / issuance | throttled (Upstash + DynamoDB) | decide all (s) | persist all (s) | speedup vs 1 partition | dead letters | p50 / p99 ms | issued | cost (USD) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -147,6 +147,7 @@ export async function runDropScenario(ctx: DropContext): Promise<DropResults> {
       users: shape.users,
       phases: { pre_opening: shape.preOpening, opening: shape.opening, tail: shape.tail },
       deadline_s: shape.deadlineSeconds,
+      fcfs_deadline_s: shape.fcfsDeadlineSeconds,
       cold_start: 'npm run bench:cold-start (bench/README.md)',
     },
     drop,
@@ -217,7 +218,7 @@ async function runDrop(s: DropSystem, shape: DropShape, ctx: DropContext, direct
     plan,
     openingAt,
     connections: shape.connections,
-    deadlineAt: openingAt + shape.deadlineSeconds * 1_000,
+    deadlineAt: openingAt + (system.name === 'fcfs-coupons' ? shape.fcfsDeadlineSeconds : shape.deadlineSeconds) * 1_000,
     // Every winner asks again, then losers do: the tail's users are chosen when it is sent.
     tailUser: (slot, answers) => {
       if (winners.length === 0) for (const a of answers) if (a.outcome === 'ACCEPTED') winners.push(a.userId);
