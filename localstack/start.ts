@@ -75,6 +75,20 @@ if (externalDynamo && quotaScale !== undefined)
       `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, DYNAMODB_PROXY_PORT, GATEWAY_PORT or REDIS_PORT.`,
     );
 }
+{
+  // Shard i's ports are derived: each must still be a port.
+  const above = ports.moreShards
+    .flatMap((s, i) => [
+      { shard: i + 2, what: 'redis-server', port: s.redis },
+      { shard: i + 2, what: 'gateway', port: s.gateway },
+    ])
+    .find((p) => p.port > 65_535);
+  if (above)
+    refuse(
+      START,
+      `shard ${above.shard} would need ${above.what} port ${above.port}, above 65535 (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): lower GATEWAY_PORT or REDIS_PORT, or run fewer --shards.`,
+    );
+}
 const pidFile = join(dataDir, 'stack.pids');
 /**
  * Present from an unclean stop until a reconcile of every coupon has succeeded: a start that fails or

@@ -151,6 +151,15 @@ describe('the local stack', () => {
     }
   }, 180_000);
 
+  it('npm start refuses shard ports above 65535 with one sentence, before starting anything', () => {
+    const { start, dataDir } = npmStart({ GATEWAY_PORT: 65_500 }, undefined, ['--shards', '2']);
+    expect(start.status).toBe(1);
+    expect(start.stderr.split('\n')[0]).toBe(
+      'fcfs-coupons: shard 2 would need gateway port 65600, above 65535 (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): lower GATEWAY_PORT or REDIS_PORT, or run fewer --shards.',
+    );
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it('npm start refuses a bad seed coupon with one sentence, before starting anything', () => {
     const refusals: [Record<string, string>, string][] = [
       [{ SEED_COUPON_QUANTITY: 'lots' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "lots".'],
