@@ -160,6 +160,41 @@ describe('the local stack', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it("a second npm start refused for a taken API port leaves the running stack's function bundles alone", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bundles-'));
+    const api = await freePort();
+    const stack = await startStack({
+      dataDir,
+      ports: { api, lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() },
+      tableName: services().tableName,
+      adminToken: 'bundles-admin',
+      upstashToken: 'bundles-upstash',
+      redisKeyPrefix: `bundles-${Date.now().toString(36)}`,
+      offline: true,
+      offlineLog: join(dataDir, 'offline.log'),
+      externalDynamo: { endpoint: services().dynamodbEndpoint },
+    });
+    const ports = { ...(await freePorts()), API_PORT: api };
+    try {
+      const { start } = npmStart(ports);
+      expect(start.status).toBe(1);
+      expect(lastLine(start.stderr)).toBe(
+        `fcfs-coupons: Port ${api} (the API (serverless offline)) is already in use: stop what holds it or set API_PORT to a free port.`,
+      );
+      expect(existsSync(join(PROJECT_ROOT, `.esbuild-${api}`))).toBe(true);
+      const created = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer bundles-admin', 'content-type': 'application/json' },
+        body: JSON.stringify({ couponId: uniqueCouponId('bundles'), name: 'still served', totalQuantity: 1 }),
+      });
+      expect(created.status).toBe(201);
+    } finally {
+      await stack.stop();
+      killLeftovers(ports);
+    }
+    expect(existsSync(join(PROJECT_ROOT, `.esbuild-${api}`))).toBe(false);
+  }, 180_000);
+
   it('npm start refuses a bad seed coupon with one sentence, before starting anything', () => {
     const refusals: [Record<string, string>, string][] = [
       [{ SEED_COUPON_QUANTITY: 'lots' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "lots".'],
