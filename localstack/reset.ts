@@ -26,13 +26,16 @@ if (running) {
   console.error('fcfs-coupons: the local stack is running; stop it (Ctrl-C) before `npm run reset`.');
   process.exit(1);
 }
-// Only what npm start writes is wiped: a DATA_DIR pointed at some other folder is left alone.
-const OURS = new Set(['redis', 'dynamodb', 'logs', 'stack.pids', 'reconcile-needed']);
+// Only what npm start writes is wiped: a DATA_DIR pointed at some other folder is left alone. Shard i
+// (from 0) after the first keeps its redis-server's files in redis-<i + 1> (localstack/stack.ts), and
+// shards records their number (localstack/start.ts).
+const OURS = new Set(['redis', 'dynamodb', 'logs', 'stack.pids', 'reconcile-needed', 'shards']);
+const ours = (entry: string) => OURS.has(entry) || /^redis-\d+$/.test(entry);
 if (existsSync(dataDir) && !statSync(dataDir).isDirectory()) {
   console.error(`fcfs-coupons: ${dataDir} is not a directory; not removing it. Check DATA_DIR.`);
   process.exit(1);
 }
-const foreign = existsSync(dataDir) ? readdirSync(dataDir).filter((entry) => !OURS.has(entry)) : [];
+const foreign = existsSync(dataDir) ? readdirSync(dataDir).filter((entry) => !ours(entry)) : [];
 if (foreign.length > 0) {
   console.error(
     `fcfs-coupons: ${dataDir} holds more than the local stack's state (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}); not removing it. Check DATA_DIR.`,

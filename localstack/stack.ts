@@ -88,10 +88,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const logs = join(options.dataDir, 'logs');
   const buildFolder = ports.api === 8080 ? undefined : join(PROJECT_ROOT, `.esbuild-${ports.api}`);
   let stopped = false;
+  /**
+   * Set once this start's ports proved free and it spawned serverless offline: before that the folder
+   * may be a running stack's on the same API_PORT (a second start refused for that port must not
+   * delete its bundles).
+   */
+  let ownsBuildFolder = false;
   const stop = async () => {
     stopped = true;
     for (const child of [...children].reverse()) await stopChild(child);
-    if (buildFolder) rmSync(buildFolder, { recursive: true, force: true });
+    if (buildFolder && ownsBuildFolder) rmSync(buildFolder, { recursive: true, force: true });
   };
   const watch = (spawned: Spawned) => {
     children.push(spawned);
@@ -204,6 +210,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
 
     if (options.offline) {
+      ownsBuildFolder = true;
       const offline = watch(
         spawnLogged(
           'serverless-offline',

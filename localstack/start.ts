@@ -5,7 +5,7 @@
  * `--shards N` runs N Upstash databases (a redis-server and a gateway each; 1 by default), and
  * QUOTA_SCALE=S emulates the cloud's quotas divided by S (off by default; docs/quota-emulation.md).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { functionTimeouts, settingsContradictions } from '../deploy/settings-check.js';
 import { loadConfig, MAX_SHARDS } from '../lib/config.js';
@@ -75,6 +75,30 @@ if (externalDynamo && quotaScale !== undefined)
       `port ${twice} would serve two of the stack's processes (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): move API_PORT, LAMBDA_PORT, DYNAMODB_PORT, DYNAMODB_PROXY_PORT, GATEWAY_PORT or REDIS_PORT.`,
     );
 }
+{
+  // Shard i's ports are derived: each must still be a port.
+  const above = ports.moreShards
+    .flatMap((s, i) => [
+      { shard: i + 2, what: 'redis-server', port: s.redis },
+      { shard: i + 2, what: 'gateway', port: s.gateway },
+    ])
+    .find((p) => p.port > 65_535);
+  if (above)
+    refuse(
+      START,
+      `shard ${above.shard} would need ${above.what} port ${above.port}, above 65535 (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): lower GATEWAY_PORT or REDIS_PORT, or run fewer --shards.`,
+    );
+}
+/** The shard count DATA_DIR's Redis state was made with, written once the stack has started. */
+const shardsFile = join(dataDir, 'shards');
+if (!externalRedis) {
+  const had = shardsOfState();
+  // A coupon's units are split over the shards it was loaded on: another count answers from part of them.
+  if (had !== undefined && had !== shards)
+    fail(
+      `${dataDir} holds the state of ${had} shard${had === 1 ? '' : 's'}, not ${shards}: a coupon's units are split per shard, so start with --shards ${had}, or run npm run reset to begin again with ${shards}.`,
+    );
+}
 const pidFile = join(dataDir, 'stack.pids');
 /**
  * Present from an unclean stop until a reconcile of every coupon has succeeded: a start that fails or
@@ -85,6 +109,18 @@ const reconcileMarker = join(dataDir, 'reconcile-needed');
 function fail(message: string): never {
   console.error(`fcfs-coupons: ${message}`);
   process.exit(1);
+}
+
+/**
+ * The shard count recorded in DATA_DIR, or, from a start before it was recorded, told by the redis
+ * folders (redis, redis-2, ... redis-N); undefined for a DATA_DIR without Redis state.
+ */
+function shardsOfState(): number | undefined {
+  if (existsSync(shardsFile)) return Number(readFileSync(shardsFile, 'utf8').trim());
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) return undefined;
+  const numbered = readdirSync(dataDir).flatMap((entry) => (/^redis-\d+$/.test(entry) ? [Number(entry.slice('redis-'.length))] : []));
+  if (numbered.length > 0) return Math.max(...numbered);
+  return existsSync(join(dataDir, 'redis')) ? 1 : undefined;
 }
 
 /**
@@ -115,9 +151,14 @@ function stopLeftovers(): boolean {
 
 async function seedCoupon(stack: Stack): Promise<string> {
   if (!seeding) return 'none (SEED_COUPON_QUANTITY=0 or SEED_COUPON_ID empty)';
+  const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+  // Read first: an identical create answers 201 as well (a retried create is idempotent).
+  const existing = await fetch(`${stack.apiUrl}/api/v2/admin/coupons/${encodeURIComponent(seedCouponId)}`, { headers });
+  if (existing.status === 200) return `coupon ${seedCouponId} already exists (kept as it is)`;
+  if (existing.status !== 404) throw new StackError(`reading seed coupon ${seedCouponId} failed: ${existing.status} ${await existing.text()}`);
   const reply = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    headers,
     body: JSON.stringify({ couponId: seedCouponId, name: `Seed coupon ${seedCouponId}`, totalQuantity: seedQuantity }),
   });
   if (reply.status === 201) return `coupon ${seedCouponId} created with ${seedQuantity} units`;
@@ -228,6 +269,7 @@ async function main(): Promise<void> {
   if (!stack || stopping) return;
   started = true;
   writeFileSync(pidFile, stack.children.map((c) => c.child.pid).join('\n'));
+  if (!externalRedis) writeFileSync(shardsFile, `${shards}\n`);
   try {
     if (diedDuringStart) throw new StackError(diedDuringStart);
     await afterStart(stack);

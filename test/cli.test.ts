@@ -126,8 +126,10 @@ describe('npm run reset', () => {
     expect(readdirSync(dataDir).sort()).toEqual(['notes.txt', 'redis']);
 
     const ours = join(parent, 'ours');
-    for (const dir of ['redis', 'dynamodb', 'logs']) mkdirSync(join(ours, dir), { recursive: true });
+    // What npm start -- --shards 3 leaves: a redis folder per shard and the shard count.
+    for (const dir of ['redis', 'redis-2', 'redis-3', 'dynamodb', 'logs']) mkdirSync(join(ours, dir), { recursive: true });
     writeFileSync(join(ours, 'reconcile-needed'), 'x');
+    writeFileSync(join(ours, 'shards'), '3\n');
     const reset = run('localstack/reset.ts', [], { DATA_DIR: ours });
     expect(reset.status).toBe(0);
     expect(existsSync(ours)).toBe(false);

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -151,6 +151,106 @@ describe('the local stack', () => {
     }
   }, 180_000);
 
+  it('npm start refuses shard ports above 65535 with one sentence, before starting anything', () => {
+    const { start, dataDir } = npmStart({ GATEWAY_PORT: 65_500 }, undefined, ['--shards', '2']);
+    expect(start.status).toBe(1);
+    expect(start.stderr.split('\n')[0]).toBe(
+      'fcfs-coupons: shard 2 would need gateway port 65600, above 65535 (shard i uses REDIS_PORT + i and GATEWAY_PORT + 100 × i): lower GATEWAY_PORT or REDIS_PORT, or run fewer --shards.',
+    );
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it("npm start refuses a --shards other than the one DATA_DIR's state was made with (or an older start's redis-N folders tell), before starting anything", async () => {
+    for (const [made, args, had, asked] of [
+      [(dataDir: string) => writeFileSync(join(dataDir, 'shards'), '2\n'), [], 2, 1],
+      [
+        (dataDir: string) =>
+          ['redis', 'redis-2', 'redis-3'].forEach((d) => {
+            mkdirSync(join(dataDir, d));
+          }),
+        ['--shards', '2'],
+        3,
+        2,
+      ],
+    ] as const) {
+      const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
+      mkdirSync(dataDir);
+      made(dataDir);
+      const before = readdirSync(dataDir).sort();
+      const { start } = npmStart(await freePorts(), undefined, [...args], dataDir);
+      expect(start.status).toBe(1);
+      expect(start.stderr.trim()).toBe(
+        `fcfs-coupons: ${dataDir} holds the state of ${had} shards, not ${asked}: a coupon's units are split per shard, so start with --shards ${had}, or run npm run reset to begin again with ${asked}.`,
+      );
+      expect(readdirSync(dataDir).sort()).toEqual(before);
+    }
+  });
+
+  it('npm start records its shards, says the seed coupon already exists on a restart, refuses other --shards then, and npm run reset wipes a multi-shard DATA_DIR', async () => {
+    const ports = await freePorts();
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-restart-')), 'data');
+    try {
+      const first = await runningStart(ports, dataDir, ['--shards', '2']);
+      expect(first.output).toContain('Seed               coupon 1 created with 10000 units');
+      await first.stop();
+      expect(readFileSync(join(dataDir, 'shards'), 'utf8').trim()).toBe('2');
+
+      const fewer = npmStart(ports, undefined, [], dataDir).start;
+      expect(fewer.status).toBe(1);
+      expect(fewer.stderr.trim()).toMatch(/holds the state of 2 shards, not 1/);
+
+      const again = await runningStart(ports, dataDir, ['--shards', '2']);
+      expect(again.output).toContain('Seed               coupon 1 already exists (kept as it is)');
+      await again.stop();
+
+      const reset = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'reset.ts')], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, DATA_DIR: dataDir },
+        encoding: 'utf8',
+      });
+      expect(reset.stderr).toBe('');
+      expect(reset.status).toBe(0);
+      expect(existsSync(dataDir)).toBe(false);
+    } finally {
+      killLeftovers(ports);
+    }
+  }, 300_000);
+
+  it("a second npm start refused for a taken API port leaves the running stack's function bundles alone", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fcfs-bundles-'));
+    const api = await freePort();
+    const stack = await startStack({
+      dataDir,
+      ports: { api, lambda: await freePort(), dynamodb: await freePort(), gateway: await freePort(), redis: await freePort() },
+      tableName: services().tableName,
+      adminToken: 'bundles-admin',
+      upstashToken: 'bundles-upstash',
+      redisKeyPrefix: `bundles-${Date.now().toString(36)}`,
+      offline: true,
+      offlineLog: join(dataDir, 'offline.log'),
+      externalDynamo: { endpoint: services().dynamodbEndpoint },
+    });
+    const ports = { ...(await freePorts()), API_PORT: api };
+    try {
+      const { start } = npmStart(ports);
+      expect(start.status).toBe(1);
+      expect(lastLine(start.stderr)).toBe(
+        `fcfs-coupons: Port ${api} (the API (serverless offline)) is already in use: stop what holds it or set API_PORT to a free port.`,
+      );
+      expect(existsSync(join(PROJECT_ROOT, `.esbuild-${api}`))).toBe(true);
+      const created = await fetch(`${stack.apiUrl}/api/v2/admin/coupons`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer bundles-admin', 'content-type': 'application/json' },
+        body: JSON.stringify({ couponId: uniqueCouponId('bundles'), name: 'still served', totalQuantity: 1 }),
+      });
+      expect(created.status).toBe(201);
+    } finally {
+      await stack.stop();
+      killLeftovers(ports);
+    }
+    expect(existsSync(join(PROJECT_ROOT, `.esbuild-${api}`))).toBe(false);
+  }, 180_000);
+
   it('npm start refuses a bad seed coupon with one sentence, before starting anything', () => {
     const refusals: [Record<string, string>, string][] = [
       [{ SEED_COUPON_QUANTITY: 'lots' }, 'fcfs-coupons: SEED_COUPON_QUANTITY must be a whole number (0 = no seed coupon), got "lots".'],
@@ -240,13 +340,13 @@ const STACK_SETTINGS =
   /^(DRAIN_|RATE_LIMIT_|REDIS_|LEDGER_|SEED_COUPON_|UPSTASH_|AUTH_|JWT_|SLS_)|^(LOCAL_DYNAMODB|TABLE_NAME|DATA_DIR|STAGE|ADMIN_TOKEN|GATEWAY_TOKEN|DYNAMODB_ENDPOINT|QUOTA_SCALE|[A-Z_]+_PORT)$/;
 
 /** `npm start` (its script, run directly) with only the given settings, in a data directory of its own. */
-function npmStart(settings: Record<string, string | number>, path?: string, args: string[] = []) {
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data');
-  const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !STACK_SETTINGS.test(k))) as Record<
-    string,
-    string
-  >;
-  for (const [k, v] of Object.entries(settings)) env[k] = String(v);
+function npmStart(
+  settings: Record<string, string | number>,
+  path?: string,
+  args: string[] = [],
+  dataDir = join(mkdtempSync(join(tmpdir(), 'fcfs-start-')), 'data'),
+) {
+  const env = startEnv(settings);
   const start = spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts'), ...args], {
     cwd: PROJECT_ROOT,
     env: { ...env, DATA_DIR: dataDir, ...(path ? { PATH: path } : {}) },
@@ -254,6 +354,44 @@ function npmStart(settings: Record<string, string | number>, path?: string, args
     timeout: 120_000,
   });
   return { start, dataDir };
+}
+
+function startEnv(settings: Record<string, string | number>): Record<string, string> {
+  const env: Record<string, string> = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !STACK_SETTINGS.test(k))) as Record<
+    string,
+    string
+  >;
+  for (const [k, v] of Object.entries(settings)) env[k] = String(v);
+  return env;
+}
+
+/** `npm start` left running until it prints that it is up; stop() sends SIGTERM and waits for it to exit. */
+async function runningStart(settings: Record<string, string | number>, dataDir: string, args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'localstack', 'start.ts'), ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...startEnv(settings), DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await Promise.race([
+    exited.then(() => {
+      throw new Error(`npm start exited before it was up:\n${output}`);
+    }),
+    (async () => {
+      while (!output.includes('Press Ctrl-C to stop.') && child.exitCode === null && child.signalCode === null)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    })(),
+  ]);
+  return {
+    output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 async function freePorts() {
