@@ -35,6 +35,7 @@
 --@include redis-now
 --@include entry
 --@include variadic
+--@include lease
 
 local stateKey = KEYS[1]
 local queueKey = KEYS[2]
@@ -62,20 +63,8 @@ local requeued = 0
 local expired = redis.call("ZRANGEBYSCORE", inflightKey, "-inf", nowMs, "LIMIT", 0, 1000)
 if #expired > 0 then
   callVariadic("ZREM", inflightKey, expired)
-  local entries = callVariadic("HMGET", stateKey, userFields(expired))
-  local back = {}
-  for i, userId in ipairs(expired) do
-    if entries[i] then
-      local ticket, _, outcome = parseEntry(entries[i])
-      -- An item persisted by another drain after this lease expired needs nothing more.
-      if not outcome then
-        back[#back + 1] = ticket
-        back[#back + 1] = userId
-        requeued = requeued + 1
-      end
-    end
-  end
-  callVariadic("ZADD", queueKey, back)
+  -- An item persisted by another drain after this lease expired needs nothing more.
+  requeued = requeueUndecided(stateKey, queueKey, expired)
 end
 
 -- 2. Claim the lowest tickets, unless the coupon backs off.

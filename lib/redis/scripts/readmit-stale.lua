@@ -67,19 +67,7 @@ if epoch == claimEpoch then
   local held = takeHeld(inflightKey, users, leaseDeadline)
   local requeued = 0
   if #held > 0 then
-    local entries = callVariadic("HMGET", stateKey, userFields(held))
-    local toQueue = {}
-    for i, userId in ipairs(held) do
-      if entries[i] then
-        local ticket, _, outcome = parseEntry(entries[i])
-        if not outcome then
-          toQueue[#toQueue + 1] = ticket
-          toQueue[#toQueue + 1] = userId
-          requeued = requeued + 1
-        end
-      end
-    end
-    callVariadic("ZADD", queueKey, toQueue)
+    requeued = requeueUndecided(stateKey, queueKey, held)
   end
   return { 1, requeued }
 end
