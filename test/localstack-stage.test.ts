@@ -8,7 +8,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import * as restApi from '../functions/rest-api.js';
 import { freePort, PROJECT_ROOT } from '../localstack/processes.js';
-import type { Resource } from './support/package.js';
+import { API_ROUTES, type Resource } from './support/package.js';
 
 const SERVERLESS = join(PROJECT_ROOT, 'node_modules', 'osls', 'bin', 'serverless.js');
 /** LocalStack as the functions reach it from the containers LocalStack runs them in. */
@@ -28,22 +28,6 @@ function serverless(args: string[], env: Record<string, string> = {}) {
 function withoutStageSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !/^(LOCALSTACK_[A-Z_]+|TABLE_NAME|AUTH_MODE|[A-Z_]*_CONCURRENCY)$/.test(name)));
 }
-
-/** The API routes of serverless.yml (test/package.test.ts checks the same list on the HTTP API). */
-const ROUTES = [
-  'GET /admin',
-  'GET /api/v2/admin/coupons/{couponId}',
-  'GET /api/v2/admin/coupons/{couponId}/dead-letters',
-  'GET /api/v2/admin/coupons/{couponId}/live',
-  'GET /api/v2/coupons/{couponId}',
-  'GET /api/v2/users/{userId}/coupons',
-  'GET /api/v2/users/{userId}/coupons/{couponId}',
-  'POST /api/v2/admin/coupons',
-  'POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue',
-  'POST /api/v2/admin/coupons/{couponId}/reconcile',
-  'POST /api/v2/users/{userId}/coupons/{couponId}/issue',
-  ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].flatMap((method) => [`${method} /`, `${method} /{proxy+}`]),
-];
 
 describe('serverless package --stage localstack', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fcfs-localstack-package-'));
@@ -75,7 +59,7 @@ describe('serverless package --stage localstack', () => {
     };
     const methods = ofType('AWS::ApiGateway::Method').map(([, r]) => r.Properties);
     const routes = methods.filter((m) => m.HttpMethod !== 'OPTIONS').map((m) => `${m.HttpMethod} ${pathOf(m.ResourceId) || '/'}`);
-    expect(routes.sort()).toEqual([...ROUTES].sort());
+    expect(routes.sort()).toEqual([...API_ROUTES].sort());
     for (const method of methods) expect(method.AuthorizationType).toBe('NONE');
   });
 

@@ -58,3 +58,19 @@ function withoutDeploySettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     /^(AUTH_MODE|CORS_ALLOWED_ORIGINS|ACCOUNT_CONCURRENCY|[A-Z_]*_CONCURRENCY|THROTTLE_[A-Z_]+|API_THROTTLE_[A-Z]+|DRAIN_[A-Z_]+|REDIS_[A-Z_]+|LEDGER_[A-Z_]+|REBUILD_WAIT_MS|ALARM_EMAIL|ALARM_TOPIC_ARN)$/;
   return Object.fromEntries(Object.entries(env).filter(([name]) => !deploySettings.test(name)));
 }
+
+/** The API's routes as serverless.yml declares them: every route, then catch-alls for every method but OPTIONS and HEAD. */
+export const API_ROUTES = [
+  'GET /admin',
+  'GET /api/v2/admin/coupons/{couponId}',
+  'GET /api/v2/admin/coupons/{couponId}/dead-letters',
+  'GET /api/v2/admin/coupons/{couponId}/live',
+  'GET /api/v2/coupons/{couponId}',
+  'GET /api/v2/users/{userId}/coupons',
+  'GET /api/v2/users/{userId}/coupons/{couponId}',
+  'POST /api/v2/admin/coupons',
+  'POST /api/v2/admin/coupons/{couponId}/dead-letters/requeue',
+  'POST /api/v2/admin/coupons/{couponId}/reconcile',
+  'POST /api/v2/users/{userId}/coupons/{couponId}/issue',
+  ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].flatMap((method) => [`${method} /`, `${method} /{proxy+}`]),
+];
